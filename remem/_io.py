@@ -1,0 +1,97 @@
+"""Reading the JSONL export format back, with every line validated before anything is stored."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from remem import _time, _validate
+from remem.config import Settings
+from remem.errors import InvalidInput
+from remem.types import KINDS, HistoryEntry, Record
+
+_TIMES = ("occurred_at", "created_at", "updated_at", "valid_from", "valid_to")
+_TUPLES = ("sources", "keywords", "entities", "dates")
+
+
+def read_export(path: str | Path, settings: Settings) -> tuple[list[Record], list[HistoryEntry]]:
+    """Parse an export file into records and history entries.
+
+    Raises:
+        InvalidInput: a line is not JSON or not a valid record/history entry.
+    """
+    records: list[Record] = []
+    history: list[HistoryEntry] = []
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}") from exc
+    with handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                if not isinstance(obj, dict):
+                    raise InvalidInput("expected a JSON object")
+                kind = obj.pop("type", None)
+                if kind == "record":
+                    records.append(_record(obj, settings))
+                elif kind == "history":
+                    history.append(_history(obj))
+                else:
+                    raise InvalidInput(f"unknown type {kind!r}")
+            except (ValueError, TypeError, UnicodeDecodeError) as exc:
+                raise InvalidInput(f"{path}:{lineno}: {exc}") from exc
+    ids = [r.id for r in records]
+    if len(set(ids)) != len(ids):
+        raise InvalidInput(f"{path}: the same id appears twice")
+    return records, history
+
+
+def _record(obj: dict[str, Any], settings: Settings) -> Record:
+    fields = set(Record.__dataclass_fields__)
+    unknown = set(obj) - fields
+    if unknown:
+        raise InvalidInput(f"unknown record field(s) {sorted(unknown)}")
+    _validate.ident(obj.get("id"), field="id", required=True)
+    _validate.ident(obj.get("user_id"), field="user_id", required=True)
+    for name in ("agent_id", "session_id"):
+        _validate.ident(obj.get(name), field=name)
+    _validate.text(obj.get("content"), field="content", max_bytes=settings.max_content_bytes)
+    _validate.choice(obj.get("kind", "episodic"), field="kind", options=KINDS)
+    obj["metadata"] = _validate.metadata(obj.get("metadata"), max_bytes=settings.max_metadata_bytes)
+    for name in _TIMES:
+        obj[name] = _time.parse(obj.get(name), field=name)
+    for name in _TUPLES:
+        value = obj.get(name) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InvalidInput(f"{name}: expected a list of strings")
+        obj[name] = tuple(value)
+    if obj.get("created_at") is None or obj.get("updated_at") is None:
+        raise InvalidInput("created_at and updated_at are required")
+    version = obj.get("version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise InvalidInput("version: expected a positive integer")
+    trust = obj.get("trust", 1.0)
+    if not isinstance(trust, int | float) or isinstance(trust, bool) or not 0.0 <= trust <= 1.0:
+        raise InvalidInput("trust: expected a number from 0 to 1")
+    return Record(**obj)
+
+
+def _history(obj: dict[str, Any]) -> HistoryEntry:
+    unknown = set(obj) - set(HistoryEntry.__dataclass_fields__)
+    if unknown:
+        raise InvalidInput(f"unknown history field(s) {sorted(unknown)}")
+    _validate.ident(obj.get("memory_id"), field="memory_id", required=True)
+    at = _time.parse(obj.get("at"), field="at")
+    if at is None:
+        raise InvalidInput("history entry without 'at'")
+    for name in ("before", "after"):
+        if obj.get(name) is not None and not isinstance(obj[name], dict):
+            raise InvalidInput(f"{name}: expected an object or null")
+    if not isinstance(obj.get("op"), str) or not isinstance(obj.get("version"), int):
+        raise InvalidInput("history entry needs op (string) and version (integer)")
+    obj["at"] = at
+    return HistoryEntry(**obj)

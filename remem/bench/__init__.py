@@ -1,0 +1,1 @@
+"""Benchmarks. They use only remem's public API, fixed inputs and write JSON results."""

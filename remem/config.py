@@ -1,0 +1,93 @@
+"""``Settings``: every knob in one place. Precedence: explicit arguments, then ``REMEM_*``, then defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from remem.errors import ConfigError
+
+
+def default_path() -> Path:
+    """The default store file: ``$XDG_DATA_HOME/remem/memory.db`` (``~/.local/share`` if unset)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "remem" / "memory.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """remem's configuration.
+
+    Attributes:
+        store: backend name ("sqlite", "postgres") or "module:Class".
+        store_url: a PostgreSQL URL for the postgres backend.
+        embedder: embedder name ("minilm", "hashing") or "module:Class".
+        embed_model: model name or local path for sentence-transformers embedders.
+        dims: embedding width.
+        embed_batch_size: texts per embedding call.
+        max_content_bytes: the largest content accepted (UTF-8 bytes).
+        max_metadata_bytes: the largest metadata accepted (as JSON).
+        max_batch: the most items one ``add_many`` accepts.
+        candidates: how many candidates each retriever contributes before fusion.
+        rrf_k: the reciprocal-rank-fusion constant.
+        options: backend-specific options, keyed by backend name.
+    """
+
+    store: str = "sqlite"
+    store_url: str | None = None
+    embedder: str = "minilm"
+    embed_model: str = "all-MiniLM-L6-v2"
+    dims: int = 384
+    embed_batch_size: int = 64
+    max_content_bytes: int = 64 * 1024
+    max_metadata_bytes: int = 64 * 1024
+    max_batch: int = 10_000
+    candidates: int = 100
+    rrf_k: int = 60
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, prefix: str = "REMEM_", **overrides: Any) -> Settings:
+        """Build settings from ``{prefix}FIELD`` environment variables, then ``overrides``.
+
+        Raises:
+            ConfigError: an unknown setting or a value of the wrong type.
+        """
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = os.environ.get(prefix + f.name.upper())
+            if raw is not None and f.name != "options":
+                values[f.name] = _coerce(f.name, raw, f.type)
+        for name, value in overrides.items():
+            if name not in known:
+                raise ConfigError(f"unknown setting {name!r}; known: {', '.join(sorted(known))}")
+            if value is not None:
+                values[name] = value
+        settings = cls(**values)
+        settings._check()
+        return settings
+
+    def replace(self, **changes: Any) -> Settings:
+        """Return a copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)
+
+    def _check(self) -> None:
+        for name in ("dims", "embed_batch_size", "max_content_bytes", "max_metadata_bytes",
+                     "max_batch", "candidates", "rrf_k"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"setting {name} must be a positive integer, got {value!r}")
+
+
+def _coerce(name: str, raw: str, annotation: object) -> Any:
+    if annotation == "int":
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ConfigError(f"REMEM_{name.upper()} must be an integer, got {raw!r}") from exc
+    return raw

@@ -1,0 +1,61 @@
+"""remem's exceptions, one tree rooted at ``RememError``.
+
+    RememError
+    ├── ConfigError
+    ├── MissingDependency (also ImportError)
+    ├── StoreError
+    │   └── MigrationError
+    ├── NotFound (also KeyError)
+    ├── Conflict
+    ├── EmbeddingError
+    └── InvalidInput (also ValueError)
+        └── TooLarge
+
+Driver errors (``sqlite3.Error``, ``psycopg.Error``) are mapped once, at the backend boundary.
+"""
+
+from __future__ import annotations
+
+
+class RememError(Exception):
+    """Base class of every error remem raises on purpose."""
+
+    def __str__(self) -> str:
+        # KeyError's str() wraps the message in quotes; keep messages readable everywhere.
+        return str(self.args[0]) if self.args else self.__class__.__name__
+
+
+class ConfigError(RememError):
+    """A setting is missing, unknown or malformed."""
+
+
+class MissingDependency(RememError, ImportError):
+    """An optional dependency is not installed; the message says which extra to install."""
+
+
+class StoreError(RememError):
+    """The storage backend failed (I/O, driver error, corrupted file)."""
+
+
+class MigrationError(StoreError):
+    """A schema migration could not be applied."""
+
+
+class NotFound(RememError, KeyError):
+    """No record with that id exists in the caller's scope."""
+
+
+class Conflict(RememError):
+    """The request conflicts with the current state (for example, a duplicate id on import)."""
+
+
+class EmbeddingError(RememError):
+    """The embedder failed to produce vectors."""
+
+
+class InvalidInput(RememError, ValueError):
+    """The caller passed something remem cannot accept; the message says what and why."""
+
+
+class TooLarge(InvalidInput):
+    """Content or a batch is over the configured size limit."""

@@ -1,0 +1,399 @@
+"""``Memory``: the one library entry point. Every adapter (CLI, REST, MCP) calls these methods."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from remem import _ids, _registry, _time, _validate
+from remem import filters as _filters
+from remem.config import Settings, default_path
+from remem.embed.base import Embedder, embed
+from remem.errors import InvalidInput, NotFound
+from remem.retrieve.hybrid import retrieve
+from remem.store.base import Scope, Store
+from remem.types import HistoryEntry, Hit, Page, Record, Vector
+
+MAX_LIMIT = 1000
+_QUERY_CACHE = 256
+
+
+class Memory:
+    """Long-term memory for agents, on an embedded SQLite file by default.
+
+    Args:
+        path: the SQLite file (created if missing); default ``default_path()``; ``":memory:"`` for
+            a throwaway store.
+        store: a backend name ("sqlite", "postgres") or a ready ``Store``.
+        embedder: an embedder name ("minilm", "hashing") or a ready ``Embedder``.
+        **settings: any ``Settings`` field (``embedder="hashing"``, ``max_content_bytes=...``).
+
+    Raises:
+        ConfigError: an unknown setting or backend.
+        StoreError: the store cannot be opened.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        store: Store | str | None = None,
+        embedder: Embedder | str | None = None,
+        **settings: Any,
+    ) -> None:
+        # A name goes to Settings; an object is used as it is.
+        if isinstance(store, str):
+            settings["store"], store = store, None
+        if isinstance(embedder, str):
+            settings["embedder"], embedder = embedder, None
+        self.settings = Settings.from_env(**settings)
+        self.embedder = embedder or self._make_embedder()
+        self.store = store or self._open_store(path)
+        self._query_vectors: OrderedDict[str, Vector] = OrderedDict()
+
+    def _make_embedder(self) -> Embedder:
+        s = self.settings
+        cls = _registry.resolve("embedder", s.embedder)
+        if s.embedder == "hashing":
+            return cls(dims=s.dims)  # type: ignore[no-any-return]
+        if s.embedder in ("minilm", "sentence-transformers"):
+            return cls(s.embed_model, dims=s.dims)  # type: ignore[no-any-return]
+        return cls()  # type: ignore[no-any-return]
+
+    def _open_store(self, path: str | Path | None) -> Store:
+        s = self.settings
+        cls = _registry.resolve("store", s.store)
+        if s.store in ("postgres", "postgresql"):
+            return cls(s.store_url, dims=s.dims, **s.options.get("postgres", {}))  # type: ignore[no-any-return]
+        return cls(path if path is not None else default_path(), dims=s.dims)  # type: ignore[no-any-return]
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the store. The Memory cannot be used afterwards."""
+        self.store.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def add(
+        self,
+        content: str,
+        *,
+        user_id: str,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        speaker: str | None = None,
+        occurred_at: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        kind: str = "episodic",
+    ) -> Record:
+        """Store one memory.
+
+        Args:
+            content: the text to remember (non-empty, at most ``max_content_bytes`` of UTF-8).
+            user_id: the scope's owner; required.
+            agent_id: optional agent within the scope.
+            session_id: optional session (conversation) the memory belongs to.
+            speaker: who said or did it.
+            occurred_at: when it happened (datetime or ISO 8601); default now.
+            metadata: a JSON object kept with the memory.
+            kind: "episodic", "semantic", "procedural" or "core".
+
+        Returns:
+            The stored Record.
+
+        Raises:
+            InvalidInput: bad input; nothing is stored.
+        """
+        item = {
+            "content": content, "user_id": user_id, "agent_id": agent_id,
+            "session_id": session_id, "speaker": speaker, "occurred_at": occurred_at,
+            "metadata": metadata, "kind": kind,
+        }
+        return self.add_many([item])[0]
+
+    def add_many(self, items: Iterable[Mapping[str, Any]]) -> list[Record]:
+        """Store many memories in one transaction with batched embedding: all or nothing.
+
+        Args:
+            items: mappings with the keyword arguments of ``add``.
+
+        Returns:
+            The stored Records, in input order.
+
+        Raises:
+            InvalidInput: any item is bad (the message names its index); nothing is stored.
+        """
+        if isinstance(items, Mapping | str | bytes):
+            raise InvalidInput("add_many takes an iterable of mappings, not a single value")
+        s = self.settings
+        clean = []
+        for i, item in enumerate(items):
+            if i >= s.max_batch:
+                raise InvalidInput(f"a batch holds at most {s.max_batch} items")
+            try:
+                clean.append(
+                    _validate.add_item(item, max_content=s.max_content_bytes,
+                                       max_metadata=s.max_metadata_bytes)
+                )
+            except InvalidInput as exc:
+                raise type(exc)(f"item {i}: {exc}") from exc
+        if not clean:
+            return []
+        at = _time.now()
+        records = []
+        for fields in clean:
+            occurred = fields.pop("occurred_at") or at
+            records.append(
+                Record(id=_ids.new_id(), occurred_at=occurred, created_at=at, updated_at=at,
+                       valid_from=occurred, **fields)
+            )
+        vectors = self._embed([self._embed_text(r) for r in records])
+        history = [
+            HistoryEntry(memory_id=r.id, version=1, op="add", at=at, actor=r.origin, after=r.to_dict())
+            for r in records
+        ]
+        self.store.insert(records, vectors, history)
+        return records
+
+    def update(
+        self,
+        id: str,
+        *,
+        content: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
+        reason: str | None = None,
+    ) -> Record:
+        """Change a memory's content and/or metadata, making a new version (the old one is in history).
+
+        Args:
+            id: the memory to change.
+            content: the new content, if it changes.
+            metadata: the new metadata (replaces the old), if it changes.
+            user_id: if given, the memory must belong to this user.
+            reason: why, recorded in history.
+
+        Returns:
+            The new version.
+
+        Raises:
+            NotFound: no such memory (in this user's scope).
+            InvalidInput: bad content or metadata, or nothing to change.
+            Conflict: another writer changed it first.
+        """
+        if content is None and metadata is None:
+            raise InvalidInput("update needs content or metadata")
+        s = self.settings
+        new_content = (
+            None if content is None
+            else _validate.text(content, field="content", max_bytes=s.max_content_bytes)
+        )
+        new_meta = (
+            None if metadata is None
+            else _validate.metadata(metadata, max_bytes=s.max_metadata_bytes)
+        )
+        old = self.get(id, user_id=user_id)
+        at = _time.now()
+        new = replace(
+            old,
+            content=old.content if new_content is None else new_content,
+            metadata=old.metadata if new_meta is None else new_meta,
+            version=old.version + 1,
+            updated_at=at,
+        )
+        vector = (
+            self._embed([self._embed_text(new)])[0] if new.content != old.content else None
+        )
+        entry = HistoryEntry(
+            memory_id=id, version=new.version, op="update", at=at, actor="user", reason=reason,
+            before=old.to_dict(), after=new.to_dict(),
+        )
+        self.store.replace(new, vector, entry)
+        return new
+
+    def delete(self, id: str, *, user_id: str | None = None, reason: str | None = None) -> None:
+        """Delete a memory from every index; its history keeps a copy of the last version.
+
+        Raises:
+            NotFound: no such memory (in this user's scope).
+        """
+        self.get(id, user_id=user_id)
+        if self.store.remove([id], op="delete", actor="user", reason=reason) == 0:
+            raise NotFound(f"memory {id} not found")
+
+    def purge(self, *, user_id: str) -> int:
+        """Hard-delete everything of one user, history included (right to be forgotten).
+
+        Returns:
+            How many memories were removed.
+        """
+        uid = _validate.ident(user_id, field="user_id", required=True)
+        assert uid is not None
+        return self.store.purge(uid)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def get(self, id: str, *, user_id: str | None = None) -> Record:
+        """Return one memory.
+
+        Args:
+            id: its id.
+            user_id: if given, a memory of another user is reported as not found.
+
+        Raises:
+            NotFound: no such memory (in this user's scope).
+        """
+        if not isinstance(id, str) or not id:
+            raise InvalidInput("id: expected a non-empty string")
+        record = self.store.get_many([id]).get(id)
+        if record is None or (user_id is not None and record.user_id != user_id):
+            raise NotFound(f"memory {id} not found")
+        return record
+
+    def list(
+        self,
+        *,
+        user_id: str,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """List one scope's memories in id (creation) order, a page at a time.
+
+        Returns:
+            A Page: iterate it for the records; pass ``next_cursor`` back for the next page.
+        """
+        scope = self._scope(user_id, agent_id, session_id, filters)
+        _validate.positive(limit, field="limit", maximum=MAX_LIMIT * 10)
+        if cursor is not None and not isinstance(cursor, str):
+            raise InvalidInput("cursor: expected the next_cursor string of a previous page")
+        return self.store.list(scope, limit=limit, cursor=cursor)
+
+    def history(self, id: str) -> list[HistoryEntry]:
+        """Every version of a memory, oldest first: when, what (op), who, why, before and after.
+
+        Raises:
+            NotFound: the id never existed (or its user was purged).
+        """
+        entries = self.store.history(id)
+        if not entries:
+            raise NotFound(f"no history for memory {id}")
+        return entries
+
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        limit: int = 10,
+        filters: Mapping[str, Any] | None = None,
+    ) -> list[Hit]:
+        """Find the memories of one scope that bear on ``query``, best first.
+
+        Args:
+            query: what to look for, in natural language.
+            user_id: the scope; nothing of another user is ever returned.
+            agent_id: narrow to one agent.
+            session_id: narrow to one session.
+            limit: how many hits (1 to 1000).
+            filters: field conditions, see ``remem.filters``.
+
+        Returns:
+            Hits with the record, a score (higher is better) and ``explain``.
+
+        Raises:
+            InvalidInput: an empty query, a bad scope or filter.
+        """
+        query = _validate.text(query, field="query", max_bytes=self.settings.max_content_bytes)
+        limit = _validate.positive(limit, field="limit", maximum=MAX_LIMIT)
+        scope = self._scope(user_id, agent_id, session_id, filters)
+        scored = retrieve(
+            self.store, query, self._query_vector(query), scope, limit=limit,
+            candidates=self.settings.candidates, rrf_k=self.settings.rrf_k,
+        )
+        records = self.store.get_many([s.id for s in scored])
+        return [Hit(records[s.id], s.score, s.explain) for s in scored if s.id in records]
+
+    # -- export / import --------------------------------------------------------------------
+
+    def export(self, path: str | Path, *, user_id: str | None = None) -> int:
+        """Write every memory and history entry (of one user, or all) to a JSONL file.
+
+        Returns:
+            The number of memories written.
+        """
+        count = 0
+        with open(path, "w", encoding="utf-8") as out:
+            for item in self.store.export(user_id):
+                kind = "record" if isinstance(item, Record) else "history"
+                count += kind == "record"
+                out.write(json.dumps({"type": kind, **item.to_dict()}, ensure_ascii=False) + "\n")
+        return count
+
+    def import_(self, path: str | Path) -> int:
+        """Load a file written by ``export``: ids, versions, timestamps and history kept. All or nothing.
+
+        Returns:
+            The number of memories imported.
+
+        Raises:
+            InvalidInput: a malformed line (its number is in the message); nothing is imported.
+            Conflict: a memory with one of the ids already exists; nothing is imported.
+        """
+        from remem._io import read_export
+
+        records, history = read_export(path, self.settings)
+        vectors = self._embed([self._embed_text(r) for r in records])
+        self.store.insert(records, vectors, history)
+        return len(records)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _scope(
+        self,
+        user_id: Any,
+        agent_id: Any,
+        session_id: Any,
+        filters: Mapping[str, Any] | None,
+    ) -> Scope:
+        uid = _validate.ident(user_id, field="user_id", required=True)
+        assert uid is not None
+        return Scope(
+            user_id=uid,
+            agent_id=_validate.ident(agent_id, field="agent_id"),
+            session_id=_validate.ident(session_id, field="session_id"),
+            conditions=tuple(_filters.parse(filters)),
+        )
+
+    def _embed(self, texts: list[str]) -> Vector:
+        return embed(self.embedder, texts, batch_size=self.settings.embed_batch_size)
+
+    def _query_vector(self, query: str) -> Vector:
+        cached = self._query_vectors.get(query)
+        if cached is None:
+            cached = self._embed([query])[0]
+            self._query_vectors[query] = cached
+            if len(self._query_vectors) > _QUERY_CACHE:
+                self._query_vectors.popitem(last=False)
+        else:
+            self._query_vectors.move_to_end(query)
+        return cached
+
+    @staticmethod
+    def _embed_text(record: Record) -> str:
+        return f"{record.speaker}: {record.content}" if record.speaker else record.content

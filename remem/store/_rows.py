@@ -1,0 +1,121 @@
+"""Row <-> Record conversion and the parts of SQL that every backend shares."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from remem import _time
+from remem.filters import Condition
+from remem.store.base import Scope
+from remem.types import HistoryEntry, Record
+
+# Columns in the order backends store them; the embedding and index text are kept apart.
+COLUMNS = (
+    "id", "user_id", "agent_id", "session_id", "kind", "level", "content", "speaker", "metadata",
+    "occurred_at", "created_at", "updated_at", "version", "origin", "trust", "valid_from",
+    "valid_to", "sources", "keywords", "entities", "dates",
+)
+_JSON = frozenset({"metadata", "sources", "keywords", "entities", "dates"})
+_TIME = frozenset({"occurred_at", "created_at", "updated_at", "valid_from", "valid_to"})
+HISTORY_COLUMNS = ("memory_id", "user_id", "version", "op", "at", "actor", "reason", "before", "after")
+
+
+def dumps(value: Any) -> str:
+    """Compact, deterministic JSON (the exact text is what export/import round-trips)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False)
+
+
+def to_row(record: Record) -> tuple[Any, ...]:
+    """Values for ``COLUMNS``."""
+    out: list[Any] = []
+    for name in COLUMNS:
+        value = getattr(record, name)
+        if name in _JSON:
+            value = dumps(list(value) if isinstance(value, tuple) else value)
+        elif name in _TIME:
+            value = _time.fmt(value)
+        out.append(value)
+    return tuple(out)
+
+
+def from_row(row: Mapping[str, Any] | tuple[Any, ...]) -> Record:
+    """Build a Record from a row holding ``COLUMNS`` (a mapping or a tuple in that order)."""
+    values = row if isinstance(row, Mapping) else dict(zip(COLUMNS, row, strict=False))
+    kwargs: dict[str, Any] = {}
+    for name in COLUMNS:
+        value = values[name]
+        if name in _JSON:
+            value = json.loads(value) if isinstance(value, str) else value
+            if name != "metadata":
+                value = tuple(value or ())
+        elif name in _TIME:
+            value = _time.load(value) if isinstance(value, str) else value
+        kwargs[name] = value
+    return Record(**kwargs)
+
+
+def history_row(entry: HistoryEntry, user_id: str) -> tuple[Any, ...]:
+    """Values for ``HISTORY_COLUMNS``."""
+    return (
+        entry.memory_id, user_id, entry.version, entry.op, _time.fmt(entry.at), entry.actor,
+        entry.reason,
+        None if entry.before is None else dumps(entry.before),
+        None if entry.after is None else dumps(entry.after),
+    )
+
+
+def history_from_row(row: tuple[Any, ...]) -> HistoryEntry:
+    """Inverse of ``history_row`` (the user_id column is dropped)."""
+    memory_id, _user, version, op, at, actor, reason, before, after = row
+    return HistoryEntry(
+        memory_id=memory_id, version=version, op=op,
+        at=_time.load(at) if isinstance(at, str) else at,
+        actor=actor, reason=reason,
+        before=json.loads(before) if isinstance(before, str) else before,
+        after=json.loads(after) if isinstance(after, str) else after,
+    )
+
+
+def where(
+    scope: Scope, ph: str, condition: Callable[[Condition, str], tuple[str, list[Any]]],
+    prefix: str = "",
+) -> tuple[str, list[Any]]:
+    """Compile a Scope into a WHERE clause body and its parameters.
+
+    ``ph`` is the driver's placeholder (``?`` or ``%s``); ``condition`` compiles one metadata or
+    column condition for the backend's SQL dialect; ``prefix`` qualifies column names.
+    """
+    p = prefix
+    sql = [f"{p}user_id = {ph}"]
+    args: list[Any] = [scope.user_id]
+    for column in ("agent_id", "session_id"):
+        value = getattr(scope, column)
+        if value is not None:
+            sql.append(f"{p}{column} = {ph}")
+            args.append(value)
+    sql.append(f"{p}level IN ({', '.join([ph] * len(scope.levels))})")
+    args.extend(scope.levels)
+    if scope.as_of is not None:
+        at = _time.fmt(scope.as_of)
+        sql.append(f"({p}valid_from IS NULL OR {p}valid_from <= {ph})")
+        sql.append(f"({p}valid_to IS NULL OR {p}valid_to > {ph})")
+        sql.append(f"{p}created_at <= {ph}")
+        args.extend([at, at, at])
+    elif not scope.include_superseded:
+        sql.append(f"{p}valid_to IS NULL")
+    if scope.ids is not None:
+        if not scope.ids:
+            sql.append("1 = 0")
+        else:
+            sql.append(f"{p}id IN ({', '.join([ph] * len(scope.ids))})")
+            args.extend(scope.ids)
+    for cond in scope.conditions:
+        clause, cargs = condition(cond, p)
+        sql.append(clause)
+        args.extend(cargs)
+    return " AND ".join(sql), args
+
+
+SQL_OPS = {"$eq": "=", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}

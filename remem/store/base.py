@@ -1,0 +1,108 @@
+"""The ``Store`` protocol every backend implements, and the ``Scope`` every read is bound to.
+
+Score contract: higher is more relevant. ``bm25`` scores are positive and unbounded; ``vector``
+scores are cosine similarities mapped to [0, 1]. Every read takes a ``Scope`` whose ``user_id`` is
+required: a backend never returns a row of another user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from remem.filters import Condition
+from remem.types import HistoryEntry, Page, Record, Vector
+
+CAPABILITIES = frozenset({"bm25", "vector", "filters", "history", "transactions"})
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a read may see: one user's records, narrowed by agent, session, level and filters.
+
+    ``level`` picks the granularity ("record" is what the user stored; derived units have their own
+    levels). Superseded records (``valid_to`` set) are hidden unless ``as_of`` falls in their
+    validity or ``include_superseded`` is set.
+    """
+
+    user_id: str
+    agent_id: str | None = None
+    session_id: str | None = None
+    levels: tuple[str, ...] = ("record",)
+    conditions: tuple[Condition, ...] = ()
+    as_of: datetime | None = None
+    include_superseded: bool = False
+    ids: tuple[str, ...] | None = field(default=None)
+
+    @property
+    def is_plain(self) -> bool:
+        """True when only ``user_id`` narrows the scope (the fast path for cached vectors)."""
+        return (
+            self.agent_id is None
+            and self.session_id is None
+            and self.levels == ("record",)
+            and not self.conditions
+            and self.as_of is None
+            and not self.include_superseded
+            and self.ids is None
+        )
+
+
+class Store(Protocol):
+    """A place to keep records, their vectors and their history.
+
+    Writes are atomic: each call commits everything or nothing. ``replace`` is optimistic: it
+    fails with ``Conflict`` when the stored version is not ``record.version - 1``.
+    """
+
+    capabilities: frozenset[str]
+
+    def insert(
+        self, records: Sequence[Record], vectors: Vector, history: Sequence[HistoryEntry]
+    ) -> None:
+        """Insert records (ids, versions and timestamps as given) with their vectors and history.
+
+        Raises ``Conflict`` when an id already exists; nothing is written then.
+        """
+
+    def replace(self, record: Record, vector: Vector | None, entry: HistoryEntry) -> None:
+        """Store a new version of an existing record; ``vector`` None keeps the old one."""
+
+    def remove(self, ids: Sequence[str], *, op: str, actor: str | None, reason: str | None) -> int:
+        """Delete records, leaving a history entry with the last version for each; returns the count."""
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, Record]:
+        """Return the records with these ids that exist (missing ids are left out)."""
+
+    def list(self, scope: Scope, *, limit: int, cursor: str | None) -> Page:
+        """Return records in ``scope`` in id order, ``limit`` at a time, after ``cursor``."""
+
+    def history(self, memory_id: str) -> list[HistoryEntry]:
+        """Every history entry of one record, oldest first (kept after delete)."""
+
+    def purge(self, user_id: str) -> int:
+        """Hard-delete every record and history entry of a user; returns the records removed."""
+
+    def bm25(self, terms: Sequence[str], scope: Scope, *, limit: int) -> list[tuple[str, float]]:
+        """Full-text search for any of ``terms``; returns (id, score) best first."""
+
+    def vector(self, query: Vector, scope: Scope, *, limit: int) -> list[tuple[str, float]]:
+        """Nearest neighbours of a unit-length ``query``; returns (id, score in [0, 1]) best first."""
+
+    def export(self, user_id: str | None) -> Iterator[Record | HistoryEntry]:
+        """Every record, then every history entry, of one user or of all users."""
+
+    def close(self) -> None:
+        """Release connections and caches."""
+
+
+def index_text(record: Record) -> str:
+    """The text a backend indexes for full-text search: content plus speaker and derived notes."""
+    parts = [record.content]
+    if record.speaker:
+        parts.append(record.speaker)
+    parts.extend(record.keywords)
+    parts.extend(record.entities)
+    return "\n".join(parts)

@@ -1,0 +1,460 @@
+"""The embedded default store: one SQLite file, WAL, FTS5 for BM25, float32 vectors in blobs.
+
+Vectors are searched exactly with numpy from an in-process index per user, loaded lazily and
+dropped when this connection writes to that user or another connection commits (``data_version``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from remem.errors import Conflict, MigrationError, StoreError
+from remem.filters import Condition
+from remem.store import _rows
+from remem.store.base import CAPABILITIES, Scope, index_text
+from remem.store.migrations import Migrations
+from remem.types import HistoryEntry, Page, Record, Vector
+
+migrations = Migrations("sqlite")
+
+
+@migrations
+def m001_create_memories(conn: sqlite3.Connection) -> None:
+    _script(
+        conn,
+        """
+        CREATE TABLE memories (
+            rowid INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            user_id TEXT NOT NULL,
+            agent_id TEXT,
+            session_id TEXT,
+            kind TEXT NOT NULL,
+            level TEXT NOT NULL DEFAULT 'record',
+            content TEXT NOT NULL,
+            speaker TEXT,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            occurred_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            origin TEXT NOT NULL,
+            trust REAL NOT NULL,
+            valid_from TEXT,
+            valid_to TEXT,
+            sources TEXT NOT NULL DEFAULT '[]',
+            keywords TEXT NOT NULL DEFAULT '[]',
+            entities TEXT NOT NULL DEFAULT '[]',
+            dates TEXT NOT NULL DEFAULT '[]',
+            embedding BLOB NOT NULL
+        );
+        CREATE INDEX memories_scope ON memories (user_id, level, id);
+        CREATE INDEX memories_time ON memories (user_id, occurred_at);
+        CREATE INDEX memories_session ON memories (user_id, session_id);
+        CREATE VIRTUAL TABLE memories_fts USING fts5(
+            text, tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+        CREATE TABLE history (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            memory_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            op TEXT NOT NULL,
+            at TEXT NOT NULL,
+            actor TEXT,
+            reason TEXT,
+            before TEXT,
+            after TEXT
+        );
+        CREATE INDEX history_memory ON history (memory_id, seq);
+        CREATE INDEX history_user ON history (user_id);
+        """,
+    )
+
+
+def _script(conn: sqlite3.Connection, sql: str) -> None:
+    """Run several statements inside the caller's transaction (executescript would commit first)."""
+    pending = ""
+    for line in sql.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            conn.execute(pending)
+            pending = ""
+
+
+_COLS = ", ".join(_rows.COLUMNS)
+_HCOLS = ", ".join(_rows.HISTORY_COLUMNS)
+
+
+def _condition(cond: Condition, prefix: str) -> tuple[str, list[Any]]:
+    if cond.column is not None:
+        expr, json_path = f"{prefix}{cond.column}", False
+    else:
+        expr, json_path = f"json_extract({prefix}metadata, ?)", True
+    path_arg: list[Any] = ["$." + ".".join(f'"{p}"' for p in cond.path)] if json_path else []
+    if cond.op in ("$in", "$nin"):
+        marks = ", ".join("?" * len(cond.value))
+        neg = "NOT " if cond.op == "$nin" else ""
+        # A missing key is NULL; "not in" should hold for it, as it does for "!=" below.
+        clause = f"({expr} IS NULL OR {expr} NOT IN ({marks}))" if neg else f"{expr} IN ({marks})"
+        args = path_arg + list(cond.value) if not neg else path_arg + path_arg + list(cond.value)
+        return clause, args
+    if cond.op == "$ne":
+        return f"({expr} IS NULL OR {expr} != ?)", path_arg + path_arg + [cond.value]
+    return f"{expr} {_rows.SQL_OPS[cond.op]} ?", path_arg + [cond.value]
+
+
+class _Vectors:
+    """One user's vectors as a matrix, with the rowids and the plain-scope mask."""
+
+    def __init__(self, rowids: np.ndarray, ids: list[str], matrix: Vector, plain: np.ndarray):
+        self.rowids, self.ids, self.matrix, self.plain = rowids, ids, matrix, plain
+
+
+class SQLiteStore:
+    """SQLite backend. ``path`` is a file (created if missing) or ``":memory:"``."""
+
+    capabilities = CAPABILITIES
+
+    def __init__(self, path: str | Path, *, dims: int, busy_timeout: float = 30.0) -> None:
+        self.path = str(path)
+        self.dims = dims
+        if self.path != ":memory:":
+            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._cache: dict[str, _Vectors] = {}
+        self._data_version = -1
+        try:
+            self._conn = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite store at {self.path}: {exc}") from exc
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS _remem_migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+            )
+            applied = {r[0] for r in conn.execute("SELECT name FROM _remem_migrations")}
+            for name, step in migrations.pending(applied):
+                try:
+                    step(conn)
+                except sqlite3.Error as exc:
+                    raise MigrationError(f"migration {name} failed: {exc}") from exc
+                conn.execute(
+                    "INSERT INTO _remem_migrations VALUES (?, datetime('now'))", (name,)
+                )
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE: take the write lock up front, no upgrade deadlock)."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot start a write: {exc}") from exc
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    self._conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._conn.execute("ROLLBACK")
+                    raise StoreError(f"commit failed: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite read failed: {exc}") from exc
+
+    def _forget_vectors(self, user_ids: set[str]) -> None:
+        for user_id in user_ids:
+            self._cache.pop(user_id, None)
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def insert(
+        self, records: Sequence[Record], vectors: Vector, history: Sequence[HistoryEntry]
+    ) -> None:
+        """See ``Store.insert``."""
+        users = {r.user_id: r.user_id for r in records}
+        owner = {r.id: r.user_id for r in records}
+        try:
+            with self._write() as conn:
+                for record, vec in zip(records, vectors, strict=True):
+                    try:
+                        cur = conn.execute(
+                            f"INSERT INTO memories ({_COLS}, embedding) "
+                            f"VALUES ({', '.join('?' * (len(_rows.COLUMNS) + 1))})",
+                            (*_rows.to_row(record), _blob(vec)),
+                        )
+                    except sqlite3.IntegrityError as exc:
+                        raise Conflict(f"a memory with id {record.id} already exists") from exc
+                    conn.execute(
+                        "INSERT INTO memories_fts (rowid, text) VALUES (?, ?)",
+                        (cur.lastrowid, index_text(record)),
+                    )
+                self._insert_history(conn, history, owner)
+        except sqlite3.Error as exc:
+            raise StoreError(f"insert failed: {exc}") from exc
+        finally:
+            self._forget_vectors(set(users))
+
+    def _insert_history(
+        self, conn: sqlite3.Connection, history: Sequence[HistoryEntry], owner: dict[str, str]
+    ) -> None:
+        rows = []
+        for entry in history:
+            user_id = owner.get(entry.memory_id)
+            if user_id is None:
+                row = conn.execute(
+                    "SELECT user_id FROM memories WHERE id = ?", (entry.memory_id,)
+                ).fetchone()
+                user_id = row[0] if row else (entry.after or entry.before or {}).get("user_id")
+            if user_id is None:
+                raise Conflict(f"history entry for unknown memory {entry.memory_id}")
+            rows.append(_rows.history_row(entry, user_id))
+        conn.executemany(
+            f"INSERT INTO history ({_HCOLS}) VALUES ({', '.join('?' * len(_rows.HISTORY_COLUMNS))})",
+            rows,
+        )
+
+    def replace(self, record: Record, vector: Vector | None, entry: HistoryEntry) -> None:
+        """See ``Store.replace``."""
+        sets = ", ".join(f"{c} = ?" for c in _rows.COLUMNS[1:])
+        args = list(_rows.to_row(record)[1:])
+        if vector is not None:
+            sets += ", embedding = ?"
+            args.append(_blob(vector))
+        try:
+            with self._write() as conn:
+                cur = conn.execute(
+                    f"UPDATE memories SET {sets} WHERE id = ? AND user_id = ? AND version = ? "
+                    "RETURNING rowid",
+                    (*args, record.id, record.user_id, record.version - 1),
+                )
+                row = cur.fetchone()
+                if row is None:
+                    raise Conflict(
+                        f"memory {record.id} changed since version {record.version - 1} was read"
+                    )
+                conn.execute(
+                    "UPDATE memories_fts SET text = ? WHERE rowid = ?", (index_text(record), row[0])
+                )
+                self._insert_history(conn, [entry], {record.id: record.user_id})
+        except sqlite3.Error as exc:
+            raise StoreError(f"update failed: {exc}") from exc
+        finally:
+            self._forget_vectors({record.user_id})
+
+    def remove(self, ids: Sequence[str], *, op: str, actor: str | None, reason: str | None) -> int:
+        """See ``Store.remove``."""
+        from remem import _time
+
+        at = _time.now()
+        users: set[str] = set()
+        removed = 0
+        try:
+            with self._write() as conn:
+                for chunk in _chunks(list(ids), 500):
+                    rows = conn.execute(
+                        f"SELECT rowid, {_COLS} FROM memories "
+                        f"WHERE id IN ({', '.join('?' * len(chunk))})",
+                        chunk,
+                    ).fetchall()
+                    for row in rows:
+                        record = _rows.from_row(row[1:])
+                        users.add(record.user_id)
+                        conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (row[0],))
+                        conn.execute("DELETE FROM memories WHERE rowid = ?", (row[0],))
+                        entry = HistoryEntry(
+                            memory_id=record.id, version=record.version, op=op, at=at,
+                            actor=actor, reason=reason, before=record.to_dict(), after=None,
+                        )
+                        conn.execute(
+                            f"INSERT INTO history ({_HCOLS}) VALUES "
+                            f"({', '.join('?' * len(_rows.HISTORY_COLUMNS))})",
+                            _rows.history_row(entry, record.user_id),
+                        )
+                        removed += 1
+        except sqlite3.Error as exc:
+            raise StoreError(f"delete failed: {exc}") from exc
+        finally:
+            self._forget_vectors(users)
+        return removed
+
+    def purge(self, user_id: str) -> int:
+        """See ``Store.purge``."""
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "DELETE FROM memories_fts WHERE rowid IN "
+                    "(SELECT rowid FROM memories WHERE user_id = ?)",
+                    (user_id,),
+                )
+                count = conn.execute("DELETE FROM memories WHERE user_id = ?", (user_id,)).rowcount
+                conn.execute("DELETE FROM history WHERE user_id = ?", (user_id,))
+        except sqlite3.Error as exc:
+            raise StoreError(f"purge failed: {exc}") from exc
+        finally:
+            self._forget_vectors({user_id})
+        return int(count)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, Record]:
+        """See ``Store.get_many``."""
+        out: dict[str, Record] = {}
+        with self._read() as conn:
+            for chunk in _chunks(list(dict.fromkeys(ids)), 500):
+                for row in conn.execute(
+                    f"SELECT {_COLS} FROM memories WHERE id IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                ):
+                    record = _rows.from_row(row)
+                    out[record.id] = record
+        return out
+
+    def list(self, scope: Scope, *, limit: int, cursor: str | None) -> Page:
+        """See ``Store.list``."""
+        clause, args = _rows.where(scope, "?", _condition)
+        if cursor is not None:
+            clause += " AND id > ?"
+            args.append(cursor)
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLS} FROM memories WHERE {clause} ORDER BY id LIMIT ?",
+                (*args, limit + 1),
+            ).fetchall()
+        records = [_rows.from_row(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return Page(records, records[-1].id if more and records else None)
+
+    def history(self, memory_id: str) -> list[HistoryEntry]:
+        """See ``Store.history``."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_HCOLS} FROM history WHERE memory_id = ? ORDER BY seq", (memory_id,)
+            ).fetchall()
+        return [_rows.history_from_row(r) for r in rows]
+
+    def bm25(self, terms: Sequence[str], scope: Scope, *, limit: int) -> list[tuple[str, float]]:
+        """See ``Store.bm25``. Terms are quoted, so FTS5 syntax in them is inert."""
+        if not terms:
+            return []
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        clause, args = _rows.where(scope, "?", _condition, prefix="m.")
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT m.id, bm25(memories_fts) AS s FROM memories_fts "
+                "JOIN memories m ON m.rowid = memories_fts.rowid "
+                f"WHERE memories_fts MATCH ? AND {clause} ORDER BY s LIMIT ?",
+                (match, *args, limit),
+            ).fetchall()
+        # FTS5's bm25() is lower-is-better; flip it so higher is more relevant.
+        return [(r[0], -float(r[1])) for r in rows]
+
+    def vector(self, query: Vector, scope: Scope, *, limit: int) -> list[tuple[str, float]]:
+        """See ``Store.vector``: exact cosine over the user's vectors."""
+        vecs = self._vectors(scope.user_id)
+        if not vecs.ids:
+            return []
+        if scope.is_plain:
+            mask = vecs.plain
+        else:
+            clause, args = _rows.where(scope, "?", _condition)
+            with self._read() as conn:
+                allowed = [r[0] for r in conn.execute(f"SELECT rowid FROM memories WHERE {clause}", args)]
+            mask = np.isin(vecs.rowids, np.asarray(allowed, dtype=np.int64))
+        candidates = np.flatnonzero(mask)
+        if candidates.size == 0:
+            return []
+        sims = vecs.matrix[candidates] @ query.astype(np.float32)
+        take = min(limit, sims.size)
+        top = np.argpartition(-sims, take - 1)[:take]
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [
+            (vecs.ids[int(candidates[i])], float(np.clip((sims[i] + 1.0) / 2.0, 0.0, 1.0)))
+            for i in top
+        ]
+
+    def _vectors(self, user_id: str) -> _Vectors:
+        with self._read() as conn:
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._data_version:  # another connection committed: drop everything
+                self._cache.clear()
+                self._data_version = version
+            cached = self._cache.get(user_id)
+            if cached is not None:
+                return cached
+            rows = conn.execute(
+                "SELECT rowid, id, embedding, level = 'record' AND valid_to IS NULL "
+                "FROM memories WHERE user_id = ? ORDER BY rowid",
+                (user_id,),
+            ).fetchall()
+        matrix = (
+            np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+            if rows
+            else np.zeros((0, self.dims), dtype=np.float32)
+        )
+        vecs = _Vectors(
+            np.asarray([r[0] for r in rows], dtype=np.int64),
+            [r[1] for r in rows],
+            matrix,
+            np.asarray([bool(r[3]) for r in rows], dtype=bool),
+        )
+        self._cache[user_id] = vecs
+        return vecs
+
+    def export(self, user_id: str | None) -> Iterator[Record | HistoryEntry]:
+        """See ``Store.export``."""
+        where, args = ("WHERE user_id = ?", [user_id]) if user_id is not None else ("", [])
+        with self._read() as conn:
+            records = conn.execute(f"SELECT {_COLS} FROM memories {where} ORDER BY id", args).fetchall()
+            history = conn.execute(
+                f"SELECT {_HCOLS} FROM history {where} ORDER BY seq", args
+            ).fetchall()
+        for row in records:
+            yield _rows.from_row(row)
+        for hrow in history:
+            yield _rows.history_from_row(hrow)
+
+    def integrity_check(self) -> str:
+        """Run SQLite's integrity check; returns "ok" when the file is sound."""
+        with self._read() as conn:
+            return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def close(self) -> None:
+        """See ``Store.close``."""
+        with self._lock:
+            self._cache.clear()
+            self._conn.close()
+
+
+def _blob(vec: Vector) -> bytes:
+    return np.ascontiguousarray(vec, dtype=np.float32).tobytes()
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

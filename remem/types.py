@@ -1,0 +1,128 @@
+"""The data that crosses remem's boundaries: ``Record``, ``Hit``, ``Link`` and ``HistoryEntry``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+Vector = npt.NDArray[np.float32]
+Metadata = Mapping[str, Any]
+Kind = Literal["episodic", "semantic", "procedural", "core"]
+KINDS: tuple[str, ...] = ("episodic", "semantic", "procedural", "core")
+Origin = Literal["user", "agent", "tool", "import", "derived"]
+ORIGINS: tuple[str, ...] = ("user", "agent", "tool", "import", "derived")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One memory, as stored.
+
+    ``occurred_at`` is when the event happened (defaults to ``created_at``); ``created_at`` is when
+    remem learned it; ``version`` starts at 1 and grows with every update. ``valid_to`` is set when a
+    newer fact supersedes this one. ``keywords``, ``entities`` and ``dates`` are derived notes.
+    """
+
+    id: str
+    user_id: str
+    content: str
+    kind: str = "episodic"
+    agent_id: str | None = None
+    session_id: str | None = None
+    speaker: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    occurred_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 1
+    origin: str = "user"
+    trust: float = 1.0
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    sources: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    entities: tuple[str, ...] = ()
+    dates: tuple[str, ...] = ()
+    level: str = "record"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (datetimes as ISO 8601 strings, tuples as lists)."""
+        out: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, dict):
+                value = dict(value)
+            out[name] = value
+        return out
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the record, its fused score (higher is better) and why it was found.
+
+    ``explain`` maps each retriever that found the record ("bm25", "vector", ...) to its 1-based
+    rank there, plus any component scores the ranker used.
+    """
+
+    record: Record
+    score: float
+    explain: dict[str, Any] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "record": self.record.to_dict(),
+            "score": self.score,
+            "explain": dict(self.explain),
+            "flags": list(self.flags),
+        }
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One change to a record: what happened (``op``), when, by whom and why, with the before/after."""
+
+    memory_id: str
+    version: int
+    op: str
+    at: datetime
+    actor: str | None = None
+    reason: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "memory_id": self.memory_id,
+            "version": self.version,
+            "op": self.op,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "reason": self.reason,
+            "before": self.before,
+            "after": self.after,
+        }
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing; pass ``next_cursor`` back to get the next one (None at the end)."""
+
+    records: list[Record]
+    next_cursor: str | None = None
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
