@@ -120,7 +120,11 @@ class Memory:
             "session_id": session_id, "speaker": speaker, "occurred_at": occurred_at,
             "metadata": metadata, "kind": kind,
         }
-        return self.add_many([item])[0]
+        s = self.settings
+        clean = _validate.add_item(
+            item, max_content=s.max_content_bytes, max_metadata=s.max_metadata_bytes
+        )
+        return self._store_new([clean])[0]
 
     def add_many(self, items: Iterable[Mapping[str, Any]]) -> list[Record]:
         """Store many memories in one transaction with batched embedding: all or nothing.
@@ -148,6 +152,9 @@ class Memory:
                 )
             except InvalidInput as exc:
                 raise type(exc)(f"item {i}: {exc}") from exc
+        return self._store_new(clean)
+
+    def _store_new(self, clean: list[dict[str, Any]]) -> list[Record]:
         if not clean:
             return []
         at = _time.now()

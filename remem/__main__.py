@@ -1,0 +1,5 @@
+"""``python -m remem`` runs the CLI."""
+
+from remem.cli import main
+
+main()

@@ -1,0 +1,325 @@
+"""The ``remem`` command line: each command parses its input, makes one Memory call, renders."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from remem.errors import RememError
+
+app = typer.Typer(
+    name="remem", help="Long-term memory for LLM agents.", no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Benchmarks (long-running; not part of the test suite).")
+app.add_typer(bench_app, name="bench")
+console = Console()
+
+DbOpt = Annotated[
+    Path | None,
+    typer.Option("--db", envvar="REMEM_PATH", help="SQLite file (default: the user data dir)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+UserOpt = Annotated[str, typer.Option("--user", "-u", help="The user scope (required).")]
+
+
+@contextmanager
+def _memory(db: Path | None) -> Iterator[Any]:
+    from remem.memory import Memory
+
+    with Memory(db) as memory:
+        yield memory
+
+
+def _emit(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def _records_table(records: list[Any], scores: list[float] | None = None) -> Table:
+    table = Table(show_lines=False)
+    if scores is not None:
+        table.add_column("score", justify="right")
+    for col in ("id", "when", "speaker", "content"):
+        table.add_column(col, overflow="fold")
+    for i, r in enumerate(records):
+        row = [r.id, r.occurred_at.strftime("%Y-%m-%d %H:%M") if r.occurred_at else "",
+               r.speaker or "", r.content]
+        table.add_row(*([f"{scores[i]:.4f}"] if scores is not None else []), *row)
+    return table
+
+
+def _parse_json(text: str | None, what: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"{what} is not valid JSON: {exc}") from exc
+
+
+@app.command()
+def add(
+    content: Annotated[str, typer.Argument(help="What to remember.")],
+    user: UserOpt,
+    agent: Annotated[str | None, typer.Option("--agent")] = None,
+    session: Annotated[str | None, typer.Option("--session")] = None,
+    speaker: Annotated[str | None, typer.Option("--speaker")] = None,
+    when: Annotated[str | None, typer.Option("--when", help="ISO 8601 time it happened.")] = None,
+    metadata: Annotated[str | None, typer.Option("--metadata", help="A JSON object.")] = None,
+    kind: Annotated[str, typer.Option("--kind")] = "episodic",
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Store one memory."""
+    with _memory(db) as m:
+        rec = m.add(content, user_id=user, agent_id=agent, session_id=session, speaker=speaker,
+                    occurred_at=when, metadata=_parse_json(metadata, "--metadata"), kind=kind)
+    _emit(rec.to_dict()) if as_json else console.print(rec.id)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    user: UserOpt,
+    agent: Annotated[str | None, typer.Option("--agent")] = None,
+    session: Annotated[str | None, typer.Option("--session")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-k")] = 10,
+    filters: Annotated[str | None, typer.Option("--filters", help="A JSON filter object.")] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search one user's memories."""
+    with _memory(db) as m:
+        hits = m.search(query, user_id=user, agent_id=agent, session_id=session, limit=limit,
+                        filters=_parse_json(filters, "--filters"))
+    if as_json:
+        _emit([h.to_dict() for h in hits])
+    else:
+        console.print(_records_table([h.record for h in hits], [h.score for h in hits]))
+
+
+@app.command()
+def get(
+    id: Annotated[str, typer.Argument(help="Memory id.")],
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one memory with all its fields."""
+    with _memory(db) as m:
+        rec = m.get(id)
+    if as_json:
+        _emit(rec.to_dict())
+    else:
+        table = Table(show_header=False)
+        for key, value in rec.to_dict().items():
+            table.add_row(key, json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value)
+        console.print(table)
+
+
+@app.command("list")
+def list_(
+    user: UserOpt,
+    agent: Annotated[str | None, typer.Option("--agent")] = None,
+    session: Annotated[str | None, typer.Option("--session")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-k")] = 50,
+    cursor: Annotated[str | None, typer.Option("--cursor")] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List one user's memories, oldest first, a page at a time."""
+    with _memory(db) as m:
+        page = m.list(user_id=user, agent_id=agent, session_id=session, limit=limit, cursor=cursor)
+    if as_json:
+        _emit({"records": [r.to_dict() for r in page], "next_cursor": page.next_cursor})
+    else:
+        console.print(_records_table(page.records))
+        if page.next_cursor:
+            console.print(f"next page: --cursor {page.next_cursor}")
+
+
+@app.command()
+def update(
+    id: Annotated[str, typer.Argument(help="Memory id.")],
+    content: Annotated[str | None, typer.Option("--content")] = None,
+    metadata: Annotated[str | None, typer.Option("--metadata", help="A JSON object.")] = None,
+    reason: Annotated[str | None, typer.Option("--reason")] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a memory (a new version; the old one stays in history)."""
+    with _memory(db) as m:
+        rec = m.update(id, content=content, metadata=_parse_json(metadata, "--metadata"),
+                       reason=reason)
+    _emit(rec.to_dict()) if as_json else console.print(f"{rec.id} is now version {rec.version}")
+
+
+@app.command()
+def delete(
+    id: Annotated[str, typer.Argument(help="Memory id.")],
+    reason: Annotated[str | None, typer.Option("--reason")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Delete a memory from every index (its history is kept)."""
+    with _memory(db) as m:
+        m.delete(id, reason=reason)
+    console.print(f"deleted {id}")
+
+
+@app.command()
+def purge(
+    user: UserOpt,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    db: DbOpt = None,
+) -> None:
+    """Hard-delete everything of one user, history included."""
+    if not yes:
+        typer.confirm(f"Delete every memory and all history of user {user!r}?", abort=True)
+    with _memory(db) as m:
+        count = m.purge(user_id=user)
+    console.print(f"purged {count} memories of {user}")
+
+
+@app.command()
+def history(
+    id: Annotated[str, typer.Argument(help="Memory id.")],
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every version of a memory: when, what, who, why."""
+    with _memory(db) as m:
+        entries = m.history(id)
+    if as_json:
+        _emit([e.to_dict() for e in entries])
+        return
+    table = Table()
+    for col in ("version", "op", "at", "actor", "reason", "content"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        snap = e.after or e.before or {}
+        table.add_row(str(e.version), e.op, e.at.isoformat(timespec="seconds"), e.actor or "",
+                      e.reason or "", str(snap.get("content", "")))
+    console.print(table)
+
+
+@app.command()
+def export(
+    path: Annotated[Path, typer.Argument(help="JSONL file to write.")],
+    user: Annotated[str | None, typer.Option("--user", "-u", help="Only this user.")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Write memories and history to a JSONL file."""
+    with _memory(db) as m:
+        count = m.export(path, user_id=user)
+    console.print(f"exported {count} memories to {path}")
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="JSONL file written by export.")],
+    db: DbOpt = None,
+) -> None:
+    """Load a file written by export (ids, versions and history kept; all or nothing)."""
+    with _memory(db) as m:
+        count = m.import_(path)
+    console.print(f"imported {count} memories from {path}")
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="A JSONL file of add() objects, or a LoCoMo JSON file.")],
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="Scope for JSONL lines without user_id.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or locomo.")] = "jsonl",
+    batch: Annotated[int, typer.Option("--batch")] = 256,
+    db: DbOpt = None,
+) -> None:
+    """Bulk-load conversation turns, with a progress bar."""
+    from rich.progress import Progress
+
+    from remem._ingest import read_items
+
+    items = read_items(path, fmt=fmt, user_id=user)
+    with _memory(db) as m, Progress(console=console) as progress:
+        task = progress.add_task(f"ingesting {path.name}", total=len(items))
+        for i in range(0, len(items), batch):
+            chunk = items[i : i + batch]
+            m.add_many(chunk)
+            progress.advance(task, len(chunk))
+    console.print(f"ingested {len(items)} memories")
+
+
+@bench_app.command("locomo")
+def bench_locomo(
+    data: Annotated[Path, typer.Option("--data", help="LoCoMo JSON file.")] = Path(
+        "../shared/data/locomo/locomo_dev.json"
+    ),
+    embedder: Annotated[str, typer.Option("--embedder")] = "minilm",
+    out: Annotated[Path | None, typer.Option("--json", help="Also write the results here.")] = None,
+) -> None:
+    """Retrieval quality (Recall@k, NDCG@10), search latency, ingest rate and peak memory."""
+    from rich.progress import Progress
+
+    from remem.bench import locomo
+    from remem.memory import Memory
+
+    samples = locomo.load(data)
+    total_q = sum(len(locomo.questions(s)) for s in samples)
+    total_t = sum(1 for s in samples for _ in locomo.turns(s))
+    with Progress(console=console) as progress:
+        tasks = {
+            "ingest": progress.add_task("ingest turns", total=total_t),
+            "search": progress.add_task("questions", total=total_q),
+        }
+        result = locomo.run(
+            data,
+            memory_factory=lambda p: Memory(p, embedder=embedder),
+            progress=lambda phase, n: progress.advance(tasks[phase], n),
+        )
+    summary = locomo.summarize(result)
+    table = Table(title=f"LoCoMo retrieval ({summary['questions']} questions)")
+    metrics = list(summary["overall"])
+    table.add_column("category")
+    table.add_column("n", justify="right")
+    for metric in metrics:
+        table.add_column(metric, justify="right")
+    table.add_row("overall", str(summary["questions"]), *[f"{summary['overall'][x]:.3f}" for x in metrics])
+    for name, row in summary["per_category"].items():
+        table.add_row(name, str(row["n"]), *[f"{row[x]:.3f}" for x in metrics])
+    console.print(table)
+    console.print(
+        f"search p50 {summary['search_ms']['p50']} ms, p95 {summary['search_ms']['p95']} ms · "
+        f"ingest {summary['ingest_turns_per_s']} turns/s ({summary['turns']} turns) · "
+        f"peak RSS {summary['peak_rss_mb']} MB"
+    )
+    if out is not None:
+        out.write_text(json.dumps({"summary": summary, "per_question": result.per_question}, indent=1))
+
+
+def main() -> None:
+    """Entry point: run the app, turning remem errors into one line on stderr and exit code 1."""
+    try:
+        app(standalone_mode=False)
+    except RememError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        raise SystemExit(1) from None
+    except typer.Abort:
+        sys.stderr.write("aborted\n")
+        raise SystemExit(1) from None
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        raise
