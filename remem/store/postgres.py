@@ -1,0 +1,544 @@
+"""The shared backend: PostgreSQL with pgvector (HNSW) and ``tsvector``/GIN full text.
+
+Times are ``timestamptz`` (the shared row helpers send ISO text, which PostgreSQL casts), metadata
+and note lists are ``jsonb``. Vector search is exact (a scan of the scope) when the scope holds at
+most ``exact_limit`` rows, and uses the HNSW index with iterative scans above that: small scopes
+get the same answers as SQLite, large ones get index speed.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from remem import _time
+from remem.errors import ConfigError, Conflict, MigrationError, MissingDependency, StoreError
+from remem.filters import TIME_FIELDS, Condition
+from remem.store import _rows
+from remem.store.base import CAPABILITIES, Scope, index_text
+from remem.store.migrations import Migrations
+from remem.types import HistoryEntry, Page, Record, Vector
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+migrations = Migrations("postgres")
+# Any constant works; it only has to be the same in every process opening the same database.
+_MIGRATION_LOCK = 0x72656D656D  # "remem"
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """What a migration gets: the connection (inside the migrating transaction) and the width."""
+
+    conn: psycopg.Connection[Any]
+    dims: int
+
+
+@migrations
+def m001_create_memories(ctx: _Ctx) -> None:
+    # COLLATE "C": ids and text filters compare bytewise, like SQLite, whatever the DB locale.
+    ctx.conn.execute(
+        f"""
+        CREATE TABLE memories (
+            id text COLLATE "C" PRIMARY KEY,
+            user_id text NOT NULL,
+            agent_id text,
+            session_id text,
+            kind text COLLATE "C" NOT NULL,
+            level text NOT NULL DEFAULT 'record',
+            content text NOT NULL,
+            speaker text COLLATE "C",
+            metadata jsonb NOT NULL DEFAULT '{{}}',
+            occurred_at timestamptz,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            version integer NOT NULL,
+            origin text COLLATE "C" NOT NULL,
+            trust double precision NOT NULL,
+            valid_from timestamptz,
+            valid_to timestamptz,
+            sources jsonb NOT NULL DEFAULT '[]',
+            keywords jsonb NOT NULL DEFAULT '[]',
+            entities jsonb NOT NULL DEFAULT '[]',
+            dates jsonb NOT NULL DEFAULT '[]',
+            search_text text NOT NULL,
+            tsv tsvector
+                GENERATED ALWAYS AS (to_tsvector('english'::regconfig, search_text)) STORED,
+            embedding vector({int(ctx.dims)}) NOT NULL
+        );
+        CREATE INDEX memories_scope ON memories (user_id, level, id);
+        CREATE INDEX memories_time ON memories (user_id, occurred_at);
+        CREATE INDEX memories_session ON memories (user_id, session_id);
+        CREATE INDEX memories_tsv ON memories USING gin (tsv);
+        CREATE INDEX memories_embedding ON memories USING hnsw (embedding vector_cosine_ops);
+        CREATE TABLE history (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            memory_id text NOT NULL,
+            user_id text NOT NULL,
+            version integer NOT NULL,
+            op text NOT NULL,
+            at timestamptz NOT NULL,
+            actor text,
+            reason text,
+            before jsonb,
+            after jsonb
+        );
+        CREATE INDEX history_memory ON history (memory_id, seq);
+        CREATE INDEX history_user ON history (user_id);
+        """
+    )
+
+
+_COLS = ", ".join(_rows.COLUMNS)
+_HCOLS = ", ".join(_rows.HISTORY_COLUMNS)
+_NUMERIC_COLUMNS = frozenset({"trust", "version"})
+# A number literal as SQLite's numeric affinity reads it (so "3" matches version 3).
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+# SQLite orders every number before every string; these are "stored OP value" across types.
+_NUM_OP_TEXT = {
+    "$eq": "FALSE",
+    "$ne": "TRUE",
+    "$gt": "FALSE",
+    "$gte": "FALSE",
+    "$lt": "TRUE",
+    "$lte": "TRUE",
+}
+_TEXT_OP_NUM = {
+    "$eq": "FALSE",
+    "$ne": "TRUE",
+    "$gt": "TRUE",
+    "$gte": "TRUE",
+    "$lt": "FALSE",
+    "$lte": "FALSE",
+}
+_X, _V = object(), object()  # markers for the metadata path and the value in _seq
+
+
+def _seq(
+    parts: Sequence[object], path: list[str], value: Any, prefix: str
+) -> tuple[str, list[Any]]:
+    """Join SQL pieces; each marker becomes a placeholder with its argument, in order."""
+    sql, args = [], []
+    for part in parts:
+        if part is _X:
+            sql.append(f"({prefix}metadata #> %s::text[])")
+            args.append(path)
+        elif part is _V:
+            sql.append("%s")
+            args.append(value)
+        else:
+            sql.append(str(part))
+    return "".join(sql), args
+
+
+def _meta_compare(op: str, value: Any, path: list[str], prefix: str) -> tuple[str, list[Any]]:
+    """One metadata comparison with json_extract's typing: strings are text, numbers and
+    booleans (as 0/1) numbers, objects and arrays their JSON text, JSON null and missing NULL."""
+    sop = _rows.SQL_OPS[op]
+    if isinstance(value, bool | int | float):
+        value = float(value) if isinstance(value, float) else int(value)
+        parts: list[object] = [
+            "(CASE COALESCE(jsonb_typeof(",
+            _X,
+            "), 'null')",
+            " WHEN 'number' THEN (",
+            _X,
+            f")::numeric {sop} ",
+            _V,
+            " WHEN 'boolean' THEN (",
+            _X,
+            f")::boolean::int {sop} ",
+            _V,
+            f" WHEN 'null' THEN NULL ELSE {_TEXT_OP_NUM[op]} END)",
+        ]
+    else:
+        value = str(value)
+        parts = [
+            "(CASE COALESCE(jsonb_typeof(",
+            _X,
+            "), 'null')",
+            " WHEN 'string' THEN (",
+            _X,
+            " #>> '{}') COLLATE \"C\" ",
+            sop,
+            " ",
+            _V,
+            " WHEN 'object' THEN (",
+            _X,
+            ')::text COLLATE "C" ',
+            sop,
+            " ",
+            _V,
+            " WHEN 'array' THEN (",
+            _X,
+            ')::text COLLATE "C" ',
+            sop,
+            " ",
+            _V,
+            f" WHEN 'null' THEN NULL ELSE {_NUM_OP_TEXT[op]} END)",
+        ]
+    return _seq(parts, path, value, prefix)
+
+
+def _column_compare(op: str, value: Any, column: str, prefix: str) -> tuple[str, list[Any]]:
+    col, sop = f"{prefix}{column}", _rows.SQL_OPS[op]
+    if column in TIME_FIELDS:
+        return f"{col} {sop} %s::timestamptz", [value]
+    if column in _NUMERIC_COLUMNS:
+        if isinstance(value, str):
+            if not _NUMBER.fullmatch(value):
+                return _NUM_OP_TEXT[op], []
+            value = float(value)
+        return f"{col} {sop} %s", [float(value) if isinstance(value, float) else int(value)]
+    # A TEXT column reads a number as its text, as SQLite's column affinity does.
+    if not isinstance(value, str):
+        value = str(int(value)) if isinstance(value, bool) else str(value)
+    return f'{col} COLLATE "C" {sop} %s', [value]
+
+
+def _condition(cond: Condition, prefix: str) -> tuple[str, list[Any]]:
+    """Compile one filter so that it holds exactly where the SQLite backend's version does.
+
+    A missing key or NULL column fails every test except ``$ne`` / ``$nin``, which it passes.
+    """
+    many = cond.op in ("$in", "$nin")
+    op = "$eq" if many else cond.op
+    parts, args = [], []
+    for value in cond.value if many else (cond.value,):
+        if cond.column is not None:
+            sql, vargs = _column_compare(op, value, cond.column, prefix)
+        else:
+            sql, vargs = _meta_compare(op, value, list(cond.path), prefix)
+        parts.append(sql)
+        args.extend(vargs)
+    any_of = " OR ".join(f"({p})" for p in parts)
+    if cond.op == "$nin":
+        return f"COALESCE(NOT ({any_of}), TRUE)", args
+    if cond.op == "$ne":
+        return f"COALESCE({any_of}, TRUE)", args
+    return f"COALESCE({any_of}, FALSE)", args
+
+
+def _tsquery(terms: Sequence[str]) -> str:
+    """A to_tsquery text from word tokens only, so no input is ever read as tsquery syntax."""
+    phrases = []
+    for term in terms:
+        tokens = _TOKEN.findall(term)
+        if tokens:
+            phrases.append("(" + " <-> ".join(tokens) + ")")
+    return " | ".join(dict.fromkeys(phrases))
+
+
+def _import() -> tuple[Any, Any, Any]:
+    try:
+        import psycopg
+        from pgvector.psycopg import register_vector
+        from psycopg_pool import ConnectionPool
+    except ImportError as exc:
+        raise MissingDependency("pip install 'remem[pg]'") from exc
+    return psycopg, ConnectionPool, register_vector
+
+
+class PostgresStore:
+    """PostgreSQL + pgvector backend.
+
+    Args:
+        url: a libpq URL or conninfo string (``postgresql://user@host:5432/db``).
+        dims: the embedding width; the ``vector(dims)`` column is created with it.
+        pool_size: the most connections this store opens.
+        min_size: connections kept open when idle.
+        exact_limit: scopes with at most this many rows are searched exactly, not by HNSW.
+        ef_search: the HNSW candidate list size (raised to the query's ``limit`` when lower).
+        timeout: seconds to wait for a pooled connection.
+
+    Raises:
+        MissingDependency: psycopg, psycopg-pool or pgvector is not installed.
+        ConfigError: no URL, an unknown option, or a store created with another ``dims``.
+        StoreError: the server cannot be reached or the schema cannot be migrated.
+    """
+
+    capabilities = CAPABILITIES
+
+    def __init__(
+        self,
+        url: str | None,
+        *,
+        dims: int,
+        pool_size: int = 5,
+        min_size: int = 1,
+        exact_limit: int = 20_000,
+        ef_search: int = 100,
+        timeout: float = 30.0,
+        **options: Any,
+    ) -> None:
+        pg, pool_cls, register_vector = _import()
+        if not url:
+            raise ConfigError("the postgres store needs store_url (postgresql://user@host/db)")
+        if options:
+            raise ConfigError(f"unknown postgres options: {', '.join(sorted(options))}")
+        self.dims, self.exact_limit, self.ef_search = dims, exact_limit, ef_search
+        self._psycopg = pg
+        try:
+            self._migrate(url)
+
+            def configure(conn: psycopg.Connection[Any]) -> None:
+                conn.execute("SET TimeZone = 'UTC'")  # timestamptz come back as UTC datetimes
+                register_vector(conn)
+                conn.commit()
+
+            self._pool: ConnectionPool[Any] = pool_cls(
+                url,
+                min_size=min(min_size, pool_size),
+                max_size=pool_size,
+                timeout=timeout,
+                configure=configure,
+                open=True,
+                name="remem",
+            )
+            self._pool.wait(timeout)
+        except pg.Error as exc:
+            raise StoreError(f"cannot open PostgreSQL store: {exc}") from exc
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _migrate(self, url: str) -> None:
+        """Apply pending migrations under a transaction-level advisory lock: two processes opening
+        one database at once run them one after the other, and the second finds nothing to do."""
+        pg = self._psycopg
+        with pg.connect(url) as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS _remem_migrations "
+                "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            applied = {r[0] for r in conn.execute("SELECT name FROM _remem_migrations")}
+            for name, step in migrations.pending(applied):
+                try:
+                    with conn.transaction():
+                        step(_Ctx(conn, self.dims))
+                except pg.Error as exc:
+                    raise MigrationError(f"migration {name} failed: {exc}") from exc
+                conn.execute("INSERT INTO _remem_migrations (name) VALUES (%s)", (name,))
+            row = conn.execute(
+                "SELECT atttypmod FROM pg_attribute "
+                "WHERE attrelid = 'memories'::regclass AND attname = 'embedding'"
+            ).fetchone()
+        if row is not None and row[0] != self.dims:
+            raise ConfigError(f"this database stores {row[0]}-dim vectors, not {self.dims}")
+
+    @contextlib.contextmanager
+    def _conn(self, what: str) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection inside one transaction; driver errors become StoreError."""
+        pg = self._psycopg
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                yield conn
+        except pg.errors.UniqueViolation as exc:
+            raise Conflict(f"{what}: a memory with that id already exists ({exc})") from exc
+        except pg.Error as exc:
+            raise StoreError(f"{what} failed: {exc}") from exc
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def insert(
+        self, records: Sequence[Record], vectors: Vector, history: Sequence[HistoryEntry]
+    ) -> None:
+        """See ``Store.insert``."""
+        if len(records) != len(vectors):
+            raise StoreError("insert: one vector per record is required")
+        marks = ", ".join(["%s"] * (len(_rows.COLUMNS) + 2))
+        rows = [
+            (*_rows.to_row(r), index_text(r), vec.astype("float32", copy=False))
+            for r, vec in zip(records, vectors, strict=True)
+        ]
+        owner = {r.id: r.user_id for r in records}
+        with self._conn("insert") as conn, conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO memories ({_COLS}, search_text, embedding) VALUES ({marks})", rows
+            )
+            self._insert_history(conn, history, owner)
+
+    def _insert_history(
+        self, conn: psycopg.Connection[Any], history: Sequence[HistoryEntry], owner: dict[str, str]
+    ) -> None:
+        rows = []
+        for entry in history:
+            user_id = owner.get(entry.memory_id)
+            if user_id is None:
+                row = conn.execute(
+                    "SELECT user_id FROM memories WHERE id = %s", (entry.memory_id,)
+                ).fetchone()
+                user_id = row[0] if row else (entry.after or entry.before or {}).get("user_id")
+            if user_id is None:
+                raise Conflict(f"history entry for unknown memory {entry.memory_id}")
+            rows.append(_rows.history_row(entry, user_id))
+        if rows:
+            marks = ", ".join(["%s"] * len(_rows.HISTORY_COLUMNS))
+            with conn.cursor() as cur:
+                cur.executemany(f"INSERT INTO history ({_HCOLS}) VALUES ({marks})", rows)
+
+    def replace(self, record: Record, vector: Vector | None, entry: HistoryEntry) -> None:
+        """See ``Store.replace``."""
+        sets = ", ".join(f"{c} = %s" for c in _rows.COLUMNS[1:]) + ", search_text = %s"
+        args: list[Any] = [*_rows.to_row(record)[1:], index_text(record)]
+        if vector is not None:
+            sets += ", embedding = %s"
+            args.append(vector.astype("float32", copy=False))
+        with self._conn("update") as conn:
+            row = conn.execute(
+                f"UPDATE memories SET {sets} WHERE id = %s AND user_id = %s AND version = %s "
+                "RETURNING id",
+                (*args, record.id, record.user_id, record.version - 1),
+            ).fetchone()
+            if row is None:
+                raise Conflict(
+                    f"memory {record.id} changed since version {record.version - 1} was read"
+                )
+            self._insert_history(conn, [entry], {record.id: record.user_id})
+
+    def remove(self, ids: Sequence[str], *, op: str, actor: str | None, reason: str | None) -> int:
+        """See ``Store.remove``."""
+        at = _time.now()
+        with self._conn("delete") as conn:
+            rows = conn.execute(
+                f"DELETE FROM memories WHERE id = ANY(%s) RETURNING {_COLS}",
+                (list(dict.fromkeys(ids)),),
+            ).fetchall()
+            history = []
+            for row in sorted(rows, key=lambda r: r[0]):
+                record = _rows.from_row(row)
+                entry = HistoryEntry(
+                    memory_id=record.id,
+                    version=record.version,
+                    op=op,
+                    at=at,
+                    actor=actor,
+                    reason=reason,
+                    before=record.to_dict(),
+                    after=None,
+                )
+                history.append(_rows.history_row(entry, record.user_id))
+            if history:
+                marks = ", ".join(["%s"] * len(_rows.HISTORY_COLUMNS))
+                with conn.cursor() as cur:
+                    cur.executemany(f"INSERT INTO history ({_HCOLS}) VALUES ({marks})", history)
+        return len(rows)
+
+    def purge(self, user_id: str) -> int:
+        """See ``Store.purge``."""
+        with self._conn("purge") as conn:
+            count = conn.execute("DELETE FROM memories WHERE user_id = %s", (user_id,)).rowcount
+            conn.execute("DELETE FROM history WHERE user_id = %s", (user_id,))
+        return int(count)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, Record]:
+        """See ``Store.get_many``."""
+        with self._conn("read") as conn:
+            rows = conn.execute(
+                f"SELECT {_COLS} FROM memories WHERE id = ANY(%s)", (list(dict.fromkeys(ids)),)
+            ).fetchall()
+        return {r.id: r for r in map(_rows.from_row, rows)}
+
+    def list(self, scope: Scope, *, limit: int, cursor: str | None) -> Page:
+        """See ``Store.list``."""
+        clause, args = _rows.where(scope, "%s", _condition)
+        if cursor is not None:
+            clause += " AND id > %s"
+            args.append(cursor)
+        with self._conn("list") as conn:
+            rows = conn.execute(
+                f"SELECT {_COLS} FROM memories WHERE {clause} ORDER BY id LIMIT %s",
+                (*args, limit + 1),
+            ).fetchall()
+        records = [_rows.from_row(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return Page(records, records[-1].id if more and records else None)
+
+    def history(self, memory_id: str) -> builtins.list[HistoryEntry]:
+        """See ``Store.history``."""
+        with self._conn("history") as conn:
+            rows = conn.execute(
+                f"SELECT {_HCOLS} FROM history WHERE memory_id = %s ORDER BY seq", (memory_id,)
+            ).fetchall()
+        return [_rows.history_from_row(r) for r in rows]
+
+    def bm25(
+        self, terms: Sequence[str], scope: Scope, *, limit: int
+    ) -> builtins.list[tuple[str, float]]:
+        """See ``Store.bm25``: ``ts_rank_cd`` over an OR of the terms (each term a phrase of its
+        word tokens; every other character is dropped, so tsquery syntax in terms is inert)."""
+        query = _tsquery(terms)
+        if not query:
+            return []
+        clause, args = _rows.where(scope, "%s", _condition)
+        # Normalization 1 divides by 1 + log(length): long texts do not win by size alone.
+        with self._conn("full-text search") as conn:
+            rows = conn.execute(
+                "SELECT id, ts_rank_cd(tsv, q, 1) AS s "
+                "FROM memories, to_tsquery('english'::regconfig, %s) AS q "
+                f"WHERE tsv @@ q AND {clause} ORDER BY s DESC, id LIMIT %s",
+                (query, *args, limit),
+            ).fetchall()
+        # A match always has a positive rank; the floor keeps the contract if rounding says 0.
+        return [(r[0], max(float(r[1]), 1e-9)) for r in rows]
+
+    def vector(
+        self, query: Vector, scope: Scope, *, limit: int
+    ) -> builtins.list[tuple[str, float]]:
+        """See ``Store.vector``: exact in small scopes, HNSW (iterative scan) in large ones."""
+        clause, args = _rows.where(scope, "%s", _condition)
+        q = query.astype("float32", copy=False)
+        with self._conn("vector search") as conn:
+            size = conn.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM memories WHERE {clause} LIMIT %s) AS s",
+                (*args, self.exact_limit + 1),
+            ).fetchone()
+            if size is None or size[0] == 0:
+                return []
+            if size[0] <= self.exact_limit:
+                # MATERIALIZED keeps the planner off the HNSW index: every row in scope is scored.
+                sql = (
+                    f"WITH s AS MATERIALIZED (SELECT id, embedding FROM memories WHERE {clause}) "
+                    "SELECT id, embedding <=> %s AS d FROM s ORDER BY d, id LIMIT %s"
+                )
+                params: tuple[Any, ...] = (*args, q, limit)
+            else:
+                conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+                conn.execute(f"SET LOCAL hnsw.ef_search = {min(1000, max(self.ef_search, limit))}")
+                sql = (
+                    f"SELECT id, embedding <=> %s AS d FROM memories WHERE {clause} "
+                    "ORDER BY embedding <=> %s LIMIT %s"
+                )
+                params = (q, *args, q, limit)
+            rows = conn.execute(sql, params).fetchall()
+        # Cosine distance d = 1 - cos, so (1 + cos) / 2 = 1 - d / 2.
+        return [(r[0], min(1.0, max(0.0, 1.0 - float(r[1]) / 2.0))) for r in rows]
+
+    def export(self, user_id: str | None) -> Iterator[Record | HistoryEntry]:
+        """See ``Store.export``."""
+        where, args = ("WHERE user_id = %s", [user_id]) if user_id is not None else ("", [])
+        with self._conn("export") as conn:
+            records = conn.execute(
+                f"SELECT {_COLS} FROM memories {where} ORDER BY id", args
+            ).fetchall()
+            history = conn.execute(
+                f"SELECT {_HCOLS} FROM history {where} ORDER BY seq", args
+            ).fetchall()
+        for row in records:
+            yield _rows.from_row(row)
+        for hrow in history:
+            yield _rows.history_from_row(hrow)
+
+    def close(self) -> None:
+        """See ``Store.close``."""
+        self._pool.close()
