@@ -1,0 +1,173 @@
+"""Answer a question from memory: retrieve, then let the LLM answer from numbered memories with
+citations, or abstain when memory holds no support.
+
+Without an LLM (or when the call fails) the rule is extractive and conservative:
+the best hit's content is returned, cited, only if it contains at least ``MIN_COVERAGE`` (half) of
+the question's content terms (``remem._text.terms`` of the question, against the terms of the hit's
+speaker and content); otherwise the answer abstains. No hits always abstains.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from remem import _text
+from remem.llm.base import LLMClient, LLMError, complete_json
+from remem.types import Hit
+
+if TYPE_CHECKING:
+    from remem.memory import Memory
+
+logger = logging.getLogger("remem.llm")
+
+ABSTAIN_TEXT = "No information available."
+MIN_COVERAGE = 0.5
+# Keep the prompt compact: long memories are cut, and the context stops at a total budget.
+MAX_MEMORY_CHARS = 500
+MAX_CONTEXT_CHARS = 6000
+
+_SYSTEM = (
+    "You answer questions about a user's past conversations using only the numbered memories "
+    "given. Each memory shows the date it happened and who said it; resolve relative dates "
+    "('yesterday', 'last year') against that date. Answer briefly: a short phrase when possible. "
+    "Cite the numbers of the memories you used. If the memories do not contain the answer, "
+    "set abstain to true. Reply with one JSON object and nothing else."
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer with the ids of the memories it rests on.
+
+    Attributes:
+        text: the answer (``ABSTAIN_TEXT`` when abstained).
+        citations: ids of the records cited, in citation order.
+        abstained: True when memory held no support for an answer.
+        usage: tokens spent (prompt_tokens, completion_tokens, total_tokens, calls); empty
+            when no LLM was called.
+    """
+
+    text: str
+    citations: tuple[str, ...]
+    abstained: bool
+    usage: dict[str, int] = field(default_factory=dict)
+
+
+class _Reply(BaseModel):
+    answer: str = ""
+    citations: list[int] = Field(default_factory=list)
+    abstain: bool = False
+
+
+def answer(
+    memory: Memory,
+    question: str,
+    *,
+    user_id: str,
+    llm: LLMClient | None,
+    limit: int = 10,
+    **search_kwargs: Any,
+) -> Answer:
+    """Answer ``question`` from one user's memories.
+
+    Args:
+        memory: where to look.
+        question: the question, in natural language.
+        user_id: whose memories.
+        llm: the model; None for the extractive rule (see the module docstring).
+        limit: how many hits to put in front of the model.
+        **search_kwargs: more ``Memory.search`` options (agent_id, session_id, filters).
+
+    Returns:
+        The Answer; ``abstained`` when there are no hits, the model says so, or (without a model)
+        the best hit does not cover the question.
+
+    Raises:
+        InvalidInput: an empty question or a bad scope (from ``Memory.search``).
+    """
+    # Annotated: Memory's own annotations trip mypy while its method named `list` shadows list.
+    hits: Sequence[Hit] = memory.search(question, user_id=user_id, limit=limit, **search_kwargs)
+    if not hits:
+        return Answer(ABSTAIN_TEXT, (), True, {})
+    if llm is None:
+        return extractive_answer(question, hits)
+    try:
+        reply, usage = complete_json(llm, build_messages(question, hits), _Reply)
+    except LLMError as exc:
+        logger.warning("LLM answer failed, using the extractive rule: %s", exc)
+        return extractive_answer(question, hits)
+    shown = len(_context_lines(hits))
+    cited = [hits[n - 1].record.id for n in reply.citations if 1 <= n <= shown]
+    text = reply.answer.strip()
+    if reply.abstain or not text:
+        return Answer(ABSTAIN_TEXT, (), True, usage.as_dict())
+    return Answer(text, tuple(dict.fromkeys(cited)), False, usage.as_dict())
+
+
+def extractive_answer(question: str, hits: Sequence[Hit]) -> Answer:
+    """The no-LLM rule: the best hit's content if it covers ``MIN_COVERAGE`` of the question.
+
+    Args:
+        question: the question.
+        hits: search hits, best first.
+
+    Returns:
+        The best hit's content cited by its id, or an abstention.
+    """
+    if not hits:
+        return Answer(ABSTAIN_TEXT, (), True, {})
+    best = hits[0].record
+    if coverage(question, f"{best.speaker or ''} {best.content}") < MIN_COVERAGE:
+        return Answer(ABSTAIN_TEXT, (), True, {})
+    return Answer(best.content, (best.id,), False, {})
+
+
+def coverage(question: str, text: str) -> float:
+    """The share of the question's content terms that occur in ``text`` (0 when it has none).
+
+    Args:
+        question: the question.
+        text: a candidate answer passage.
+    """
+    wanted = set(_text.terms(question))
+    if not wanted:
+        return 0.0
+    return len(wanted & set(_text.terms(text))) / len(wanted)
+
+
+def build_messages(question: str, hits: Sequence[Hit]) -> list[dict[str, str]]:
+    """The chat messages for one question: numbered memories (date, speaker, content), then the ask.
+
+    Args:
+        question: the question.
+        hits: search hits, best first; numbered from 1 in this order.
+    """
+    context = "\n".join(_context_lines(hits))
+    user = (
+        f"Memories:\n{context}\n\nQuestion: {question}\n\n"
+        'Return {"answer": "short answer", "citations": [memory numbers], "abstain": false}, '
+        'or {"answer": "", "citations": [], "abstain": true} if the memories do not say.'
+    )
+    return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
+
+
+def _context_lines(hits: Sequence[Hit]) -> list[str]:
+    lines: list[str] = []
+    used = 0
+    for number, hit in enumerate(hits, start=1):
+        r = hit.record
+        when = r.occurred_at.strftime("%Y-%m-%d %H:%M") if r.occurred_at else "undated"
+        content = " ".join(r.content.split())
+        if len(content) > MAX_MEMORY_CHARS:
+            content = content[: MAX_MEMORY_CHARS - 1] + "…"
+        line = f"[{number}] {when} {r.speaker or 'unknown'}: {content}"
+        if lines and used + len(line) > MAX_CONTEXT_CHARS:
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return lines
