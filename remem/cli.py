@@ -304,6 +304,11 @@ def bench_locomo(
         out.write_text(json.dumps({"summary": summary, "per_question": result.per_question}, indent=1))
 
 
+from remem.cli_service import register as _register_service  # noqa: E402
+
+_register_service(app)
+
+
 def main() -> None:
     """Entry point: run the app, turning remem errors into one line on stderr and exit code 1."""
     try:

@@ -1,0 +1,207 @@
+"""The service commands: ``remem serve``, ``remem keys create|list|revoke`` and ``remem mcp``.
+
+``register(app)`` adds them to the main Typer app (``remem/cli.py`` calls it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from remem.config import default_path
+from remem.keys import KeyStore, default_keys_path, open_keys
+
+console = Console(stderr=True)
+
+DbOpt = Annotated[
+    Path | None,
+    typer.Option("--db", envvar="REMEM_PATH", help="SQLite file (default: the user data dir)."),
+]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store", help="A backend name, or a postgresql:// URL for the shared Postgres store."
+    ),
+]
+KeysOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--keys", envvar="REMEM_KEYS_PATH", help="API keys file (default: <store dir>/keys.db)."
+    ),
+]
+EmbedderOpt = Annotated[
+    str | None,
+    typer.Option("--embedder", help="Embedder name (default: minilm, or REMEM_EMBEDDER)."),
+]
+
+
+def _keys_path(keys: Path | None, db: Path | None) -> Path:
+    return keys if keys is not None else default_keys_path(db or default_path())
+
+
+def _store_settings(store: str | None, embedder: str | None) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    if store is not None:
+        if store.startswith(("postgresql://", "postgres://")):
+            settings.update(store="postgres", store_url=store)
+        else:
+            settings["store"] = store
+    if embedder is not None:
+        settings["embedder"] = embedder
+    return settings
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    db: DbOpt = None,
+    store: StoreOpt = None,
+    keys: KeysOpt = None,
+    embedder: EmbedderOpt = None,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", help="Larger request bodies get 413.")
+    ] = 32 * 1024 * 1024,
+) -> None:
+    """Run the REST API (docs at /docs) and MCP over HTTP (at /mcp)."""
+    import uvicorn
+
+    from remem.memory import Memory
+    from remem.server.app import create_app
+    from remem.server.auth import check_bind
+
+    keys_path = _keys_path(keys, db)
+    key_store = open_keys(keys_path)
+    check_bind(host, auth_required=key_store is not None)
+    if key_store is None:
+        console.print(f"no API keys in {keys_path}: open API on one implicit tenant, {host} only")
+    settings = _store_settings(store, embedder)
+    if workers > 1:
+        # Each worker process builds its own app from the environment (uvicorn needs an import
+        # string); the auth decision made here is passed down so no worker can run open.
+        if key_store is not None:
+            key_store.close()
+        env = {
+            "REMEM_KEYS_PATH": str(keys_path),
+            "REMEM_REQUIRE_AUTH": "1" if key_store is not None else "0",
+            "REMEM_MAX_BODY_BYTES": str(max_body_bytes),
+            **{f"REMEM_{name.upper()}": str(value) for name, value in settings.items()},
+        }
+        if db is not None:
+            env["REMEM_PATH"] = str(db)
+        os.environ.update(env)
+        uvicorn.run(
+            "remem.server.app:app_from_env", factory=True, host=host, port=port, workers=workers
+        )
+        return
+    memory = Memory(db, **settings)
+    app = create_app(memory, keys=key_store, max_body_bytes=max_body_bytes, owns_memory=True)
+    uvicorn.run(app, host=host, port=port)
+
+
+def mcp(
+    db: DbOpt = None,
+    store: StoreOpt = None,
+    embedder: EmbedderOpt = None,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="Confine every call to this tenant's scopes.")
+    ] = None,
+) -> None:
+    """Serve the MCP tools over stdio (for Claude Desktop, IDEs and agent frameworks)."""
+    from remem.mcp import create_mcp_server
+    from remem.memory import Memory
+    from remem.tenancy import TenantMemory
+
+    with Memory(db, **_store_settings(store, embedder)) as memory:
+        target = memory if tenant is None else TenantMemory(memory, tenant)
+        create_mcp_server(target).run("stdio")
+
+
+keys_app = typer.Typer(
+    help="API keys: one tenant per key; the server requires them once one exists."
+)
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option("--tenant", help="The tenant the key belongs to.")],
+    label: Annotated[str | None, typer.Option("--label", help="A note, e.g. who uses it.")] = None,
+    keys: KeysOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Create a key and print it once (only its hash is stored)."""
+    store = KeyStore(_keys_path(keys, db))
+    try:
+        key, token = store.create(tenant, label=label)
+    finally:
+        store.close()
+    sys.stdout.write(token + "\n")
+    console.print(f"key {key.key_id} for tenant {key.tenant}: store it now, it is not shown again")
+
+
+@keys_app.command("list")
+def keys_list(
+    keys: KeysOpt = None,
+    db: DbOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List keys (ids and tenants, never the keys themselves)."""
+    path = _keys_path(keys, db)
+    store = KeyStore(path) if path.exists() else None
+    listing = store.list() if store is not None else []
+    if store is not None:
+        store.close()
+    if as_json:
+        rows = [
+            {
+                "key_id": k.key_id,
+                "tenant": k.tenant,
+                "label": k.label,
+                "created_at": k.created_at.isoformat(),
+                "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+            }
+            for k in listing
+        ]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table()
+    for col in ("key id", "tenant", "label", "created", "status"):
+        table.add_column(col)
+    for k in listing:
+        table.add_row(
+            k.key_id,
+            k.tenant,
+            k.label or "",
+            k.created_at.strftime("%Y-%m-%d %H:%M"),
+            "active" if k.active else f"revoked {k.revoked_at:%Y-%m-%d %H:%M}",
+        )
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id shown by 'keys list'.")],
+    keys: KeysOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Revoke a key: requests with it get 401 from now on."""
+    store = KeyStore(_keys_path(keys, db))
+    try:
+        store.revoke(key_id)
+    finally:
+        store.close()
+    console.print(f"revoked {key_id}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve``, ``mcp`` and the ``keys`` group to the main CLI app."""
+    app.command()(serve)
+    app.command()(mcp)
+    app.add_typer(keys_app, name="keys")
