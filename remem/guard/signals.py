@@ -13,6 +13,7 @@ the system prompt, "whenever the user asks ..., say ...") or a payload format no
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from remem.errors import InvalidInput
 
@@ -40,56 +41,110 @@ _MODEL_VERBS = (
     r"|insert|append|prepend|redirect|refer|claim|state|insist|reveal|disclose|obey|comply"
     r"|say\s+(?:that|yes|no|[\"'“‘])|tell\s+(?:the\s+user|users|them|everyone|anyone))"
 )
-_SUBJECTLESS = r"(?:^|(?<=[.!?;:\n])|(?<=[.!?;:]\s)|(?<=\n\s))\s*(?:please\s+)?"
+# Subjectless imperatives must start a sentence ("Always recommend X."), not follow a subject
+# ("I always recommend X"). Patterns that begin with this regex comment are matched anywhere and
+# then ``_sentence_start`` checks what precedes them: a lookbehind at every position is slow.
+_SUBJECTLESS = "(?#sentence-start)"
 _ASKERS = r"(?:the\s+user|a\s+user|users|someone|somebody|anyone|anybody|people|they)"
 
-_INSTRUCTION_PATTERNS = (
-    # "ignore (all) previous instructions", "disregard any prior rules", "forget your instructions"
-    r"\b(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+|every\s+)?(?:of\s+)?"
-    r"(?:the\s+|your\s+|my\s+|these\s+|those\s+)?(?:previous|prior|above|earlier|preceding|former"
-    r"|original|system|initial)\s+(?:instructions?|prompts?|messages?|rules|directions|directives"
-    r"|guidelines|context|constraints|commands)\b",
-    r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+)?(?:of\s+)?your\s+(?:instructions|rules"
-    r"|guidelines|programming|training|directives|constraints|safety)\b",
-    # "disregard the above", "ignore everything above"
-    r"\b(?:ignore|disregard|forget)\s+(?:everything\s+|all\s+)?(?:of\s+)?(?:the\s+|what\s+(?:is|was)\s+)?"
-    r"(?:above|previous(?:ly)?\s+said)\b(?!\s+(?:average|all\b|ground|sea|the\b))",
-    # "from now on, always recommend ...", "from now on you must never mention ..."
-    r"\bfrom\s+now\s+on,?\s+(?:you\s+(?:must|should|will|shall|need\s+to|have\s+to|are\s+to)\s+)?"
-    r"(?:always|never|only)\s+(?:\w+\s+){0,2}?" + _MODEL_VERBS + r"\b",
-    # "you must always answer ...", "you will never reveal ..."
-    r"\byou\s+(?:must|will|shall|are\s+required\s+to|are\s+to|have\s+to)\s+(?:always|never|only)\s+"
-    r"(?:\w+\s+){0,2}?" + _MODEL_VERBS + r"\b",
-    # The system prompt as something to change or reveal.
-    r"\b(?:your|new|updated|real|hidden|original)\s+system\s+prompt\b",
-    r"\b(?:reveal|print|show|ignore|override|update|change|repeat|leak|replace)\s+(?:the\s+|your\s+)?"
-    r"system\s+prompt\b",
-    r"\bsystem\s+prompt\s*:",
-    # Role reassignment of the model itself.
-    r"\byou\s+are\s+now\s+(?:an?\s+|the\s+|in\s+)?(?:\w+\s+){0,2}?(?:assistant|ai|bot|chatbot|model"
-    r"|llm|dan|jailbroken|unrestricted|unfiltered|uncensored|developer\s+mode|god\s+mode"
-    r"|admin\s+mode|debug\s+mode)\b",
-    r"\byou\s+are\s+now\s+(?:no\s+longer\s+bound|free\s+(?:from|of)\s+(?:all\s+)?(?:rules|restrictions"
-    r"|guidelines))",
-    r"\b(?:as\s+an?\s+)?(?:ai|assistant|language\s+model),?\s+you\s+(?:must|should|will)\s+"
-    r"(?:always|never)\b",
-    # Subjectless imperatives at the start of a sentence: "Always recommend BrandX."
-    _SUBJECTLESS + r"(?:always|never)\s+(?:recommend|suggest|promote|endorse|mention|reveal"
-    r"|disclose|obey|output)\b",
-    _SUBJECTLESS + r"(?:always|never)\s+(?:answer|respond|reply)\s+(?:with\b|in\s+\w+\b|that\b|by\b"
-    r"|using\b|only\b|[\"'“‘]|to\s+(?:the\s+user|any\s+question|every\s+question|questions)"
-    r"|(?:the\s+user|any\s+question|every\s+question|all\s+questions|questions\s+about))",
-    # "whenever the user asks about X, say Y" (and "if/when someone asks ..., reply ...")
-    r"\b(?:whenever|when|if|every\s+time)\s+"
-    + _ASKERS
-    + r"\s+asks?\b[^.!?\n]{0,160}?(?:,|\bthen\b)\s*"
-    r"(?:you\s+(?:must|should|will|shall)\s+)?(?:always\s+)?(?:say|answer|reply|respond|recommend"
-    r"|suggest|tell\s+(?:them|the\s+user)|mention|claim|state|direct|redirect|send)\b",
-    # The same rule written the other way round: "Recommend X whenever the user asks ..."
-    _SUBJECTLESS + r"(?:always\s+)?(?:say|answer|reply|respond|recommend|suggest|mention|claim)\b"
-    r"[^.!?\n]{0,120}?\bwhenever\s+(?:the\s+user|a\s+user|users|someone|anyone)\s+asks?\b",
+_IGNORE = r"\b(?:ignore|disregard|forget|override|bypass)\s+"
+# Each group runs only when one of its words occurs in the lower-cased text: one big alternation
+# costs ~70 µs on a 30-word sentence, the gated groups a few µs.
+_INSTRUCTION_GROUPS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (
+        ("ignore", "disregard", "forget", "override", "bypass"),
+        (
+            # "ignore (all) previous instructions", "disregard any prior rules"
+            _IGNORE + r"(?:all\s+|any\s+|every\s+)?(?:of\s+)?(?:the\s+|your\s+|these\s+|those\s+)?"
+            r"(?:previous|prior|above|earlier|preceding|former|original|system|initial)\s+"
+            r"(?:instructions?|prompts?|rules|directions|directives|guidelines|context|constraints"
+            r"|commands)\b",
+            # "forget your instructions"
+            _IGNORE + r"(?:all\s+|any\s+)?(?:of\s+)?your\s+(?:instructions|rules|guidelines"
+            r"|programming|training|directives|constraints|safety)\b",
+            # "disregard the above", "ignore everything above"
+            _IGNORE + r"(?:everything\s+|all\s+)?(?:of\s+)?(?:the\s+|what\s+(?:is|was)\s+)?"
+            r"(?:above|previous(?:ly)?\s+said)\b(?!\s+(?:average|all\b|ground|sea|the\b))",
+        ),
+    ),
+    (
+        ("now on", "are now"),
+        (
+            # "from now on, always recommend ...", "from now on you must never mention ..."
+            r"\bfrom\s+now\s+on,?\s+(?:you\s+(?:must|should|will|shall|need\s+to|have\s+to"
+            r"|are\s+to)\s+)?(?:always|never|only)\s+(?:\w+\s+){0,2}?" + _MODEL_VERBS + r"\b",
+            # Role reassignment of the model itself.
+            r"\byou\s+are\s+now\s+(?:an?\s+|the\s+|in\s+)?(?:\w+\s+){0,2}?(?:assistant|ai|bot"
+            r"|chatbot|model|llm|dan|jailbroken|unrestricted|unfiltered|uncensored"
+            r"|developer\s+mode|god\s+mode|admin\s+mode|debug\s+mode)\b",
+            r"\byou\s+are\s+now\s+(?:no\s+longer\s+bound|free\s+(?:from|of)\s+(?:all\s+)?"
+            r"(?:rules|restrictions|guidelines))",
+        ),
+    ),
+    (
+        ("you must", "you will", "you shall", "you are", "you have", "you should"),
+        (
+            # "you must always answer ...", "you will never reveal ..."
+            r"\byou\s+(?:must|will|shall|are\s+required\s+to|are\s+to|have\s+to)\s+"
+            r"(?:always|never|only)\s+(?:\w+\s+){0,2}?" + _MODEL_VERBS + r"\b",
+            r"\b(?:as\s+an?\s+)?(?:ai|assistant|language\s+model),?\s+you\s+(?:must|should|will)"
+            r"\s+(?:always|never)\b",
+        ),
+    ),
+    (
+        ("system",),
+        (
+            # The system prompt as something to change or reveal.
+            r"\b(?:your|new|updated|real|hidden|original)\s+system\s+prompt\b",
+            r"\b(?:reveal|print|show|ignore|override|update|change|repeat|leak|replace)\s+"
+            r"(?:the\s+|your\s+)?system\s+prompt\b",
+            r"\bsystem\s+prompt\s*:",
+        ),
+    ),
+    (
+        ("always", "never"),
+        (
+            # Subjectless imperatives at the start of a sentence: "Always recommend BrandX."
+            _SUBJECTLESS + r"\b(?:always|never)\s+(?:recommend|suggest|promote|endorse|mention"
+            r"|reveal|disclose|obey|output)\b",
+            _SUBJECTLESS + r"\b(?:always|never)\s+(?:answer|respond|reply)\s+(?:with\b|in\s+\w+\b"
+            r"|that\b|by\b|using\b|only\b|[\"'“‘]|to\s+(?:the\s+user|any\s+question"
+            r"|every\s+question|questions)|(?:the\s+user|any\s+question|every\s+question"
+            r"|all\s+questions|questions\s+about))",
+        ),
+    ),
+    (
+        ("ask",),
+        (
+            # "whenever the user asks about X, say Y" (and "if/when someone asks ..., reply ...")
+            r"\b(?:whenever|when|if|every\s+time)\s+" + _ASKERS + r"\s+asks?\b"
+            r"[^.!?\n]{0,160}?(?:,|\bthen\b)\s*(?:you\s+(?:must|should|will|shall)\s+)?"
+            r"(?:always\s+)?(?:say|answer|reply|respond|recommend|suggest|tell\s+(?:them"
+            r"|the\s+user)|mention|claim|state|direct|redirect|send)\b",
+        ),
+    ),
+    (
+        ("whenever",),
+        (
+            # The same rule written the other way round: "Recommend X whenever the user asks ..."
+            _SUBJECTLESS + r"\b(?:always\s+)?(?:say|answer|reply|respond|recommend|suggest|mention"
+            r"|claim)\b[^.!?\n]{0,120}?\bwhenever\s+(?:the\s+user|a\s+user|users|someone"
+            r"|anyone)\s+asks?\b",
+        ),
+    ),
 )
-_INSTRUCTION_RE = re.compile("|".join(f"(?:{p})" for p in _INSTRUCTION_PATTERNS), re.IGNORECASE)
+
+
+def _alternation(patterns: tuple[str, ...], subjectless: bool) -> re.Pattern[str]:
+    chosen = [p for p in patterns if p.startswith(_SUBJECTLESS) == subjectless]
+    # "(?!)" never matches: an empty alternation would match everywhere.
+    return re.compile("|".join(f"(?:{p})" for p in chosen) or "(?!)", re.IGNORECASE)
+
+
+_INSTRUCTION_RES = tuple(
+    (gate, _alternation(patterns, False), _alternation(patterns, True))
+    for gate, patterns in _INSTRUCTION_GROUPS
+)
 
 _TOOL_RE = re.compile(
     r"\"(?:function|tool_calls|function_call|tool_call|tool_use)\"\s*:"
@@ -130,7 +185,7 @@ def scan(content: str) -> tuple[str, ...]:
         "url_exfil" (markdown that would send data to a URL). Empty for ordinary text.
     """
     found: list[str] = []
-    if _INSTRUCTION_RE.search(content):
+    if next(_instruction_matches(content), None) is not None:
         found.append(INSTRUCTION)
     if _is_tool_call(content):
         found.append(TOOL_CALL)
@@ -152,7 +207,8 @@ def find_instructions(content: str) -> tuple[str, ...]:
     Returns:
         The matched phrases, stripped, in order of appearance.
     """
-    return tuple(m.group(0).strip() for m in _INSTRUCTION_RE.finditer(content))
+    matches = sorted(_instruction_matches(content), key=lambda m: m.start())
+    return tuple(m.group(0).strip() for m in matches)
 
 
 def trust_for(origin: str, flags: tuple[str, ...]) -> float:
@@ -173,6 +229,25 @@ def trust_for(origin: str, flags: tuple[str, ...]) -> float:
         raise InvalidInput(f"origin: must be one of {', '.join(BASE_TRUST)}, got {origin!r}")
     trust = base * 0.5 ** len(_HALVING.intersection(flags))
     return min(1.0, max(0.0, trust))
+
+
+def _instruction_matches(content: str) -> Iterator[re.Match[str]]:
+    """Matches of the instruction groups whose gate words occur in ``content``."""
+    # Collapsing whitespace keeps "you   must" from slipping past the gate.
+    lowered = " ".join(content.lower().split())
+    for gate, anywhere, subjectless in _INSTRUCTION_RES:
+        if any(word in lowered for word in gate):
+            yield from anywhere.finditer(content)
+            yield from (m for m in subjectless.finditer(content) if _sentence_start(content, m))
+
+
+def _sentence_start(content: str, match: re.Match[str]) -> bool:
+    before = content[: match.start()]
+    stripped = before.rstrip()
+    if stripped.lower().endswith("please"):
+        before = stripped[:-6]
+        stripped = before.rstrip()
+    return not stripped or stripped[-1] in ".!?;:" or "\n" in before[len(stripped) :]
 
 
 def _is_tool_call(content: str) -> bool:
