@@ -28,12 +28,14 @@ class Settings:
         embedder: embedder name ("minilm", "hashing") or "module:Class".
         embed_model: model name or local path for sentence-transformers embedders.
         dims: embedding width.
-        embed_batch_size: texts per embedding call.
+        embed_batch_size: texts per embedding call (the model sorts each call by length, so larger
+            calls pad less).
         max_content_bytes: the largest content accepted (UTF-8 bytes).
         max_metadata_bytes: the largest metadata accepted (as JSON).
         max_batch: the most items one ``add_many`` accepts.
         candidates: how many candidates each retriever contributes before fusion.
-        rrf_k: the reciprocal-rank-fusion constant.
+        rrf_k: the reciprocal-rank-fusion constant (small: the head of each ranking counts most).
+        vector_weight: the vector retriever's weight in fusion (BM25's is 1).
         options: backend-specific options, keyed by backend name.
     """
 
@@ -42,12 +44,13 @@ class Settings:
     embedder: str = "minilm"
     embed_model: str = "all-MiniLM-L6-v2"
     dims: int = 384
-    embed_batch_size: int = 64
+    embed_batch_size: int = 512
     max_content_bytes: int = 64 * 1024
     max_metadata_bytes: int = 64 * 1024
     max_batch: int = 10_000
     candidates: int = 100
-    rrf_k: int = 60
+    rrf_k: int = 5
+    vector_weight: float = 0.7
     options: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -82,9 +85,16 @@ class Settings:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"setting {name} must be a positive integer, got {value!r}")
+        if not isinstance(self.vector_weight, int | float) or not 0 <= self.vector_weight <= 10:
+            raise ConfigError(f"setting vector_weight must be in [0, 10], got {self.vector_weight!r}")
 
 
 def _coerce(name: str, raw: str, annotation: object) -> Any:
+    if annotation == "float":
+        try:
+            return float(raw)
+        except ValueError as exc:
+            raise ConfigError(f"REMEM_{name.upper()} must be a number, got {raw!r}") from exc
     if annotation == "int":
         try:
             return int(raw)

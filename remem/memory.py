@@ -332,6 +332,7 @@ class Memory:
         scored = retrieve(
             self.store, query, self._query_vector(query), scope, limit=limit,
             candidates=self.settings.candidates, rrf_k=self.settings.rrf_k,
+            vector_weight=self.settings.vector_weight,
         )
         records = self.store.get_many([s.id for s in scored])
         return [Hit(records[s.id], s.score, s.explain) for s in scored if s.id in records]

@@ -101,90 +101,38 @@ _NUMERIC_COLUMNS = frozenset({"trust", "version"})
 # A number literal as SQLite's numeric affinity reads it (so "3" matches version 3).
 _NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
 _TOKEN = re.compile(r"\w+", re.UNICODE)
-# SQLite orders every number before every string; these are "stored OP value" across types.
-_NUM_OP_TEXT = {
-    "$eq": "FALSE",
-    "$ne": "TRUE",
-    "$gt": "FALSE",
-    "$gte": "FALSE",
-    "$lt": "TRUE",
-    "$lte": "TRUE",
-}
-_TEXT_OP_NUM = {
-    "$eq": "FALSE",
-    "$ne": "TRUE",
-    "$gt": "TRUE",
-    "$gte": "TRUE",
-    "$lt": "FALSE",
-    "$lte": "FALSE",
-}
-_X, _V = object(), object()  # markers for the metadata path and the value in _seq
-
-
-def _seq(
-    parts: Sequence[object], path: list[str], value: Any, prefix: str
-) -> tuple[str, list[Any]]:
-    """Join SQL pieces; each marker becomes a placeholder with its argument, in order."""
-    sql, args = [], []
-    for part in parts:
-        if part is _X:
-            sql.append(f"({prefix}metadata #> %s::text[])")
-            args.append(path)
-        elif part is _V:
-            sql.append("%s")
-            args.append(value)
-        else:
-            sql.append(str(part))
-    return "".join(sql), args
+# SQLite orders every number before every string: the ops that hold for "number OP text" and for
+# "text OP number" when a stored value and the filter value differ in type.
+_NUM_VS_TEXT = frozenset({"$ne", "$lt", "$lte"})
+_TEXT_VS_NUM = frozenset({"$ne", "$gt", "$gte"})
+# json_extract's typing: strings are text, numbers and booleans (0/1) numbers, objects and arrays
+# their JSON text, JSON null and missing keys NULL. {x} is the value at the path, {v} the operand.
+_META_NUM = (
+    "CASE COALESCE(jsonb_typeof({x}), 'null') WHEN 'number' THEN ({x})::numeric {op} {v} "
+    "WHEN 'boolean' THEN ({x})::boolean::int {op} {v} WHEN 'null' THEN NULL ELSE {other} END"
+)
+_META_TEXT = (
+    "CASE COALESCE(jsonb_typeof({x}), 'null') "
+    "WHEN 'string' THEN ({x} #>> '{{}}') COLLATE \"C\" {op} {v} "
+    "WHEN 'object' THEN ({x})::text COLLATE \"C\" {op} {v} "
+    "WHEN 'array' THEN ({x})::text COLLATE \"C\" {op} {v} WHEN 'null' THEN NULL ELSE {other} END"
+)
+_MARKS = re.compile(r"\{[xv]\}")
 
 
 def _meta_compare(op: str, value: Any, path: list[str], prefix: str) -> tuple[str, list[Any]]:
-    """One metadata comparison with json_extract's typing: strings are text, numbers and
-    booleans (as 0/1) numbers, objects and arrays their JSON text, JSON null and missing NULL."""
-    sop = _rows.SQL_OPS[op]
+    """One comparison of the metadata value at ``path``, typed as SQLite's json_extract types it."""
     if isinstance(value, bool | int | float):
         value = float(value) if isinstance(value, float) else int(value)
-        parts: list[object] = [
-            "(CASE COALESCE(jsonb_typeof(",
-            _X,
-            "), 'null')",
-            " WHEN 'number' THEN (",
-            _X,
-            f")::numeric {sop} ",
-            _V,
-            " WHEN 'boolean' THEN (",
-            _X,
-            f")::boolean::int {sop} ",
-            _V,
-            f" WHEN 'null' THEN NULL ELSE {_TEXT_OP_NUM[op]} END)",
-        ]
+        template, other = _META_NUM, "TRUE" if op in _TEXT_VS_NUM else "FALSE"
     else:
         value = str(value)
-        parts = [
-            "(CASE COALESCE(jsonb_typeof(",
-            _X,
-            "), 'null')",
-            " WHEN 'string' THEN (",
-            _X,
-            " #>> '{}') COLLATE \"C\" ",
-            sop,
-            " ",
-            _V,
-            " WHEN 'object' THEN (",
-            _X,
-            ')::text COLLATE "C" ',
-            sop,
-            " ",
-            _V,
-            " WHEN 'array' THEN (",
-            _X,
-            ')::text COLLATE "C" ',
-            sop,
-            " ",
-            _V,
-            f" WHEN 'null' THEN NULL ELSE {_NUM_OP_TEXT[op]} END)",
-        ]
-    return _seq(parts, path, value, prefix)
+        template, other = _META_TEXT, "TRUE" if op in _NUM_VS_TEXT else "FALSE"
+    sql = template.format(
+        x=f"({prefix}metadata #> %s::text[])", v="%s", op=_rows.SQL_OPS[op], other=other
+    )
+    args = [path if mark == "{x}" else value for mark in _MARKS.findall(template)]
+    return f"({sql})", args
 
 
 def _column_compare(op: str, value: Any, column: str, prefix: str) -> tuple[str, list[Any]]:
@@ -194,7 +142,7 @@ def _column_compare(op: str, value: Any, column: str, prefix: str) -> tuple[str,
     if column in _NUMERIC_COLUMNS:
         if isinstance(value, str):
             if not _NUMBER.fullmatch(value):
-                return _NUM_OP_TEXT[op], []
+                return str(op in _NUM_VS_TEXT).upper(), []
             value = float(value)
         return f"{col} {sop} %s", [float(value) if isinstance(value, float) else int(value)]
     # A TEXT column reads a number as its text, as SQLite's column affinity does.
@@ -475,16 +423,17 @@ class PostgresStore:
     def bm25(
         self, terms: Sequence[str], scope: Scope, *, limit: int
     ) -> builtins.list[tuple[str, float]]:
-        """See ``Store.bm25``: ``ts_rank_cd`` over an OR of the terms (each term a phrase of its
+        """See ``Store.bm25``: ``ts_rank`` over an OR of the terms (each term a phrase of its
         word tokens; every other character is dropped, so tsquery syntax in terms is inert)."""
         query = _tsquery(terms)
         if not query:
             return []
         clause, args = _rows.where(scope, "%s", _condition)
-        # Normalization 1 divides by 1 + log(length): long texts do not win by size alone.
+        # ts_rank (not ts_rank_cd) rewards matching more of the terms over repeating one of them,
+        # which is what an OR of content words wants (BM25's IDF does the same in SQLite).
         with self._conn("full-text search") as conn:
             rows = conn.execute(
-                "SELECT id, ts_rank_cd(tsv, q, 1) AS s "
+                "SELECT id, ts_rank(tsv, q) AS s "
                 "FROM memories, to_tsquery('english'::regconfig, %s) AS q "
                 f"WHERE tsv @@ q AND {clause} ORDER BY s DESC, id LIMIT %s",
                 (query, *args, limit),

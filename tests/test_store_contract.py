@@ -1,0 +1,598 @@
+"""The Store contract: every backend passes the same tests, straight against the protocol.
+
+Each test gets a fresh, empty store: an SQLite file under tmp_path, or a new PostgreSQL database
+on the session's server (see ``pg_server.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+
+from remem import Memory, _time
+from remem import filters as F
+from remem.errors import ConfigError, Conflict, MissingDependency, StoreError
+from remem.store.base import Scope, Store
+from remem.store.postgres import PostgresStore
+from remem.store.postgres import migrations as pg_migrations
+from remem.store.sqlite import SQLiteStore
+from remem.store.sqlite import migrations as sqlite_migrations
+from remem.types import HistoryEntry, Record
+
+pytest_plugins = ["pg_server"]
+
+DIMS = 8
+T0 = datetime(2023, 1, 1, tzinfo=UTC)
+
+
+def ts(text: str) -> datetime:
+    value = _time.parse(text)
+    assert value is not None
+    return value
+
+
+def vec(*xs: float) -> np.ndarray:
+    v = np.zeros(DIMS, dtype=np.float32)
+    v[: len(xs)] = xs
+    return v / np.linalg.norm(v)
+
+
+def rec(id: str, content: str = "", user: str = "u", **kw: Any) -> Record:
+    kw.setdefault("created_at", T0)
+    kw.setdefault("updated_at", kw["created_at"])
+    kw.setdefault("occurred_at", kw["created_at"])
+    return Record(id=id, user_id=user, content=content or f"memory {id}", **kw)
+
+
+def added(r: Record) -> HistoryEntry:
+    return HistoryEntry(memory_id=r.id, version=r.version, op="add", at=r.created_at or T0,
+                        actor="user", after=r.to_dict())
+
+
+class Backend:
+    """Where a store lives, so a test can open it again (or many times at once)."""
+
+    def __init__(self, name: str, location: str) -> None:
+        self.name, self.location = name, location
+
+    def open(self, dims: int = DIMS) -> Store:
+        if self.name == "sqlite":
+            return SQLiteStore(self.location, dims=dims)
+        return PostgresStore(self.location, dims=dims, pool_size=2)
+
+    def applied(self) -> list[str]:
+        sql = "SELECT name FROM _remem_migrations ORDER BY name"
+        if self.name == "sqlite":
+            with sqlite3.connect(self.location) as conn:
+                rows = conn.execute(sql).fetchall()
+            conn.close()
+        else:
+            with psycopg.connect(self.location) as pconn:
+                rows = pconn.execute(sql).fetchall()
+        return [r[0] for r in rows]
+
+    @property
+    def migration_names(self) -> list[str]:
+        steps = sqlite_migrations.steps if self.name == "sqlite" else pg_migrations.steps
+        return [name for name, _ in steps]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "sqlite":
+        return Backend("sqlite", str(tmp_path / "memory.db"))
+    return Backend("postgres", request.getfixturevalue("pg_fresh_url"))
+
+
+@pytest.fixture
+def store(backend: Backend) -> Iterator[Store]:
+    s = backend.open()
+    yield s
+    s.close()
+
+
+def put(store: Store, *records: Record, vectors: list[np.ndarray] | None = None) -> None:
+    vs = np.stack(vectors) if vectors else np.stack([vec(1, i + 1) for i in range(len(records))])
+    store.insert(list(records), vs, [added(r) for r in records])
+
+
+def listed(store: Store, scope: Scope) -> list[str]:
+    return [r.id for r in store.list(scope, limit=1000, cursor=None)]
+
+
+# -- writes and reads -------------------------------------------------------------------------
+
+
+def test_insert_then_get_many_round_trips_every_field(store: Store) -> None:
+    full = rec(
+        "a1", "Ana adopted a cat named Miso 🐱", agent_id="ag", session_id="s1", speaker="Ana",
+        kind="semantic", metadata={"topic": "pets", "n": 3, "f": 0.25, "ok": True, "none": None,
+                                   "deep": {"list": [1, "two", {"x": False}]}, "ünï": "çødé"},
+        occurred_at=ts("2022-05-05T10:00:00.123456+02:00"), created_at=ts("2023-01-02T03:04:05Z"),
+        updated_at=ts("2023-02-02"), version=3, origin="agent", trust=0.625,
+        valid_from=ts("2022-05-05"), valid_to=None, sources=("x", "y"), keywords=("cat", "Miso"),
+        entities=("Ana",), dates=("2022-05-05",), level="record",
+    )
+    bare = rec("a2", occurred_at=None)
+    put(store, full, bare)
+    got = store.get_many(["a1", "a2", "nope", "a1"])
+    assert got == {"a1": full, "a2": bare}
+    assert got["a1"].to_dict() == full.to_dict()  # same instants, same UTC rendering
+    assert store.get_many([]) == {}
+
+
+def test_list_is_in_bytewise_id_order_and_pages_by_cursor(store: Store) -> None:
+    ids = ["b2", "A1", "a0", "B9", "c", "_x", "0z"]
+    put(store, *(rec(i) for i in ids))
+    expected = sorted(ids)  # Python sorts by code point, as SQLite's BINARY collation does
+    assert expected == ["0z", "A1", "B9", "_x", "a0", "b2", "c"]
+    seen, cursor = [], None
+    while True:
+        page = store.list(Scope("u"), limit=3, cursor=cursor)
+        assert len(page) <= 3
+        seen += [r.id for r in page]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == expected
+    exact = store.list(Scope("u"), limit=7, cursor=None)
+    assert len(exact) == 7 and exact.next_cursor is None
+    assert len(store.list(Scope("nobody"), limit=5, cursor=None)) == 0
+
+
+def test_duplicate_id_is_a_conflict_and_nothing_is_written(store: Store) -> None:
+    put(store, rec("a"))
+    with pytest.raises(Conflict):
+        put(store, rec("b"), rec("a"))
+    with pytest.raises(Conflict):
+        put(store, rec("c"), rec("c"))
+    assert set(store.get_many(["a", "b", "c"])) == {"a"}
+    assert store.history("b") == [] and store.history("c") == []
+    assert [e.op for e in store.history("a")] == ["add"]
+    assert [i for i, _ in store.bm25(["memory"], Scope("u"), limit=10)] == ["a"]
+
+
+def test_replace_is_optimistic_and_keeps_history(store: Store) -> None:
+    old = rec("m", "the violin lesson is on monday")
+    put(store, old, vectors=[vec(1, 0)])
+    new = replace(old, content="the piano lesson is on friday", version=2,
+                  updated_at=ts("2023-02-01"))
+    entry = HistoryEntry(memory_id="m", version=2, op="update", at=ts("2023-02-01"),
+                         actor="user", reason="fix", before=old.to_dict(), after=new.to_dict())
+    store.replace(new, None, entry)
+    assert store.get_many(["m"])["m"] == new
+    assert store.bm25(["violin"], Scope("u"), limit=5) == []
+    assert [i for i, _ in store.bm25(["piano"], Scope("u"), limit=5)] == ["m"]
+    # vector None keeps the old one
+    assert store.vector(vec(1, 0), Scope("u"), limit=1)[0][1] == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(Conflict):  # a second writer still holding version 1
+        store.replace(replace(new, content="stale"), vec(0, 1), entry)
+    assert store.get_many(["m"])["m"].content == "the piano lesson is on friday"
+    with pytest.raises(Conflict):
+        store.replace(replace(new, id="ghost"), None, replace(entry, memory_id="ghost"))
+    third = replace(new, version=3, metadata={"k": 1})
+    store.replace(third, vec(0, 1), replace(entry, version=3, after=third.to_dict()))
+    assert store.vector(vec(0, 1), Scope("u"), limit=1)[0][1] == pytest.approx(1.0, abs=1e-5)
+    history = store.history("m")
+    assert [(e.op, e.version) for e in history] == [("add", 1), ("update", 2), ("update", 3)]
+    assert history[1].before == old.to_dict() and history[1].reason == "fix"
+
+
+def test_remove_leaves_history_and_hides_the_record_everywhere(store: Store) -> None:
+    a, b = rec("a", "alpha words", metadata={"k": 1}), rec("b", "beta words")
+    put(store, a, b, vectors=[vec(1, 0), vec(0, 1)])
+    assert store.remove(["a", "missing"], op="delete", actor="user", reason="asked") == 1
+    assert store.get_many(["a"]) == {}
+    assert listed(store, Scope("u")) == ["b"]
+    assert [i for i, _ in store.bm25(["alpha", "words"], Scope("u"), limit=5)] == ["b"]
+    assert [i for i, _ in store.vector(vec(1, 0), Scope("u"), limit=5)] == ["b"]
+    last = store.history("a")[-1]
+    assert (last.op, last.version, last.actor, last.reason, last.after) == (
+        "delete", 1, "user", "asked", None)
+    assert last.before == a.to_dict()
+    assert store.remove(["a"], op="delete", actor=None, reason=None) == 0
+    put(store, rec("a", "alpha again"))  # the id is free again; its history continues
+    assert [e.op for e in store.history("a")] == ["add", "delete", "add"]
+
+
+def test_purge_removes_one_users_records_and_history(store: Store) -> None:
+    put(store, rec("a", user="u1"), rec("b", user="u1"), rec("c", user="u2"))
+    store.remove(["b"], op="delete", actor=None, reason=None)
+    assert store.purge("u1") == 1
+    assert store.history("a") == [] and store.history("b") == []
+    assert list(store.get_many(["a", "b", "c"])) == ["c"]
+    assert [e.op for e in store.history("c")] == ["add"]
+    assert store.purge("u1") == 0
+
+
+def test_export_yields_records_in_id_order_then_history(store: Store) -> None:
+    put(store, rec("b", user="u1"), rec("a", user="u1"), rec("z", user="u2"))
+    store.remove(["b"], op="delete", actor=None, reason=None)
+    items = list(store.export("u1"))
+    assert [type(i).__name__ for i in items] == ["Record", "HistoryEntry", "HistoryEntry",
+                                                  "HistoryEntry"]
+    assert items[0] == store.get_many(["a"])["a"]
+    hist = [i for i in items if isinstance(i, HistoryEntry)]
+    assert [(h.memory_id, h.op) for h in hist] == [("b", "add"), ("a", "add"), ("b", "delete")]
+    every = list(store.export(None))
+    assert [i.id for i in every if isinstance(i, Record)] == ["a", "z"]
+    assert len(every) == 6
+
+
+# -- scores -----------------------------------------------------------------------------------
+
+
+def test_bm25_scores_are_positive_and_best_first(store: Store) -> None:
+    put(
+        store,
+        rec("one", "roses and tulips in the garden"),
+        rec("two", "roses along the garden wall"),
+        rec("three", "a report about quarterly revenue"),
+        rec("four", "tulips along the river bank"),
+        rec("other", "roses and tulips", user="someone-else"),
+    )
+    hits = store.bm25(["roses", "tulips"], Scope("u"), limit=10)
+    assert {i for i, _ in hits} == {"one", "two", "four"}
+    assert all(s > 0 for _, s in hits)
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+    assert hits[0][0] == "one"  # the only one with both terms
+    assert store.bm25(["roses", "tulips"], Scope("u"), limit=1) == hits[:1]
+    assert {i for i, _ in store.bm25(["garden"], Scope("u"), limit=10)} == {"one", "two"}
+    assert store.bm25(["zebra"], Scope("u"), limit=10) == []
+    assert store.bm25([], Scope("u"), limit=10) == []
+
+
+def test_bm25_stems_words(store: Store) -> None:
+    put(store, rec("r", "she was running marathons"))
+    assert [i for i, _ in store.bm25(["runs"], Scope("u"), limit=5)] == ["r"]
+    assert [i for i, _ in store.bm25(["marathon"], Scope("u"), limit=5)] == ["r"]
+
+
+def test_vector_scores_are_cosine_mapped_to_unit_interval(store: Store) -> None:
+    put(store, rec("same"), rec("ortho"), rec("opposite"), rec("near"),
+        vectors=[vec(1, 0), vec(0, 1), vec(-1, 0), vec(1, 0.2)])
+    hits = store.vector(vec(1, 0), Scope("u"), limit=10)
+    assert [i for i, _ in hits] == ["same", "near", "ortho", "opposite"]
+    scores = dict(hits)
+    assert scores["same"] == pytest.approx(1.0, abs=1e-5)
+    assert scores["ortho"] == pytest.approx(0.5, abs=1e-5)
+    assert scores["opposite"] == pytest.approx(0.0, abs=1e-5)
+    cos = float(vec(1, 0.2) @ vec(1, 0))
+    assert scores["near"] == pytest.approx((1 + cos) / 2, abs=1e-5)
+    assert all(0.0 <= s <= 1.0 for s in scores.values())
+    assert store.vector(vec(1, 0), Scope("u"), limit=2) == hits[:2]
+    assert store.vector(vec(1, 0), Scope("nobody"), limit=2) == []
+
+
+# -- scopes and filters -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def filtered(store: Store) -> Store:
+    put(
+        store,
+        rec("r1", "pizza one", speaker="Ana", kind="episodic", trust=0.9, agent_id="a1",
+            session_id="s1", occurred_at=ts("2023-01-01"),
+            metadata={"topic": "work", "n": 1, "f": 1.5, "flag": True, "tags": ["a", "b"],
+                      "nested": {"a": {"b": "x"}}}),
+        rec("r2", "pizza two", speaker="Bo", kind="semantic", trust=0.5, agent_id="a2",
+            session_id="s2", occurred_at=ts("2023-06-01"),
+            metadata={"topic": "travel", "n": 5, "flag": False, "nested": {"a": {"b": "y"}}}),
+        rec("r3", "pizza three", speaker=None, kind="procedural", trust=0.1, version=2,
+            occurred_at=ts("2024-01-01"), metadata={"topic": "work", "n": 10, "s": "10"}),
+        rec("r4", "pizza four", speaker="Ana", kind="core", trust=1.0, occurred_at=None),
+        rec("r5", "pizza five", speaker="carl", trust=0.3,
+            occurred_at=ts("2022-05-05T10:00:00+02:00"), metadata={"topic": None, "n": "7"}),
+        rec("x1", "pizza other user", user="other", speaker="Ana", metadata={"topic": "work"}),
+    )
+    return store
+
+
+FILTER_CASES: list[tuple[dict[str, Any], str]] = [
+    # metadata strings
+    ({"topic": "work"}, "r1 r3"),
+    ({"metadata.topic": {"$ne": "work"}}, "r2 r4 r5"),  # missing keys and JSON null pass $ne
+    ({"topic": {"$in": ["work", "travel"]}}, "r1 r2 r3"),
+    ({"topic": {"$nin": ["work"]}}, "r2 r4 r5"),
+    ({"topic": {"$gt": "u"}}, "r1 r3"),
+    ({"topic": {"$lt": "Z"}}, ""),  # bytewise: every lowercase letter sorts after "Z"
+    ({"topic": {"$gte": "travel", "$lte": "travel"}}, "r2"),
+    # metadata numbers (a string is greater than every number, as in SQLite)
+    ({"n": 5}, "r2"),
+    ({"n": {"$gt": 1}}, "r2 r3 r5"),
+    ({"n": {"$gte": 5, "$lt": 10}}, "r2"),
+    ({"n": {"$lte": 1}}, "r1"),
+    ({"n": {"$ne": 5}}, "r1 r3 r4 r5"),
+    ({"n": {"$in": [1, 10]}}, "r1 r3"),
+    ({"n": {"$nin": [1, 10]}}, "r2 r4 r5"),
+    ({"n": "7"}, "r5"),
+    ({"n": {"$lt": "0"}}, "r1 r2 r3"),
+    ({"s": 10}, ""),
+    ({"f": {"$gt": 1.2}}, "r1"),
+    ({"f": 1.5}, "r1"),
+    # booleans (true is 1, false is 0)
+    ({"flag": True}, "r1"),
+    ({"flag": False}, "r2"),
+    ({"flag": {"$ne": True}}, "r2 r3 r4 r5"),
+    ({"flag": 1}, "r1"),
+    ({"flag": {"$in": [False]}}, "r2"),
+    # nested paths, missing keys
+    ({"nested.a.b": "x"}, "r1"),
+    ({"metadata.nested.a.b": {"$in": ["x", "y"]}}, "r1 r2"),
+    ({"nested.a": "x"}, ""),
+    ({"nested.a.b.c": "x"}, ""),
+    ({"missing": "x"}, ""),
+    ({"missing": {"$gt": 0}}, ""),
+    ({"missing": {"$ne": "x"}}, "r1 r2 r3 r4 r5"),
+    ({"missing": {"$nin": ["x", 1]}}, "r1 r2 r3 r4 r5"),
+    # columns
+    ({"speaker": "Ana"}, "r1 r4"),
+    ({"speaker": {"$ne": "Ana"}}, "r2 r3 r5"),
+    ({"speaker": {"$in": ["Bo", "carl"]}}, "r2 r5"),
+    ({"speaker": {"$nin": ["Ana"]}}, "r2 r3 r5"),
+    ({"speaker": {"$gt": "B"}}, "r2 r5"),
+    ({"kind": "semantic"}, "r2"),
+    ({"kind": {"$in": ["core", "procedural"]}}, "r3 r4"),
+    ({"origin": "user"}, "r1 r2 r3 r4 r5"),
+    ({"agent_id": "a1"}, "r1"),
+    ({"session_id": {"$ne": "s1"}}, "r2 r3 r4 r5"),
+    ({"trust": {"$gte": 0.5}}, "r1 r2 r4"),
+    ({"trust": {"$lt": 0.5}}, "r3 r5"),
+    ({"trust": 1}, "r4"),
+    ({"version": 2}, "r3"),
+    ({"version": {"$gt": 1}}, "r3"),
+    ({"version": "2"}, "r3"),
+    ({"level": "record"}, "r1 r2 r3 r4 r5"),
+    # time ranges (values are normalised to UTC; a missing occurred_at matches no range)
+    ({"occurred_at": {"$gte": "2023-03-01", "$lt": "2023-12-31"}}, "r2"),
+    ({"occurred_at": {"$lt": "2023-06-01"}}, "r1 r5"),
+    ({"occurred_at": {"$lte": "2023-06-01T00:00:00Z"}}, "r1 r2 r5"),
+    ({"occurred_at": "2023-01-01T00:00:00+00:00"}, "r1"),
+    ({"occurred_at": {"$ne": "2023-01-01"}}, "r2 r3 r4 r5"),
+    ({"occurred_at": {"$in": ["2023-01-01", "2024-01-01"]}}, "r1 r3"),
+    ({"occurred_at": {"$nin": ["2023-01-01"]}}, "r2 r3 r4 r5"),
+    ({"occurred_at": "2022-05-05T08:00:00Z"}, "r5"),
+    ({"occurred_at": {"$gt": "2022-05-05T08:00:00Z"}}, "r1 r2 r3"),
+    ({"created_at": {"$lte": "2023-01-01"}}, "r1 r2 r3 r4 r5"),
+    # several conditions all hold
+    ({"speaker": "Ana", "topic": "work"}, "r1"),
+]
+
+
+@pytest.mark.parametrize(("filters", "expected"), FILTER_CASES, ids=lambda x: json.dumps(x))
+def test_filters(filtered: Store, filters: dict[str, Any], expected: str) -> None:
+    scope = Scope("u", conditions=tuple(F.parse(filters)))
+    want = expected.split()
+    assert listed(filtered, scope) == want
+    assert sorted(i for i, _ in filtered.vector(vec(1, 1), scope, limit=10)) == want
+    assert sorted(i for i, _ in filtered.bm25(["pizza"], scope, limit=10)) == want
+
+
+def test_agent_and_session_narrow_the_scope(filtered: Store) -> None:
+    assert listed(filtered, Scope("u", agent_id="a1")) == ["r1"]
+    assert listed(filtered, Scope("u", session_id="s2")) == ["r2"]
+    assert listed(filtered, Scope("u", agent_id="a1", session_id="s2")) == []
+    assert listed(filtered, Scope("other")) == ["x1"]
+
+
+def test_users_never_see_each_other(store: Store) -> None:
+    put(store, rec("a", "shared secret words", user="u1"), rec("b", "shared secret words",
+                                                                  user="u2"),
+        vectors=[vec(1, 0), vec(1, 0)])
+    for user, own in (("u1", "a"), ("u2", "b")):
+        scope = Scope(user)
+        assert listed(store, scope) == [own]
+        assert [i for i, _ in store.bm25(["secret"], scope, limit=10)] == [own]
+        assert [i for i, _ in store.vector(vec(1, 0), scope, limit=10)] == [own]
+        assert [i for i, _ in store.vector(vec(1, 0), replace(scope, ids=("a", "b")),
+                                           limit=10)] == [own]
+        assert [r.id for r in store.export(user) if isinstance(r, Record)] == [own]
+
+
+def test_levels_pick_the_granularity(store: Store) -> None:
+    put(store, rec("turn", "coffee talk"), rec("sess", "coffee session", level="session"),
+        rec("fact", "coffee fact", level="keyphrase"))
+    for levels, want in [
+        (("record",), ["turn"]),
+        (("session",), ["sess"]),
+        (("record", "session"), ["sess", "turn"]),
+        (("session", "keyphrase", "record"), ["fact", "sess", "turn"]),
+    ]:
+        scope = Scope("u", levels=levels)
+        assert listed(store, scope) == want
+        assert sorted(i for i, _ in store.bm25(["coffee"], scope, limit=10)) == want
+        assert sorted(i for i, _ in store.vector(vec(1, 1), scope, limit=10)) == want
+
+
+def test_as_of_and_superseded(store: Store) -> None:
+    put(
+        store,
+        rec("old", "lives in Lisbon", valid_from=ts("2023-01-01"), valid_to=ts("2023-06-01")),
+        rec("new", "lives in Porto", created_at=ts("2023-06-01"), valid_from=ts("2023-06-01")),
+        rec("always", "likes tea", valid_from=None),
+        rec("later", "learned later", created_at=ts("2023-09-01"), valid_from=ts("2023-02-01")),
+    )
+    cases: list[tuple[Scope, list[str]]] = [
+        (Scope("u"), ["always", "later", "new"]),
+        (Scope("u", include_superseded=True), ["always", "later", "new", "old"]),
+        (Scope("u", as_of=ts("2023-03-01")), ["always", "old"]),  # "later" was not known yet
+        (Scope("u", as_of=ts("2023-06-01")), ["always", "new"]),  # valid_to is exclusive
+        (Scope("u", as_of=ts("2023-12-01")), ["always", "later", "new"]),
+        (Scope("u", as_of=ts("2022-01-01")), []),  # nothing was known yet
+    ]
+    for scope, want in cases:
+        assert listed(store, scope) == want, scope
+        assert sorted(i for i, _ in store.vector(vec(1, 1), scope, limit=10)) == want
+        assert sorted(i for i, _ in store.bm25(["lives", "tea", "learned"], scope,
+                                                limit=10)) == want
+
+
+def test_ids_restrict_the_scope(store: Store) -> None:
+    put(store, rec("a"), rec("b"), rec("c"), rec("d", user="v"))
+    assert listed(store, Scope("u", ids=("c", "a", "d", "zz"))) == ["a", "c"]
+    assert listed(store, Scope("u", ids=())) == []
+    assert sorted(i for i, _ in store.vector(vec(1, 1), Scope("u", ids=("b",)), limit=5)) == ["b"]
+    assert store.bm25(["memory"], Scope("u", ids=()), limit=5) == []
+
+
+@pytest.mark.parametrize(
+    "term",
+    ['"', "*", "NEAR(", "OR", "AND", "NOT", "'; --", "&|!():", "x' OR '1'='1", "a\"b*", "\\",
+     "<->", ":*", "(", "{}", "%s", "%(x)s", "-", "^", "col:val", "'", "$$", "é!", "nul\x00byte"],
+)
+def test_syntax_in_terms_is_inert(store: Store, term: str) -> None:
+    put(store, rec("p", "plain words only"), rec("n", "near the door or the window"),
+        rec("d", "robert'); drop table memories; -- said bobby"))
+    hits = store.bm25([term], Scope("u"), limit=10)
+    tokens = [w.lower() for w in re.findall(r"\w+", term)]
+    for doc_id, score in hits:  # a hit must contain a word of the term, taken literally
+        assert score > 0
+        assert any(w in store.get_many([doc_id])[doc_id].content.lower() for w in tokens)
+    # A harmless term beside it still works, and the tables are intact.
+    assert "p" in [i for i, _ in store.bm25([term, "plain"], Scope("u"), limit=10)]
+    assert listed(store, Scope("u")) == ["d", "n", "p"]
+
+
+# -- migrations and opening -------------------------------------------------------------------
+
+
+def test_migrations_apply_once_and_reopening_is_idempotent(backend: Backend) -> None:
+    first = backend.open()
+    put(first, rec("keep", "still here"))
+    first.close()
+    assert backend.applied() == backend.migration_names
+    errors: list[BaseException] = []
+    opened: list[Store] = []
+
+    def open_one() -> None:
+        try:
+            opened.append(backend.open())
+        except BaseException as exc:  # noqa: BLE001 - collected and re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in opened:
+        s.close()
+    assert errors == []
+    assert backend.applied() == backend.migration_names
+    again = backend.open()
+    assert list(again.get_many(["keep"])) == ["keep"]
+    again.close()
+
+
+def test_concurrent_first_open_migrates_once(backend: Backend) -> None:
+    opened: list[Store] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def open_one() -> None:
+        barrier.wait()
+        try:
+            opened.append(backend.open())
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in opened:
+        s.close()
+    assert errors == [] and len(opened) == 3
+    assert backend.applied() == backend.migration_names
+
+
+# -- PostgreSQL specifics ---------------------------------------------------------------------
+
+
+def test_postgres_hnsw_path_fills_the_limit_under_a_filter(pg_fresh_url: str) -> None:
+    store = PostgresStore(pg_fresh_url, dims=DIMS, exact_limit=0)  # always the HNSW index
+    try:
+        rng = np.random.default_rng(7)
+        many = [rec(f"m{i:03d}", user="big") for i in range(200)]
+        few = [rec(f"f{i}", user="small") for i in range(5)]
+        vs = rng.normal(size=(205, DIMS)).astype(np.float32)
+        vs /= np.linalg.norm(vs, axis=1, keepdims=True)
+        store.insert(many + few, vs, [added(r) for r in many + few])
+        hits = store.vector(vs[0], Scope("small"), limit=5)
+        assert sorted(i for i, _ in hits) == [r.id for r in few]
+        top = store.vector(vs[0], Scope("big"), limit=3)
+        assert top[0] == ("m000", pytest.approx(1.0, abs=1e-5))
+        assert [s for _, s in top] == sorted((s for _, s in top), reverse=True)
+    finally:
+        store.close()
+
+
+def test_postgres_rejects_another_width(pg_fresh_url: str) -> None:
+    PostgresStore(pg_fresh_url, dims=DIMS).close()
+    with pytest.raises(ConfigError, match="8-dim"):
+        PostgresStore(pg_fresh_url, dims=16)
+
+
+def test_postgres_errors_are_store_errors() -> None:
+    with pytest.raises(StoreError):
+        PostgresStore("postgresql://postgres@127.0.0.1:1/none?connect_timeout=2", dims=DIMS)
+    with pytest.raises(ConfigError):
+        PostgresStore(None, dims=DIMS)
+
+
+def test_postgres_unknown_option_is_a_config_error(pg_url: str) -> None:
+    with pytest.raises(ConfigError, match="pool_sise"):
+        PostgresStore(pg_url, dims=DIMS, pool_sise=3)
+
+
+def test_postgres_without_driver_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "psycopg_pool", None)
+    with pytest.raises(MissingDependency, match=r"remem\[pg\]"):
+        PostgresStore("postgresql://x/y", dims=DIMS)
+
+
+def test_memory_on_postgres_and_a_round_trip_from_sqlite(tmp_path: Path, pg_fresh_url: str) -> None:
+    with Memory(tmp_path / "m.db", embedder="hashing") as lite:
+        a = lite.add("My sister lives in Lisbon", user_id="u", speaker="Ana",
+                     metadata={"topic": "family"}, occurred_at="2023-05-08T13:56:00")
+        b = lite.add("The quarterly report is due Friday", user_id="u", session_id="s1")
+        lite.add("I play the violin every evening", user_id="v")
+        lite.update(a.id, content="My sister lives in Porto now", reason="moved")
+        lite.delete(b.id, reason="done")
+        lite.export(tmp_path / "lite.jsonl")
+
+    with Memory(store="postgres", store_url=pg_fresh_url, embedder="hashing",
+                options={"postgres": {"pool_size": 2}}) as pg:
+        assert isinstance(pg.store, PostgresStore)
+        assert pg.import_(tmp_path / "lite.jsonl") == 2
+        pg.export(tmp_path / "pg.jsonl")
+        lines = [json.loads(x) for x in (tmp_path / "lite.jsonl").read_text().splitlines()]
+        again = [json.loads(x) for x in (tmp_path / "pg.jsonl").read_text().splitlines()]
+        assert again == lines
+        hits = pg.search("where does my sister live", user_id="u")
+        assert hits[0].record.id == a.id and "bm25" in hits[0].explain
+        assert [e.op for e in pg.history(a.id)] == ["add", "update"]
+        assert [e.op for e in pg.history(b.id)] == ["add", "delete"]
+
+        c = pg.add("Lunch with Bo on Tuesday", user_id="u", metadata={"n": 2})
+        assert pg.search("lunch", user_id="u", filters={"n": {"$gte": 2}})[0].record.id == c.id
+        over = pg.search("lunch", user_id="u", filters={"n": {"$gt": 2}})
+        assert c.id not in {h.record.id for h in over}
+        updated = pg.update(c.id, content="Lunch with Bo moved to Wednesday")
+        assert updated.version == 2 and pg.get(c.id) == updated
+        pg.delete(c.id)
+        assert [e.op for e in pg.history(c.id)] == ["add", "update", "delete"]
+        assert [r.id for r in pg.list(user_id="u")] == [a.id]
+        assert pg.purge(user_id="v") == 1
