@@ -15,7 +15,7 @@ from remem import Memory
 from remem.bench import qa
 from remem.llm import LLMSettings
 from remem.llm.openai_compat import OpenAICompatClient
-from tests.llm_server import Reply, ScriptedLLMServer, serve
+from tests.llm_server import ScriptedLLMServer, serve
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_bleu1(pred: str, gold: str, expected: float) -> None:
 
 def test_category_rules() -> None:
     assert qa.score_answer("psychology", "Psychology; counseling", 3, abstained=False) == 1.0
-    assert qa.score_answer("a, b", "b, a", 1, abstained=False) == 1.0
+    assert qa.score_answer("x, y", "y, x", 1, abstained=False) == 1.0
     assert qa.score_answer("anything", None, 5, abstained=True) == 1.0
     assert qa.score_answer("It is not mentioned.", None, 5, abstained=False) == 1.0
     assert qa.score_answer("self-care", None, 5, abstained=False) == 0.0
@@ -201,9 +201,6 @@ def test_run_qa_with_an_llm_counts_tokens_and_judges(
     assert all(r["latency_ms"] > 0 for r in summary["rows"])
 
 
-def test_run_qa_can_cap_questions(data: Path, llm_server: ScriptedLLMServer) -> None:
-    llm_server.default = Reply(
-        content=json.dumps({"answer": "x", "citations": [], "abstain": False})
-    )
+def test_run_qa_can_cap_questions(data: Path) -> None:
     summary = qa.run_qa(data, _factory, None, max_questions=1)
     assert summary["questions"] == 1
