@@ -72,6 +72,9 @@ _FILLER: Final = _wordset(
     recently lately soon later earlier ever never always often sometimes usually still even
     already yet much many lots else though although however also back away around together
     first second last next since etc via lately quite rather almost enough probably especially
+    ate ran met bought sent spent built wrote drove flew sang swam won lost left paid sold taught
+    caught brought began became chose broke fell forgot heard led rode rose shook spoke stood
+    woke wore threw fine okay alright
     monday tuesday wednesday thursday friday saturday sunday january february march april may
     june july august september october november december zero two three four five six seven
     eight nine ten hundred thousand million
@@ -81,6 +84,8 @@ _NOT_ADVERB: Final = _wordset(
     "family rally belly jelly supply reply assembly anomaly bully lily butterfly dragonfly "
     "firefly monopoly homily italy july jolly"
 )
+# Nouns that end like a past participle.
+_NOT_PARTICIPLE: Final = _wordset("speed breed creed greed hundred seaweed tweed")
 _TIME_NAMES: Final = _wordset(
     "monday tuesday wednesday thursday friday saturday sunday january february march april may "
     "june july august september october november december today tomorrow yesterday tonight"
@@ -98,8 +103,13 @@ _TOKEN = re.compile(r"([^\W\d_][\w]*(?:['’&.-][\w]+)*)|([.!?:;\n]+)|([,()\"“
 def _content(word: str) -> bool:
     if len(word) < 3 or word in _COMMON or not word.isalpha():
         return False
-    # Lower-case words ending in "-ly" are nearly all adverbs or adjectives.
-    return not (len(word) > 4 and word.endswith("ly") and word not in _NOT_ADVERB)
+    if len(word) > 4:
+        # "-ly" words are nearly all adverbs or adjectives, "-ed" words verbs or participles.
+        if word.endswith("ly"):
+            return word in _NOT_ADVERB
+        if word.endswith("ed"):
+            return word in _NOT_PARTICIPLE
+    return True
 
 
 def _keywords(text: str, skip: frozenset[str]) -> tuple[str, ...]:
@@ -222,12 +232,13 @@ def _add_run(
 ) -> None:
     initial = run[0][3]
     # Drop leading function words and interjections ("Hey Caroline", "Thanks Mel"), except a
-    # mid-sentence capital "The" that starts a title ("I read The Hobbit").
+    # mid-sentence capital "The" that starts a title ("I read The Hobbit"). Other common words
+    # may start a name ("New York").
     while run:
         low = _strip_possessive(run[0][0]).lower()
         if low == "the" and not initial and len(run) > 1:
             break
-        if low in _COMMON or low in _CONNECTORS:
+        if low in STOPWORDS or low in _INTERJECTIONS or low in _CONNECTORS:
             run, initial = run[1:], False
             continue
         break
@@ -235,10 +246,12 @@ def _add_run(
         run = run[:-1]
     if not run:
         return
-    if initial and len(run) == 1:
+    if len(run) == 1:
         low = _strip_possessive(run[0][0]).lower()
+        if low in _COMMON:
+            return
         # A lone capitalised first word is a name only if it is not an ordinary word in disguise.
-        if low in lowered or low.endswith(("ing", "ed", "ly")):
+        if initial and (low in lowered or low.endswith(("ing", "ed", "ly"))):
             return
     name = text[run[0][1] : run[-1][2]]
     name = _strip_possessive(name)

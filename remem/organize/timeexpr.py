@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Final
@@ -144,13 +145,17 @@ _P_MONTH = re.compile(
 _P_WD = re.compile(rf"\b{_WD}\b", _I)
 _P_YEAR = re.compile(r"(?<![$£€#\d.,/-])\b(?P<y>19\d\d|20\d\d|2100)\b(?![.,/-]?\d)")
 
-# Cheap gate: most turns mention no time at all, so skip every pattern for them.
-_ANY = re.compile(
-    r"\d|yesterday|today|tonight|tomorrow|week|month|year|night|morning|afternoon|evening|"
-    r"day|spring|summer|fall|autumn|winter|monday|tuesday|wednesday|thursday|friday|saturday|"
-    r"sunday|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec",
-    _I,
+_LETTERS = re.compile(r"[a-z]+")
+_DIGIT = re.compile(r"\d")
+_MONTH_WORDS: Final = frozenset(_MONTHS)
+_WEEKDAY_WORDS: Final = frozenset(_WEEKDAYS)
+_UNIT_WORDS: Final = frozenset("day days week weeks month months year years".split())
+_SEASON_WORDS: Final = frozenset(_SEASONS)
+_REL_WORDS: Final = _WEEKDAY_WORDS | _MONTH_WORDS | _UNIT_WORDS | {"weekend"}
+_DAY_WORDS: Final = frozenset(
+    "yesterday today tonight tomorrow night morning afternoon evening day".split()
 )
+
 _FUTURE = re.compile(
     r"\b(?:will|shall|gonna|going\s+to|plan|plans|planning|planned|hope|hoping|want\s+to|"
     r"wants\s+to|would\s+like|next|upcoming|coming\s+up|soon|tomorrow|looking\s+forward|"
@@ -448,13 +453,34 @@ def _h_year(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
     return _year(int(m["y"]), m.group(0))
 
 
-# Order matters: the first pattern to claim a stretch of text wins it.
-_RULES: Final = (
-    (_P_ISO, _h_iso), (_P_SLASH, _h_slash), (_P_DMY, _h_dmy), (_P_MDY, _h_dmy),
-    (_P_YM_ISO, _h_ym_iso), (_P_MY, _h_my), (_P_SEASON, _h_season), (_P_REL_DAY, _h_rel_day),
-    (_P_AGO, _h_ago), (_P_IN, _h_in), (_P_ROLL, _h_roll), (_P_REL, _h_rel), (_P_DM, _h_dm),
-    (_P_MD, _h_dm), (_P_MONTH, _h_month), (_P_WD, _h_weekday), (_P_YEAR, _h_year),
-)  # fmt: skip
+# Order matters: the first pattern to claim a stretch of text wins it. Each rule runs only when
+# the text has a digit (if it needs one) and one of its trigger words: most turns name no time,
+# and a set lookup is far cheaper than a case-insensitive regex scan.
+_Rule = tuple[
+    re.Pattern[str],
+    Callable[[re.Match[str], str, date | None], Span | None],
+    bool,
+    frozenset[str] | None,
+]
+_RULES: Final[tuple[_Rule, ...]] = (
+    (_P_ISO, _h_iso, True, None),
+    (_P_SLASH, _h_slash, True, None),
+    (_P_DMY, _h_dmy, True, _MONTH_WORDS),
+    (_P_MDY, _h_dmy, True, _MONTH_WORDS),
+    (_P_YM_ISO, _h_ym_iso, True, None),
+    (_P_MY, _h_my, True, _MONTH_WORDS),
+    (_P_SEASON, _h_season, False, _SEASON_WORDS),
+    (_P_REL_DAY, _h_rel_day, False, _DAY_WORDS),
+    (_P_AGO, _h_ago, False, frozenset({"ago", "back", "now"})),
+    (_P_IN, _h_in, False, _UNIT_WORDS),
+    (_P_ROLL, _h_roll, False, _UNIT_WORDS),
+    (_P_REL, _h_rel, False, _REL_WORDS),
+    (_P_DM, _h_dm, True, _MONTH_WORDS),
+    (_P_MD, _h_dm, True, _MONTH_WORDS),
+    (_P_MONTH, _h_month, False, _MONTH_WORDS),
+    (_P_WD, _h_weekday, False, _WEEKDAY_WORDS),
+    (_P_YEAR, _h_year, True, None),
+)
 
 
 def _anchor_date(anchor: datetime | date | None) -> date | None:
@@ -474,12 +500,14 @@ def resolve(text: str, anchor: datetime | date | None) -> list[Span]:
     Returns:
         The spans in order of appearance. Without an anchor only absolute dates resolve.
     """
-    if not _ANY.search(text):
-        return []
+    present = set(_LETTERS.findall(text.lower()))
+    digits = _DIGIT.search(text) is not None
     day = _anchor_date(anchor)
     taken: list[tuple[int, int]] = []
     found: list[tuple[int, Span]] = []
-    for pattern, handler in _RULES:
+    for pattern, handler, needs_digit, triggers in _RULES:
+        if (needs_digit and not digits) or (triggers is not None and present.isdisjoint(triggers)):
+            continue
         for m in pattern.finditer(text):
             s, e = m.span()
             if any(s < te and ts < e for ts, te in taken):
