@@ -13,7 +13,7 @@ import pytest
 
 from remem import Memory
 from remem.bench import qa
-from remem.llm import LLMSettings
+from remem.llm import LLMSettings, Usage
 from remem.llm.openai_compat import OpenAICompatClient
 from tests.llm_server import ScriptedLLMServer, serve
 
@@ -92,13 +92,13 @@ def test_judge_reads_the_verdict_and_survives_failure(
     llm: OpenAICompatClient, llm_server: ScriptedLLMServer
 ) -> None:
     llm_server.json({"label": "CORRECT"}, usage=(50, 3))
-    assert qa.judge("When?", "7 May 2023", "May 7th", llm=llm) == (True, qa.Usage(50, 3, 53, 1))
+    assert qa.judge("When?", "7 May 2023", "May 7th", llm=llm) == (True, Usage(50, 3, 53, 1))
     prompt = llm_server.requests[0].body["messages"][0]["content"]
     assert "Gold answer: 7 May 2023" in prompt and "Generated answer: May 7th" in prompt
     llm_server.json({"label": "WRONG"})
     assert qa.judge("When?", "7 May 2023", "June", llm=llm)[0] is False
     llm_server.error(500)
-    assert qa.judge("When?", "7 May 2023", "June", llm=llm) == (None, qa.Usage())
+    assert qa.judge("When?", "7 May 2023", "June", llm=llm) == (None, Usage())
 
 
 def _sample() -> dict[str, Any]:
