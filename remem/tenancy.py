@@ -139,6 +139,9 @@ class TenantMemory:
         Raises:
             NotFound: no such memory in this tenant (or in ``user_id``'s scope).
         """
+        if content is None and metadata is None:
+            # Same order as Memory.update: a request with nothing to change is bad input first.
+            raise InvalidInput("update needs content or metadata")
         owner = self.qualify(user_id) if user_id is not None else self._owned(id).user_id
         new = self.memory.update(
             id, content=content, metadata=metadata, user_id=owner, reason=reason

@@ -123,6 +123,8 @@ def test_cli_keys_create_list_revoke(tmp_path: Path) -> None:
 
 
 def test_cli_keys_bad_tenant_fails(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["keys", "create", "--tenant", "a/b", "--db", str(tmp_path / "m.db")])
+    result = CliRunner().invoke(
+        app, ["keys", "create", "--tenant", "a/b", "--db", str(tmp_path / "m.db")]
+    )
     assert result.exit_code != 0
     assert isinstance(result.exception, InvalidInput)

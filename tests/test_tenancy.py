@@ -1,4 +1,4 @@
-"""TenantMemory: every user_id qualified going in, unqualified coming out; other tenants invisible."""
+"""TenantMemory: user_ids qualified going in, unqualified coming out; other tenants invisible."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ def test_user_ids_are_qualified_in_the_store_and_not_in_results(
     assert history[0].after is not None and history[0].after["user_id"] == "ana"
 
 
-def test_same_user_id_in_two_tenants_is_two_scopes(acme: TenantMemory, globex: TenantMemory) -> None:
+def test_same_user_id_in_two_tenants_is_two_scopes(
+    acme: TenantMemory, globex: TenantMemory
+) -> None:
     acme.add("acme secret: the launch is in May", user_id="ana")
     globex.add("globex note about lunch", user_id="ana")
     assert [r.content for r in globex.list(user_id="ana")] == ["globex note about lunch"]
@@ -83,7 +85,9 @@ def test_update_delete_history_within_tenant(acme: TenantMemory, globex: TenantM
 
 
 def test_add_many_and_purge(acme: TenantMemory, globex: TenantMemory, mem: Memory) -> None:
-    recs = acme.add_many([{"content": "one", "user_id": "ana"}, {"content": "two", "user_id": "bob"}])
+    recs = acme.add_many(
+        [{"content": "one", "user_id": "ana"}, {"content": "two", "user_id": "bob"}]
+    )
     assert [r.user_id for r in recs] == ["ana", "bob"]
     globex.add("keep", user_id="ana")
     assert acme.purge(user_id="ana") == 1
@@ -155,9 +159,15 @@ def test_import_cannot_attach_history_to_another_tenants_record(
 ) -> None:
     victim = acme.add("acme record", user_id="ana")
     forged = {
-        "type": "history", "memory_id": victim.id, "version": 9, "op": "update",
-        "at": "2024-01-01T00:00:00+00:00", "actor": "user", "reason": None,
-        "before": None, "after": {"user_id": "ana", "content": "forged"},
+        "type": "history",
+        "memory_id": victim.id,
+        "version": 9,
+        "op": "update",
+        "at": "2024-01-01T00:00:00+00:00",
+        "actor": "user",
+        "reason": None,
+        "before": None,
+        "after": {"user_id": "ana", "content": "forged"},
     }
     path = tmp_path / "forged.jsonl"
     path.write_text(json.dumps(forged) + "\n")
