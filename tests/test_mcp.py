@@ -1,0 +1,192 @@
+"""The MCP tools, driven by the SDK's own client: in process, over stdio, and at /mcp over HTTP."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import httpx2
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from remem import Memory
+from remem.keys import KeyStore
+from remem.mcp import TOOLS, create_mcp_server
+from remem.server.app import create_app, serve_in_thread
+from remem.tenancy import TenantMemory
+
+
+def run(fn: Callable[[], Awaitable[None]]) -> None:
+    anyio.run(fn)
+
+
+async def call(client: Client, tool: str, **args: Any) -> dict[str, Any]:
+    result = await client.call_tool(tool, args)
+    assert not result.is_error, result.content
+    assert isinstance(result.structured_content, dict)
+    return result.structured_content
+
+
+async def error_text(client: Client, tool: str, **args: Any) -> str:
+    result = await client.call_tool(tool, args)
+    assert result.is_error
+    return " ".join(getattr(c, "text", "") for c in result.content)
+
+
+def test_tools_are_listed(mem: Memory) -> None:
+    async def main() -> None:
+        async with Client(create_mcp_server(mem)) as client:
+            tools = (await client.list_tools()).tools
+            assert {t.name for t in tools} == set(TOOLS)
+            assert all(t.description for t in tools)
+            add = next(t for t in tools if t.name == "add_memory")
+            assert set(add.input_schema["required"]) == {"content", "user_id"}
+
+    run(main)
+
+
+def test_every_tool_makes_its_memory_call(mem: Memory) -> None:
+    async def main() -> None:
+        async with Client(create_mcp_server(mem)) as client:
+            rec = await call(
+                client,
+                "add_memory",
+                content="Ana moved to Lisbon",
+                user_id="ana",
+                speaker="Ana",
+                metadata={"topic": "home"},
+            )
+            assert mem.get(rec["id"]).content == "Ana moved to Lisbon"
+            hits = (await call(client, "search_memory", query="Lisbon", user_id="ana"))["hits"]
+            assert hits[0]["record"]["id"] == rec["id"]
+            assert (await call(client, "get_memory", id=rec["id"]))["speaker"] == "Ana"
+            new = await call(
+                client,
+                "update_memory",
+                id=rec["id"],
+                content="Ana moved to Porto",
+                reason="correction",
+            )
+            assert new["version"] == 2 and mem.get(rec["id"]).content == "Ana moved to Porto"
+            page = await call(client, "list_memories", user_id="ana", limit=10)
+            assert [r["id"] for r in page["records"]] == [rec["id"]]
+            assert page["next_cursor"] is None
+            assert await call(client, "delete_memory", id=rec["id"]) == {"deleted": rec["id"]}
+            entries = (await call(client, "memory_history", id=rec["id"]))["entries"]
+            assert [e["op"] for e in entries] == ["add", "update", "delete"]
+
+    run(main)
+
+
+def test_remem_errors_become_tool_errors(mem: Memory) -> None:
+    async def main() -> None:
+        async with Client(create_mcp_server(mem)) as client:
+            assert "NotFound: memory nope not found" in await error_text(
+                client, "get_memory", id="nope"
+            )
+            text = await error_text(client, "add_memory", content="  ", user_id="ana")
+            assert "InvalidInput: content" in text
+            text = await error_text(client, "search_memory", query="x", user_id="a", limit=0)
+            assert "InvalidInput" in text
+            assert "NotFound" in await error_text(client, "memory_history", id="nope")
+            text = await error_text(client, "update_memory", id="nope", content="x")
+            assert "NotFound" in text
+
+    run(main)
+
+
+def test_tenant_memory_confines_the_tools(mem: Memory) -> None:
+    async def main() -> None:
+        async with Client(create_mcp_server(TenantMemory(mem, "acme"))) as client:
+            rec = await call(client, "add_memory", content="acme fact", user_id="ana")
+            assert rec["user_id"] == "ana" and mem.get(rec["id"]).user_id == "acme/ana"
+        other = mem.add("not acme", user_id="globex/ana")
+        async with Client(create_mcp_server(TenantMemory(mem, "acme"))) as client:
+            assert "NotFound" in await error_text(client, "get_memory", id=other.id)
+
+    run(main)
+
+
+def test_mcp_over_http_picks_the_tenant_from_the_key(mem: Memory, tmp_path: Path) -> None:
+    keys = KeyStore(tmp_path / "keys.db")
+    tokens = {name: keys.create(name)[1] for name in ("acme", "globex")}
+
+    async def main(url: str) -> None:
+        ids = {}
+        for name, token in tokens.items():
+            headers = {"Authorization": f"Bearer {token}"}
+            async with (
+                httpx2.AsyncClient(headers=headers) as http,
+                Client(streamable_http_client(url + "/mcp", http_client=http)) as client,
+            ):
+                rec = await call(client, "add_memory", content=f"{name} secret", user_id="ana")
+                ids[name] = rec["id"]
+                page = await call(client, "list_memories", user_id="ana")
+                assert [r["content"] for r in page["records"]] == [f"{name} secret"]
+        headers = {"Authorization": f"Bearer {tokens['globex']}"}
+        async with (
+            httpx2.AsyncClient(headers=headers) as http,
+            Client(streamable_http_client(url + "/mcp", http_client=http)) as client,
+        ):
+            assert "NotFound" in await error_text(client, "get_memory", id=ids["acme"])
+
+    with serve_in_thread(create_app(mem, keys=keys)) as url:
+        anyio.run(main, url)
+    assert mem.list(user_id="acme/ana").records[0].content == "acme secret"
+    keys.close()
+
+
+def test_mcp_over_http_without_a_key_is_refused(mem: Memory, tmp_path: Path) -> None:
+    keys = KeyStore(tmp_path / "keys.db")
+    _, token = keys.create("acme")
+
+    async def main(url: str) -> None:
+        async with Client(streamable_http_client(url + "/mcp")) as client:
+            await client.list_tools()
+
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "0"},
+        },
+    }
+    accept = {"Accept": "application/json, text/event-stream"}
+    with serve_in_thread(create_app(mem, keys=keys)) as url:
+        with pytest.raises(Exception):  # noqa: B017 - the SDK wraps the HTTP error its own way
+            anyio.run(main, url)
+        refused = httpx.post(url + "/mcp", json=initialize, headers=accept)
+        assert refused.status_code == 401 and refused.json()["error"] == "Unauthorized"
+        accepted = httpx.post(
+            url + "/mcp", json=initialize, headers={**accept, "Authorization": f"Bearer {token}"}
+        )
+        assert accepted.status_code == 200, accepted.text
+    keys.close()
+
+
+def test_remem_mcp_over_stdio(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REMEM_")}
+    env["REMEM_EMBEDDER"] = "hashing"
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "remem", "mcp", "--db", str(db)], env=env
+    )
+
+    async def main() -> None:
+        async with Client(params) as client:
+            rec = await call(client, "add_memory", content="stdio works", user_id="ana")
+            hits = (await call(client, "search_memory", query="stdio", user_id="ana"))["hits"]
+            assert hits[0]["record"]["id"] == rec["id"]
+
+    run(main)
+    with Memory(db, embedder="hashing") as memory:
+        assert memory.list(user_id="ana").records[0].content == "stdio works"
