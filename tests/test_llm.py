@@ -192,6 +192,15 @@ def test_a_malformed_response_body_is_an_llm_error(
         client.complete(USER)
 
 
+def test_an_undecodable_body_is_an_llm_error_without_retry(
+    llm_server: ScriptedLLMServer, client: OpenAICompatClient
+) -> None:
+    llm_server.script(Reply(body="not gzip at all", headers={"Content-Encoding": "gzip"}))
+    with pytest.raises(LLMError, match="DecodingError"):
+        client.complete(USER)
+    assert len(llm_server.requests) == 1
+
+
 def test_backoff_is_exponential_jittered_and_bounded() -> None:
     settings = LLMSettings(
         base_url="http://127.0.0.1:9/v1", model="m", backoff=1.0, backoff_max=4.0

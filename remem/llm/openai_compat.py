@@ -117,6 +117,8 @@ class OpenAICompatClient:
                 problem = f"timed out after {s.timeout}s ({type(exc).__name__})"
             except httpx.TransportError as exc:
                 problem = f"connection failed: {exc}"
+            except httpx.HTTPError as exc:  # undecodable body, redirect loop: retrying won't help
+                raise LLMError(f"LLM request failed: {type(exc).__name__}: {exc}") from exc
             else:
                 if response.status_code < 400:
                     return response
