@@ -189,3 +189,25 @@ def test_import_rejects_malformed_lines(tmp_path: Path, acme: TenantMemory, text
 def test_import_missing_file(tmp_path: Path, acme: TenantMemory) -> None:
     with pytest.raises(InvalidInput):
         acme.import_(tmp_path / "missing.jsonl")
+
+
+def test_tenant_memory_has_the_verbs_of_memory() -> None:
+    import inspect
+
+    verbs = (
+        "add",
+        "add_many",
+        "search",
+        "get",
+        "list",
+        "update",
+        "delete",
+        "history",
+        "purge",
+        "export",
+        "import_",
+    )
+    for verb in verbs:
+        ours = inspect.signature(getattr(TenantMemory, verb)).parameters
+        theirs = inspect.signature(getattr(Memory, verb)).parameters
+        assert list(ours) == list(theirs), verb
