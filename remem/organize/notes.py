@@ -91,6 +91,9 @@ _TIME_NAMES: Final = _wordset(
     "june july august september october november december today tomorrow yesterday tonight"
 )
 _COMMON: Final = STOPWORDS | _INTERJECTIONS | _FILLER
+#: Lower-case words that are never a topic or a name on their own (function words, chat fillers,
+#: very common verbs and adjectives, time and number words).
+COMMON_WORDS: Final = _COMMON
 # Lower-case words allowed inside a name ("Bank of America", "Lord of the Rings").
 _CONNECTORS: Final = _wordset("of the for de da del la le van von der du &")
 _TITLES: Final = _wordset("mr mrs ms dr st prof jr sr mt")
