@@ -31,6 +31,7 @@ from remem.errors import (
     Conflict,
     EmbeddingError,
     InvalidInput,
+    MissingDependency,
     NotFound,
     RememError,
     StoreError,
@@ -76,7 +77,7 @@ def create_app(
     *,
     keys: KeyStore | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY,
-    mcp: bool = True,
+    mcp: bool | None = None,
     owns_memory: bool = False,
 ) -> FastAPI:
     """Build the REST API around one Memory.
@@ -86,14 +87,18 @@ def create_app(
         keys: the API keys; with None the API is open, on one implicit tenant, and only loopback
             Host headers are accepted (a DNS-rebinding page cannot reach it).
         max_body_bytes: larger request bodies get 413.
-        mcp: also serve the MCP tools at ``/mcp`` (streamable HTTP).
+        mcp: also serve the MCP tools at ``/mcp`` (streamable HTTP); None: when the ``mcp``
+            SDK is installed.
         owns_memory: close the Memory (and keys) when the app shuts down.
 
     Returns:
         The FastAPI app; docs at ``/docs``, schema at ``/openapi.json``.
+
+    Raises:
+        MissingDependency: ``mcp=True`` without the ``mcp`` SDK.
     """
     auth = Auth(memory, keys)
-    mcp_server = _mcp_server(auth) if mcp else None
+    mcp_server = _mcp_server(auth, required=mcp is True) if mcp is not False else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -131,9 +136,13 @@ def create_app(
     return app
 
 
-def _mcp_server(auth: Auth) -> Any:
-    from remem.mcp import create_mcp_server
-
+def _mcp_server(auth: Auth, *, required: bool) -> Any:
+    try:
+        from remem.mcp import create_mcp_server
+    except MissingDependency:
+        if required:
+            raise
+        return None
     server = create_mcp_server(auth.memory_for)
     # Stateless JSON: any worker process can answer any request (no sessions to pin). In open
     # mode the SDK's DNS-rebinding protection stays on, as it does for a loopback host.
