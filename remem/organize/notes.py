@@ -71,7 +71,8 @@ _FILLER: Final = _wordset(
     morning evening afternoon night day days week weeks weekend month months year years ago now
     recently lately soon later earlier ever never always often sometimes usually still even
     already yet much many lots else though although however also back away around together
-    first second last next since etc via lately quite rather almost enough probably especially
+    first second last next since etc via quite rather almost enough probably especially every
+    another other others
     ate ran met bought sent spent built wrote drove flew sang swam won lost left paid sold taught
     caught brought began became chose broke fell forgot heard led rode rose shook spoke stood
     woke wore threw fine okay alright

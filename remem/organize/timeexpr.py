@@ -512,7 +512,10 @@ def resolve(text: str, anchor: datetime | date | None) -> list[Span]:
             s, e = m.span()
             if any(s < te and ts < e for ts, te in taken):
                 continue
-            span = handler(m, text, day)
+            try:
+                span = handler(m, text, day)
+            except (ValueError, OverflowError):  # arithmetic past year 1 or 9999
+                continue
             if span is not None:
                 taken.append((s, e))
                 found.append((s, span))
