@@ -1,0 +1,161 @@
+"""Crash safety: a writer process is SIGKILLed at random moments; nothing acknowledged is lost.
+
+The writer (``tests/_writer.py crash``) prints a line only after ``add``, ``add_many`` or
+``update`` has returned. After every kill the store is reopened and checked: every acknowledged
+id is there, every batch is complete or absent, versions match history, the FTS index and the
+vectors cover exactly the stored rows, and SQLite's integrity check passes.
+
+The default run makes 25 kills; ``REMEM_CRASH_TRIALS=200`` runs the long variant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from remem import Memory
+
+WRITER = Path(__file__).with_name("_writer.py")
+TRIALS_PER_FILE = 25  # a fresh file every 25 kills keeps the checks fast in the long variant
+
+
+# Read at import: the conftest fixture clears REMEM_* variables before each test runs.
+TRIALS = int(os.environ.get("REMEM_CRASH_TRIALS") or "25")
+
+
+@dataclass
+class Acked:
+    """What the writer acknowledged before it died."""
+
+    tokens: dict[str, str] = field(default_factory=dict)  # id -> unique search token
+    batches: dict[str, list[str]] = field(default_factory=dict)  # batch tag -> ids
+    versions: dict[str, int] = field(default_factory=dict)  # id -> highest acknowledged version
+    last: list[str] = field(default_factory=list)  # ids acknowledged in the latest trial
+
+    def read(self, out: str) -> int:
+        self.last = []
+        lines = out.split("\n")[:-1]  # a line cut by the kill has no newline: not acknowledged
+        for line in lines:
+            parts = line.split()
+            if parts[0] == "A":
+                self.tokens[parts[1]] = parts[2]
+                self.versions[parts[1]] = 1
+                self.last.append(parts[1])
+            elif parts[0] == "B":
+                ids = parts[3].split(",")
+                assert len(ids) == int(parts[2])
+                self.batches[parts[1]] = ids
+                self.versions.update(dict.fromkeys(ids, 1))
+                self.last.extend(ids)
+            elif parts[0] == "U":
+                self.versions[parts[1]] = max(self.versions[parts[1]], int(parts[2]))
+                self.last.append(parts[1])
+        return len(lines)
+
+
+def _run_writer(db: Path, seed: int, rng: random.Random, log: Path) -> str:
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(WRITER), "crash", str(db), str(seed)],
+            stdout=out,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            if seed % 5 == 0:
+                # Sometimes kill early: while importing, opening or migrating the file.
+                time.sleep(rng.uniform(0.0, 0.5))
+            else:
+                start = time.monotonic()
+                while "READY" not in log.read_text():
+                    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                    assert time.monotonic() - start < 30, "writer did not start"
+                    time.sleep(0.005)
+                time.sleep(rng.uniform(0.0, 0.2))
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.kill()
+            _, err = proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, err.decode()
+    return log.read_text()
+
+
+def _verify(db: Path, acked: Acked, rng: random.Random) -> None:
+    with Memory(db, embedder="hashing") as mem:
+        assert mem.store.integrity_check() == "ok"
+        stored = mem.store.get_many(list(acked.versions))
+        missing = set(acked.versions) - set(stored)
+        assert not missing, f"{len(missing)} acknowledged records lost"
+        for rid, version in acked.versions.items():
+            assert stored[rid].version >= version
+        # Versions agree with history: one entry per version, the last one is what is stored.
+        for rid in rng.sample(sorted(stored), min(20, len(stored))) + acked.last:
+            rec = stored[rid]
+            hist = mem.history(rid)
+            assert [h.version for h in hist] == list(range(1, rec.version + 1))
+            assert hist[-1].after is not None and hist[-1].after["content"] == rec.content
+        # Searches find what was acknowledged last (the most likely to be half-written).
+        for rid in acked.last[-3:] + rng.sample(sorted(acked.tokens), min(3, len(acked.tokens))):
+            token = acked.tokens.get(rid)
+            if token is None or stored[rid].version > 1:
+                continue
+            hits = mem.search(token, user_id="crash", limit=3)
+            assert hits and hits[0].record.id == rid
+    _check_raw(db)
+
+
+def _check_raw(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    try:
+        # Every batch is complete (all or nothing), acknowledged or not.
+        for tag, size, count in conn.execute(
+            "SELECT json_extract(metadata, '$.batch'), json_extract(metadata, '$.size'), count(*) "
+            "FROM memories WHERE json_extract(metadata, '$.batch') IS NOT NULL GROUP BY 1, 2"
+        ):
+            assert count == size, f"batch {tag}: {count} of {size} records visible"
+        # The full-text index and the vectors cover exactly the stored rows.
+        rows = {r[0] for r in conn.execute("SELECT rowid FROM memories")}
+        fts = {r[0] for r in conn.execute("SELECT rowid FROM memories_fts")}
+        assert rows == fts
+        bad = conn.execute(
+            "SELECT count(*) FROM memories WHERE length(embedding) != 384 * 4"
+        ).fetchone()[0]
+        assert bad == 0
+        orphans = conn.execute(
+            "SELECT count(*) FROM memories m WHERE NOT EXISTS "
+            "(SELECT 1 FROM history h WHERE h.memory_id = m.id AND h.op = 'add')"
+        ).fetchone()[0]
+        assert orphans == 0
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        conn.execute("INSERT INTO memories_fts(memories_fts) VALUES('integrity-check')")
+    finally:
+        conn.close()
+
+
+def test_sigkill_loses_no_acknowledged_write(tmp_path: Path) -> None:
+    rng = random.Random(20240611)
+    trials = TRIALS
+    acked = Acked()
+    db = tmp_path / "crash-0.db"
+    started = time.monotonic()
+    lines = 0
+    for trial in range(trials):
+        if trial and trial % TRIALS_PER_FILE == 0:
+            db = tmp_path / f"crash-{trial}.db"
+            acked = Acked()
+        out = _run_writer(db, trial, rng, tmp_path / "writer.log")
+        lines += acked.read(out)
+        if db.exists():
+            _verify(db, acked, rng)
+    elapsed = time.monotonic() - started
+    summary = {"trials": trials, "acknowledged_lines": lines, "seconds": round(elapsed, 1)}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    print(f"crash trials: {summary}")
+    assert lines > trials  # the writer did real work between kills
