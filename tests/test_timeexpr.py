@@ -82,6 +82,8 @@ def isos(text: str, anchor: datetime | date | None = ANCHOR) -> list[tuple[str, 
         ("this summer", ("2023-07", "month")),
         ("the past three months", ("2023-03", "month")),
         ("last weekend", ("2023-05-01", "week")),
+        ("this past weekend", ("2023-05-01", "week")),
+        ("back in mid-2021", ("2021", "year")),
     ],
 )
 def test_resolve_one(text: str, expected: tuple[str, str]) -> None:
@@ -100,6 +102,8 @@ def test_resolve_one(text: str, expected: tuple[str, str]) -> None:
         "I always fall asleep early",
         "a few people showed up",
         "I have 3 cats",
+        "I do yoga every Monday",
+        "I drive a 2020 Honda",
         "",
     ],
 )

@@ -75,7 +75,9 @@ _FILLER: Final = _wordset(
     another other others
     ate ran met bought sent spent built wrote drove flew sang swam won lost left paid sold taught
     caught brought began became chose broke fell forgot heard led rode rose shook spoke stood
-    woke wore threw fine okay alright
+    woke wore threw fine okay alright sound sounds sounded seeing thinking feeling looking trying
+    near across along among behind beside besides beyond despite inside outside toward towards
+    upon within without onto unlike per plus except amid till whether either neither
     monday tuesday wednesday thursday friday saturday sunday january february march april may
     june july august september october november december zero two three four five six seven
     eight nine ten hundred thousand million

@@ -143,7 +143,7 @@ _P_MONTH = re.compile(
     _I,
 )
 _P_WD = re.compile(rf"\b{_WD}\b", _I)
-_P_YEAR = re.compile(r"(?<![$£€#\d.,/-])\b(?P<y>19\d\d|20\d\d|2100)\b(?![.,/-]?\d)")
+_P_YEAR = re.compile(r"(?<![$£€#\d.,/])(?<!\d-)\b(?P<y>19\d\d|20\d\d|2100)\b(?![.,/-]?\d)")
 
 _LETTERS = re.compile(r"[a-z]+")
 _DIGIT = re.compile(r"\d")
@@ -438,6 +438,9 @@ def _h_month(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
 def _h_weekday(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
     if anchor is None:
         return None
+    prev = _PREV_WORD.search(text, 0, m.start())
+    if prev and prev.group(1).lower() in ("every", "each"):
+        return None  # a habit, not a date
     direction = 1 if _tense(text, m.start(), m.end()) > 0 else -1
     return _day(_weekday(anchor, _WEEKDAYS[m["wd"].lower()], direction), m.group(0))
 
