@@ -666,7 +666,10 @@ def test_concurrent_first_open_migrates_once(
 
 
 def test_postgres_hnsw_path_fills_the_limit_under_a_filter(pg_fresh_url: str) -> None:
-    store = PostgresStore(pg_fresh_url, dims=DIMS, exact_limit=0)  # always the HNSW index
+    # exact_limit=0 takes the index path; with sorts and seq scans priced out, the planner really
+    # walks the HNSW graph (on 205 rows it would rather scan), past the 200 rows of the other user.
+    url = pg_fresh_url + "?options=-c%20enable_seqscan%3Doff%20-c%20enable_sort%3Doff"
+    store = PostgresStore(url, dims=DIMS, exact_limit=0, ef_search=10)
     try:
         rng = np.random.default_rng(7)
         many = [rec(f"m{i:03d}", user="big") for i in range(200)]

@@ -250,7 +250,11 @@ class PostgresStore:
                 open=True,
                 name="remem",
             )
-            self._pool.wait(timeout)
+            try:
+                self._pool.wait(timeout)
+            except pg.Error:
+                self._pool.close()
+                raise
         except pg.Error as exc:
             raise StoreError(f"cannot open PostgreSQL store: {exc}") from exc
 
