@@ -7,13 +7,17 @@ from remem.errors import (
     ConfigError,
     Conflict,
     EmbeddingError,
+    Forbidden,
     InvalidInput,
+    LLMError,
+    LLMOutputError,
     MigrationError,
     MissingDependency,
     NotFound,
     RememError,
     StoreError,
     TooLarge,
+    Unauthorized,
 )
 from remem.memory import Memory
 from remem.types import HistoryEntry, Hit, Page, Record
@@ -24,9 +28,12 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "EmbeddingError",
+    "Forbidden",
     "HistoryEntry",
     "Hit",
     "InvalidInput",
+    "LLMError",
+    "LLMOutputError",
     "Memory",
     "MigrationError",
     "MissingDependency",
@@ -37,5 +44,6 @@ __all__ = [
     "Settings",
     "StoreError",
     "TooLarge",
+    "Unauthorized",
     "__version__",
 ]

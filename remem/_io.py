@@ -9,7 +9,7 @@ from typing import Any
 from remem import _time, _validate
 from remem.config import Settings
 from remem.errors import InvalidInput
-from remem.types import KINDS, HistoryEntry, Record
+from remem.types import KINDS, ORIGINS, HistoryEntry, Record
 
 _TIMES = ("occurred_at", "created_at", "updated_at", "valid_from", "valid_to")
 _TUPLES = ("sources", "keywords", "entities", "dates")
@@ -24,26 +24,26 @@ def read_export(path: str | Path, settings: Settings) -> tuple[list[Record], lis
     records: list[Record] = []
     history: list[HistoryEntry] = []
     try:
-        handle = open(path, encoding="utf-8")
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc}") from exc
-    with handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                if not isinstance(obj, dict):
-                    raise InvalidInput("expected a JSON object")
-                kind = obj.pop("type", None)
-                if kind == "record":
-                    records.append(_record(obj, settings))
-                elif kind == "history":
-                    history.append(_history(obj))
-                else:
-                    raise InvalidInput(f"unknown type {kind!r}")
-            except (ValueError, TypeError, UnicodeDecodeError) as exc:
-                raise InvalidInput(f"{path}:{lineno}: {exc}") from exc
+    for lineno, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line.decode("utf-8"))
+            if not isinstance(obj, dict):
+                raise InvalidInput("expected a JSON object")
+            kind = obj.pop("type", None)
+            if kind == "record":
+                records.append(_record(obj, settings))
+            elif kind == "history":
+                history.append(_history(obj))
+            else:
+                raise InvalidInput(f"unknown type {kind!r}")
+        except (ValueError, TypeError, RecursionError) as exc:
+            # ValueError covers bad JSON, bad UTF-8 and InvalidInput itself.
+            raise InvalidInput(f"{path}:{lineno}: {exc}") from exc
     ids = [r.id for r in records]
     if len(set(ids)) != len(ids):
         raise InvalidInput(f"{path}: the same id appears twice")
@@ -71,13 +71,21 @@ def _record(obj: dict[str, Any], settings: Settings) -> Record:
         obj[name] = tuple(value)
     if obj.get("created_at") is None or obj.get("updated_at") is None:
         raise InvalidInput("created_at and updated_at are required")
-    version = obj.get("version", 1)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise InvalidInput("version: expected a positive integer")
+    _count(obj.get("version", 1), "version")
+    for name in ("speaker", "origin", "level", "kind"):
+        value = obj.get(name)
+        if value is not None:
+            _validate.text(value, field=name, max_bytes=1024)
+    _validate.choice(obj.get("origin", "user"), field="origin", options=ORIGINS)
     trust = obj.get("trust", 1.0)
     if not isinstance(trust, int | float) or isinstance(trust, bool) or not 0.0 <= trust <= 1.0:
         raise InvalidInput("trust: expected a number from 0 to 1")
     return Record(**obj)
+
+
+def _count(value: Any, field: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 2**62:
+        raise InvalidInput(f"{field}: expected a positive integer")
 
 
 def _history(obj: dict[str, Any]) -> HistoryEntry:
@@ -91,7 +99,13 @@ def _history(obj: dict[str, Any]) -> HistoryEntry:
     for name in ("before", "after"):
         if obj.get(name) is not None and not isinstance(obj[name], dict):
             raise InvalidInput(f"{name}: expected an object or null")
-    if not isinstance(obj.get("op"), str) or not isinstance(obj.get("version"), int):
-        raise InvalidInput("history entry needs op (string) and version (integer)")
+    _validate.text(obj.get("op"), field="op", max_bytes=64)
+    _count(obj.get("version"), "version")
+    for name in ("actor", "reason"):
+        if obj.get(name) is not None:
+            _validate.text(obj[name], field=name, max_bytes=4096)
+    for name in ("before", "after"):
+        if obj.get(name) is not None:
+            _validate.metadata(obj[name], max_bytes=1 << 20)
     obj["at"] = at
     return HistoryEntry(**obj)

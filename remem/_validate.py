@@ -15,8 +15,17 @@ from remem.types import KINDS, ORIGINS
 MAX_ID_CHARS = 256
 MAX_METADATA_DEPTH = 32
 ADD_KEYS = frozenset(
-    {"content", "user_id", "agent_id", "session_id", "speaker", "occurred_at", "metadata", "kind",
-     "origin"}
+    {
+        "content",
+        "user_id",
+        "agent_id",
+        "session_id",
+        "speaker",
+        "occurred_at",
+        "metadata",
+        "kind",
+        "origin",
+    }
 )
 
 
@@ -26,15 +35,21 @@ def text(value: Any, *, field: str, max_bytes: int) -> str:
         try:
             value = bytes(value).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InvalidInput(f"{field}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+            raise InvalidInput(
+                f"{field}: not valid UTF-8 ({exc.reason} at byte {exc.start})"
+            ) from exc
     if not isinstance(value, str):
         raise InvalidInput(f"{field}: expected a string, got {type(value).__name__}")
     try:
         size = len(value.encode("utf-8"))
     except UnicodeEncodeError as exc:
-        raise InvalidInput(f"{field}: not valid UTF-8 (lone surrogate at index {exc.start})") from exc
+        raise InvalidInput(
+            f"{field}: not valid UTF-8 (lone surrogate at index {exc.start})"
+        ) from exc
     if not value.strip():
         raise InvalidInput(f"{field}: must not be empty")
+    if "\x00" in value:
+        raise InvalidInput(f"{field}: must not contain NUL characters")
     if size > max_bytes:
         raise TooLarge(f"{field}: {size} bytes is over the limit of {max_bytes}")
     return value
@@ -84,6 +99,7 @@ def _check_json(value: Any, where: str, depth: int) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidInput(f"{where}: keys must be strings, got {key!r}")
+            _check_json(key, f"{where} key", depth + 1)
             _check_json(item, f"{where}.{key}", depth + 1)
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
@@ -95,6 +111,10 @@ def _check_json(value: Any, where: str, depth: int) -> None:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise InvalidInput(f"{where}: not valid UTF-8") from exc
+        if "\x00" in value:
+            raise InvalidInput(f"{where}: must not contain NUL characters")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63 - 1:
+        raise InvalidInput(f"{where}: integer out of the 64-bit range")
     elif value is not None and not isinstance(value, bool | int | float):
         raise InvalidInput(f"{where}: {type(value).__name__} is not a JSON value")
 

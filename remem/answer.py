@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from remem import _text
-from remem.llm.base import LLMClient, LLMError, complete_json
+from remem.errors import LLMError
+from remem.llm.base import LLMClient, complete_json
 from remem.types import Hit
 
 if TYPE_CHECKING:

@@ -16,7 +16,9 @@ from rich.table import Table
 from remem.errors import RememError
 
 app = typer.Typer(
-    name="remem", help="Long-term memory for LLM agents.", no_args_is_help=True,
+    name="remem",
+    help="Long-term memory for LLM agents.",
+    no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 bench_app = typer.Typer(help="Benchmarks (long-running; not part of the test suite).")
@@ -50,8 +52,12 @@ def _records_table(records: list[Any], scores: list[float] | None = None) -> Tab
     for col in ("id", "when", "speaker", "content"):
         table.add_column(col, overflow="fold")
     for i, r in enumerate(records):
-        row = [r.id, r.occurred_at.strftime("%Y-%m-%d %H:%M") if r.occurred_at else "",
-               r.speaker or "", r.content]
+        row = [
+            r.id,
+            r.occurred_at.strftime("%Y-%m-%d %H:%M") if r.occurred_at else "",
+            r.speaker or "",
+            r.content,
+        ]
         table.add_row(*([f"{scores[i]:.4f}"] if scores is not None else []), *row)
     return table
 
@@ -80,8 +86,16 @@ def add(
 ) -> None:
     """Store one memory."""
     with _memory(db) as m:
-        rec = m.add(content, user_id=user, agent_id=agent, session_id=session, speaker=speaker,
-                    occurred_at=when, metadata=_parse_json(metadata, "--metadata"), kind=kind)
+        rec = m.add(
+            content,
+            user_id=user,
+            agent_id=agent,
+            session_id=session,
+            speaker=speaker,
+            occurred_at=when,
+            metadata=_parse_json(metadata, "--metadata"),
+            kind=kind,
+        )
     _emit(rec.to_dict()) if as_json else console.print(rec.id)
 
 
@@ -98,8 +112,14 @@ def search(
 ) -> None:
     """Search one user's memories."""
     with _memory(db) as m:
-        hits = m.search(query, user_id=user, agent_id=agent, session_id=session, limit=limit,
-                        filters=_parse_json(filters, "--filters"))
+        hits = m.search(
+            query,
+            user_id=user,
+            agent_id=agent,
+            session_id=session,
+            limit=limit,
+            filters=_parse_json(filters, "--filters"),
+        )
     if as_json:
         _emit([h.to_dict() for h in hits])
     else:
@@ -120,7 +140,9 @@ def get(
     else:
         table = Table(show_header=False)
         for key, value in rec.to_dict().items():
-            table.add_row(key, json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value)
+            table.add_row(
+                key, json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+            )
         console.print(table)
 
 
@@ -156,8 +178,9 @@ def update(
 ) -> None:
     """Change a memory (a new version; the old one stays in history)."""
     with _memory(db) as m:
-        rec = m.update(id, content=content, metadata=_parse_json(metadata, "--metadata"),
-                       reason=reason)
+        rec = m.update(
+            id, content=content, metadata=_parse_json(metadata, "--metadata"), reason=reason
+        )
     _emit(rec.to_dict()) if as_json else console.print(f"{rec.id} is now version {rec.version}")
 
 
@@ -204,8 +227,14 @@ def history(
         table.add_column(col, overflow="fold")
     for e in entries:
         snap = e.after or e.before or {}
-        table.add_row(str(e.version), e.op, e.at.isoformat(timespec="seconds"), e.actor or "",
-                      e.reason or "", str(snap.get("content", "")))
+        table.add_row(
+            str(e.version),
+            e.op,
+            e.at.isoformat(timespec="seconds"),
+            e.actor or "",
+            e.reason or "",
+            str(snap.get("content", "")),
+        )
     console.print(table)
 
 
@@ -234,7 +263,9 @@ def import_(
 
 @app.command()
 def ingest(
-    path: Annotated[Path, typer.Argument(help="A JSONL file of add() objects, or a LoCoMo JSON file.")],
+    path: Annotated[
+        Path, typer.Argument(help="A JSONL file of add() objects, or a LoCoMo JSON file.")
+    ],
     user: Annotated[
         str | None, typer.Option("--user", "-u", help="Scope for JSONL lines without user_id.")
     ] = None,
@@ -291,7 +322,9 @@ def bench_locomo(
     table.add_column("n", justify="right")
     for metric in metrics:
         table.add_column(metric, justify="right")
-    table.add_row("overall", str(summary["questions"]), *[f"{summary['overall'][x]:.3f}" for x in metrics])
+    table.add_row(
+        "overall", str(summary["questions"]), *[f"{summary['overall'][x]:.3f}" for x in metrics]
+    )
     for name, row in summary["per_category"].items():
         table.add_row(name, str(row["n"]), *[f"{row[x]:.3f}" for x in metrics])
     console.print(table)
@@ -301,7 +334,9 @@ def bench_locomo(
         f"peak RSS {summary['peak_rss_mb']} MB"
     )
     if out is not None:
-        out.write_text(json.dumps({"summary": summary, "per_question": result.per_question}, indent=1))
+        out.write_text(
+            json.dumps({"summary": summary, "per_question": result.per_question}, indent=1)
+        )
 
 
 from remem.cli_service import register as _register_service  # noqa: E402

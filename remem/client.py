@@ -18,8 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from remem import errors
-from remem.keys import Unauthorized
-from remem.tenancy import Forbidden
+from remem.errors import Forbidden, Unauthorized
 from remem.types import HistoryEntry, Hit, Page, Record
 
 _ERRORS: dict[str, type[errors.RememError]] = {
@@ -183,9 +182,10 @@ class Client:
         data = self._request("GET", "/v1/memories", params=params).json()
         return Page([record_from_dict(r) for r in data["records"]], data.get("next_cursor"))
 
-    def history(self, id: str) -> builtins.list[HistoryEntry]:
+    def history(self, id: str, *, user_id: str | None = None) -> builtins.list[HistoryEntry]:
         """Every version of a memory, oldest first (see ``Memory.history``)."""
-        data = self._request("GET", f"/v1/memories/{_seg(id)}/history").json()
+        params = _drop_none(user_id=user_id)
+        data = self._request("GET", f"/v1/memories/{_seg(id)}/history", params=params).json()
         return [history_from_dict(e) for e in data["entries"]]
 
     def search(

@@ -80,13 +80,22 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     def _check(self) -> None:
-        for name in ("dims", "embed_batch_size", "max_content_bytes", "max_metadata_bytes",
-                     "max_batch", "candidates", "rrf_k"):
+        for name in (
+            "dims",
+            "embed_batch_size",
+            "max_content_bytes",
+            "max_metadata_bytes",
+            "max_batch",
+            "candidates",
+            "rrf_k",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"setting {name} must be a positive integer, got {value!r}")
         if not isinstance(self.vector_weight, int | float) or not 0 <= self.vector_weight <= 10:
-            raise ConfigError(f"setting vector_weight must be in [0, 10], got {self.vector_weight!r}")
+            raise ConfigError(
+                f"setting vector_weight must be in [0, 10], got {self.vector_weight!r}"
+            )
 
 
 def _coerce(name: str, raw: str, annotation: object) -> Any:

@@ -18,18 +18,78 @@ from remem import Memory
 USER = "demo-user"
 CONVERSATION = [
     # (session, when, speaker, text)
-    ("trip", "2024-03-02T18:05:00", "Maya", "We finally booked the trip to Lisbon for the last week of April!"),
-    ("trip", "2024-03-02T18:06:00", "Assistant", "Great! Do you want me to remember your seat preference?"),
-    ("trip", "2024-03-02T18:07:00", "Maya", "Yes, always a window seat, and I'm vegetarian for the in-flight meal."),
-    ("trip", "2024-03-02T18:09:00", "Maya", "My brother Tomás lives in Porto, so we'll take the train up on the Saturday."),
-    ("work", "2024-03-10T09:12:00", "Maya", "I started a new job at Northwind as a data engineer this week."),
-    ("work", "2024-03-10T09:14:00", "Maya", "My manager is called Priya and our stand-up is at 9:30 every morning."),
-    ("work", "2024-03-10T09:20:00", "Maya", "The first project is migrating the billing pipeline from cron jobs to Airflow."),
-    ("health", "2024-03-18T20:41:00", "Maya", "I've been training for the half marathon in June, running 30 km a week."),
-    ("health", "2024-03-18T20:43:00", "Maya", "My left knee hurts after long runs, the physio said to add rest days."),
-    ("health", "2024-03-18T20:45:00", "Assistant", "Noted: rest days after long runs, and check in about the knee next month."),
-    ("home", "2024-03-25T19:02:00", "Maya", "Our cat Pixel knocked the monstera off the shelf again."),
-    ("home", "2024-03-25T19:03:00", "Maya", "We're thinking of adopting a second cat from the shelter in May."),
+    (
+        "trip",
+        "2024-03-02T18:05:00",
+        "Maya",
+        "We finally booked the trip to Lisbon for the last week of April!",
+    ),
+    (
+        "trip",
+        "2024-03-02T18:06:00",
+        "Assistant",
+        "Great! Do you want me to remember your seat preference?",
+    ),
+    (
+        "trip",
+        "2024-03-02T18:07:00",
+        "Maya",
+        "Yes, always a window seat, and I'm vegetarian for the in-flight meal.",
+    ),
+    (
+        "trip",
+        "2024-03-02T18:09:00",
+        "Maya",
+        "My brother Tomás lives in Porto, so we'll take the train up on the Saturday.",
+    ),
+    (
+        "work",
+        "2024-03-10T09:12:00",
+        "Maya",
+        "I started a new job at Northwind as a data engineer this week.",
+    ),
+    (
+        "work",
+        "2024-03-10T09:14:00",
+        "Maya",
+        "My manager is called Priya and our stand-up is at 9:30 every morning.",
+    ),
+    (
+        "work",
+        "2024-03-10T09:20:00",
+        "Maya",
+        "The first project is migrating the billing pipeline from cron jobs to Airflow.",
+    ),
+    (
+        "health",
+        "2024-03-18T20:41:00",
+        "Maya",
+        "I've been training for the half marathon in June, running 30 km a week.",
+    ),
+    (
+        "health",
+        "2024-03-18T20:43:00",
+        "Maya",
+        "My left knee hurts after long runs, the physio said to add rest days.",
+    ),
+    (
+        "health",
+        "2024-03-18T20:45:00",
+        "Assistant",
+        "Noted: rest days after long runs, and check in about the knee next month.",
+    ),
+    (
+        "home",
+        "2024-03-25T19:02:00",
+        "Maya",
+        "Our cat Pixel knocked the monstera off the shelf again.",
+    ),
+    (
+        "home",
+        "2024-03-25T19:03:00",
+        "Maya",
+        "We're thinking of adopting a second cat from the shelter in May.",
+    ),
 ]
 QUERIES = [
     "Where is Maya travelling and when?",
@@ -48,8 +108,13 @@ def main(path: Path) -> None:
     started = time.perf_counter()
     with Memory(path) as memory:
         memory.add_many(
-            {"content": text, "user_id": USER, "session_id": session, "speaker": speaker,
-             "occurred_at": when}
+            {
+                "content": text,
+                "user_id": USER,
+                "session_id": session,
+                "speaker": speaker,
+                "occurred_at": when,
+            }
             for session, when, speaker, text in CONVERSATION
         )
         console.print(
@@ -68,8 +133,12 @@ def main(path: Path) -> None:
             for hit in hits:
                 rec = hit.record
                 found = ", ".join(f"{k} #{v}" for k, v in hit.explain.items() if isinstance(v, int))
-                table.add_row(f"{hit.score:.3f}", rec.occurred_at.strftime("%Y-%m-%d") if rec.occurred_at else "",
-                              f"{rec.speaker}: {rec.content}", found)
+                table.add_row(
+                    f"{hit.score:.3f}",
+                    rec.occurred_at.strftime("%Y-%m-%d") if rec.occurred_at else "",
+                    f"{rec.speaker}: {rec.content}",
+                    found,
+                )
             console.print(table)
     console.print(f'\nTry: .venv/bin/remem search "knee" --user {USER} --db {path}')
 

@@ -8,6 +8,10 @@
     ├── NotFound (also KeyError)
     ├── Conflict
     ├── EmbeddingError
+    ├── LLMError
+    │   └── LLMOutputError
+    ├── Unauthorized
+    ├── Forbidden
     └── InvalidInput (also ValueError)
         └── TooLarge
 
@@ -59,3 +63,23 @@ class InvalidInput(RememError, ValueError):
 
 class TooLarge(InvalidInput):
     """Content or a batch is over the configured size limit."""
+
+
+class LLMError(RememError):
+    """The LLM call failed: unreachable, timed out, refused, or retries exhausted."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class LLMOutputError(LLMError):
+    """The model answered, but its output does not fit the requested schema, even after repair."""
+
+
+class Unauthorized(RememError):
+    """A request carries no API key, or one that is unknown or revoked."""
+
+
+class Forbidden(RememError):
+    """The request addresses a tenant other than the one its API key belongs to."""

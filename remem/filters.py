@@ -12,6 +12,7 @@ Fields are record columns (``FIELDS``) or metadata keys, written ``metadata.key`
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,12 +21,33 @@ from remem import _time
 from remem.errors import InvalidInput
 
 FIELDS = frozenset(
-    {"kind", "speaker", "agent_id", "session_id", "origin", "occurred_at", "created_at",
-     "updated_at", "trust", "version", "level"}
+    {
+        "kind",
+        "speaker",
+        "agent_id",
+        "session_id",
+        "origin",
+        "occurred_at",
+        "created_at",
+        "updated_at",
+        "trust",
+        "version",
+        "level",
+    }
 )
 TIME_FIELDS = frozenset({"occurred_at", "created_at", "updated_at"})
 OPS = frozenset({"$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte"})
 _SCALAR = (str, int, float, bool)
+_UNSAFE = re.compile(r'["\\\x00-\x1f\[\]$]')
+_MAX_INT = 2**63 - 1
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 @dataclass(frozen=True)
@@ -58,7 +80,9 @@ def parse(filters: Mapping[str, Any] | None) -> list[Condition]:
             raise InvalidInput(f"filters: {key!r} has an empty operator mapping")
         for op, value in ops.items():
             if op not in OPS:
-                raise InvalidInput(f"filters: unknown operator {op!r} on {key!r}; use one of {sorted(OPS)}")
+                raise InvalidInput(
+                    f"filters: unknown operator {op!r} on {key!r}; use one of {sorted(OPS)}"
+                )
             out.append(Condition(op, _value(key, column, op, value), column, path))
     return out
 
@@ -68,7 +92,8 @@ def _field(key: str) -> tuple[str | None, tuple[str, ...]]:
         return key, ()
     name = key.removeprefix("metadata.")
     parts = tuple(name.split("."))
-    if not all(parts):
+    # Quotes, backslashes and control characters would break a JSON path in some backends.
+    if not all(parts) or any(_UNSAFE.search(p) for p in parts) or not _encodable(name):
         raise InvalidInput(f"filters: malformed field name {key!r}")
     return None, parts
 
@@ -88,4 +113,8 @@ def _scalar(key: str, column: str | None, value: Any) -> Any:
         raise InvalidInput(f"filters: {key!r} takes strings, numbers or booleans, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidInput(f"filters: {key!r} got a non-finite number")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_INT:
+        raise InvalidInput(f"filters: {key!r} got an integer out of range")
+    if isinstance(value, str) and not _encodable(value):
+        raise InvalidInput(f"filters: {key!r} got a string that is not valid UTF-8")
     return value

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from remem.errors import InvalidInput, NotFound, RememError, StoreError
+from remem.errors import InvalidInput, NotFound, StoreError, Unauthorized
 
 _PREFIX = "rmk"
 TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -33,10 +33,6 @@ CREATE TABLE IF NOT EXISTS api_keys (
     revoked_at TEXT
 );
 """
-
-
-class Unauthorized(RememError):
-    """A request carries no API key, or one that is unknown or revoked."""
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -116,9 +117,14 @@ class Memory:
             InvalidInput: bad input; nothing is stored.
         """
         item = {
-            "content": content, "user_id": user_id, "agent_id": agent_id,
-            "session_id": session_id, "speaker": speaker, "occurred_at": occurred_at,
-            "metadata": metadata, "kind": kind,
+            "content": content,
+            "user_id": user_id,
+            "agent_id": agent_id,
+            "session_id": session_id,
+            "speaker": speaker,
+            "occurred_at": occurred_at,
+            "metadata": metadata,
+            "kind": kind,
         }
         s = self.settings
         clean = _validate.add_item(
@@ -126,7 +132,7 @@ class Memory:
         )
         return self._store_new([clean])[0]
 
-    def add_many(self, items: Iterable[Mapping[str, Any]]) -> list[Record]:
+    def add_many(self, items: Iterable[Mapping[str, Any]]) -> builtins.list[Record]:
         """Store many memories in one transaction with batched embedding: all or nothing.
 
         Args:
@@ -147,14 +153,15 @@ class Memory:
                 raise InvalidInput(f"a batch holds at most {s.max_batch} items")
             try:
                 clean.append(
-                    _validate.add_item(item, max_content=s.max_content_bytes,
-                                       max_metadata=s.max_metadata_bytes)
+                    _validate.add_item(
+                        item, max_content=s.max_content_bytes, max_metadata=s.max_metadata_bytes
+                    )
                 )
             except InvalidInput as exc:
                 raise type(exc)(f"item {i}: {exc}") from exc
         return self._store_new(clean)
 
-    def _store_new(self, clean: list[dict[str, Any]]) -> list[Record]:
+    def _store_new(self, clean: builtins.list[dict[str, Any]]) -> builtins.list[Record]:
         if not clean:
             return []
         at = _time.now()
@@ -162,12 +169,20 @@ class Memory:
         for fields in clean:
             occurred = fields.pop("occurred_at") or at
             records.append(
-                Record(id=_ids.new_id(), occurred_at=occurred, created_at=at, updated_at=at,
-                       valid_from=occurred, **fields)
+                Record(
+                    id=_ids.new_id(),
+                    occurred_at=occurred,
+                    created_at=at,
+                    updated_at=at,
+                    valid_from=occurred,
+                    **fields,
+                )
             )
         vectors = self._embed([self._embed_text(r) for r in records])
         history = [
-            HistoryEntry(memory_id=r.id, version=1, op="add", at=at, actor=r.origin, after=r.to_dict())
+            HistoryEntry(
+                memory_id=r.id, version=1, op="add", at=at, actor=r.origin, after=r.to_dict()
+            )
             for r in records
         ]
         self.store.insert(records, vectors, history)
@@ -203,11 +218,13 @@ class Memory:
             raise InvalidInput("update needs content or metadata")
         s = self.settings
         new_content = (
-            None if content is None
+            None
+            if content is None
             else _validate.text(content, field="content", max_bytes=s.max_content_bytes)
         )
         new_meta = (
-            None if metadata is None
+            None
+            if metadata is None
             else _validate.metadata(metadata, max_bytes=s.max_metadata_bytes)
         )
         old = self.get(id, user_id=user_id)
@@ -219,12 +236,16 @@ class Memory:
             version=old.version + 1,
             updated_at=at,
         )
-        vector = (
-            self._embed([self._embed_text(new)])[0] if new.content != old.content else None
-        )
+        vector = self._embed([self._embed_text(new)])[0] if new.content != old.content else None
         entry = HistoryEntry(
-            memory_id=id, version=new.version, op="update", at=at, actor="user", reason=reason,
-            before=old.to_dict(), after=new.to_dict(),
+            memory_id=id,
+            version=new.version,
+            op="update",
+            at=at,
+            actor="user",
+            reason=reason,
+            before=old.to_dict(),
+            after=new.to_dict(),
         )
         self.store.replace(new, vector, entry)
         return new
@@ -261,8 +282,7 @@ class Memory:
         Raises:
             NotFound: no such memory (in this user's scope).
         """
-        if not isinstance(id, str) or not id:
-            raise InvalidInput("id: expected a non-empty string")
+        _validate.ident(id, field="id", required=True)
         record = self.store.get_many([id]).get(id)
         if record is None or (user_id is not None and record.user_id != user_id):
             raise NotFound(f"memory {id} not found")
@@ -285,17 +305,25 @@ class Memory:
         """
         scope = self._scope(user_id, agent_id, session_id, filters)
         _validate.positive(limit, field="limit", maximum=MAX_LIMIT * 10)
-        if cursor is not None and not isinstance(cursor, str):
-            raise InvalidInput("cursor: expected the next_cursor string of a previous page")
+        _validate.ident(cursor, field="cursor")
         return self.store.list(scope, limit=limit, cursor=cursor)
 
-    def history(self, id: str) -> list[HistoryEntry]:
+    def history(self, id: str, *, user_id: str | None = None) -> builtins.list[HistoryEntry]:
         """Every version of a memory, oldest first: when, what (op), who, why, before and after.
 
+        Args:
+            id: the memory (it may have been deleted since).
+            user_id: if given, another user's memory is reported as not found.
+
         Raises:
-            NotFound: the id never existed (or its user was purged).
+            NotFound: the id never existed, belongs to another user, or its user was purged.
         """
+        _validate.ident(id, field="id", required=True)
         entries = self.store.history(id)
+        if user_id is not None and entries:
+            snapshot = entries[0].after or entries[0].before or {}
+            if snapshot.get("user_id") != user_id:
+                entries = []
         if not entries:
             raise NotFound(f"no history for memory {id}")
         return entries
@@ -309,7 +337,7 @@ class Memory:
         session_id: str | None = None,
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
-    ) -> list[Hit]:
+    ) -> builtins.list[Hit]:
         """Find the memories of one scope that bear on ``query``, best first.
 
         Args:
@@ -330,8 +358,13 @@ class Memory:
         limit = _validate.positive(limit, field="limit", maximum=MAX_LIMIT)
         scope = self._scope(user_id, agent_id, session_id, filters)
         scored = retrieve(
-            self.store, query, self._query_vector(query), scope, limit=limit,
-            candidates=self.settings.candidates, rrf_k=self.settings.rrf_k,
+            self.store,
+            query,
+            self._query_vector(query),
+            scope,
+            limit=limit,
+            candidates=self.settings.candidates,
+            rrf_k=self.settings.rrf_k,
             vector_weight=self.settings.vector_weight,
         )
         records = self.store.get_many([s.id for s in scored])
@@ -388,7 +421,7 @@ class Memory:
             conditions=tuple(_filters.parse(filters)),
         )
 
-    def _embed(self, texts: list[str]) -> Vector:
+    def _embed(self, texts: builtins.list[str]) -> Vector:
         return embed(self.embedder, texts, batch_size=self.settings.embed_batch_size)
 
     def _query_vector(self, query: str) -> Vector:

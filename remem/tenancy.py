@@ -18,14 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from remem import _validate
-from remem.errors import Conflict, InvalidInput, NotFound, RememError
+from remem.errors import Conflict, InvalidInput, NotFound
 from remem.keys import check_tenant
 from remem.memory import Memory
 from remem.types import HistoryEntry, Hit, Page, Record
-
-
-class Forbidden(RememError):
-    """The request addresses a tenant other than the one its API key belongs to."""
 
 
 class TenantMemory:
@@ -215,14 +211,16 @@ class TenantMemory:
         )
         return [replace(h, record=self._record(h.record)) for h in hits]
 
-    def history(self, id: str) -> builtins.list[HistoryEntry]:
+    def history(self, id: str, *, user_id: str | None = None) -> builtins.list[HistoryEntry]:
         """``Memory.history`` of a record of this tenant (kept after delete).
 
         Raises:
-            NotFound: the id never existed in this tenant.
+            NotFound: the id never existed in this tenant (or belongs to another user).
         """
-        entries = self.memory.history(id)
-        # Memory.history has no scope argument: the owner is in the snapshots (after delete too).
+        entries = self.memory.history(
+            id, user_id=None if user_id is None else self.qualify(user_id)
+        )
+        # The owner is in the snapshots (after delete too): check it is one of this tenant's users.
         owners = {
             snap.get("user_id") for e in entries for snap in (e.before, e.after) if snap is not None
         }

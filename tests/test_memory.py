@@ -11,8 +11,14 @@ from remem import Conflict, InvalidInput, Memory, NotFound, TooLarge
 
 
 def test_add_returns_a_stored_record(mem: Memory) -> None:
-    rec = mem.add("I adopted a cat named Miso", user_id="u1", speaker="Ana", session_id="s1",
-                  metadata={"topic": "pets"}, occurred_at="2023-05-08T13:56:00")
+    rec = mem.add(
+        "I adopted a cat named Miso",
+        user_id="u1",
+        speaker="Ana",
+        session_id="s1",
+        metadata={"topic": "pets"},
+        occurred_at="2023-05-08T13:56:00",
+    )
     assert rec.version == 1 and rec.kind == "episodic"
     assert rec.occurred_at == datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
     got = mem.get(rec.id)
@@ -25,11 +31,13 @@ def test_ids_sort_in_creation_order(mem: Memory) -> None:
 
 
 def test_search_finds_by_words_and_meaning(mem: Memory) -> None:
-    mem.add_many([
-        {"content": "My sister lives in Lisbon", "user_id": "u"},
-        {"content": "The quarterly report is due Friday", "user_id": "u"},
-        {"content": "I play the violin every evening", "user_id": "u"},
-    ])
+    mem.add_many(
+        [
+            {"content": "My sister lives in Lisbon", "user_id": "u"},
+            {"content": "The quarterly report is due Friday", "user_id": "u"},
+            {"content": "I play the violin every evening", "user_id": "u"},
+        ]
+    )
     hits = mem.search("where does my sister live", user_id="u", limit=3)
     assert hits[0].record.content == "My sister lives in Lisbon"
     assert hits[0].score >= hits[1].score >= hits[2].score
@@ -44,14 +52,34 @@ def test_search_never_crosses_scopes(mem: Memory) -> None:
 
 
 def test_search_narrows_by_agent_session_and_filters(mem: Memory) -> None:
-    mem.add_many([
-        {"content": "pizza on monday", "user_id": "u", "agent_id": "a1", "session_id": "s1",
-         "metadata": {"tag": "food", "n": 1}, "occurred_at": "2023-01-01"},
-        {"content": "pizza on tuesday", "user_id": "u", "agent_id": "a2", "session_id": "s2",
-         "metadata": {"tag": "food", "n": 5}, "occurred_at": "2023-06-01"},
-        {"content": "pizza on friday", "user_id": "u", "agent_id": "a1", "session_id": "s3",
-         "metadata": {"tag": "fun", "n": 9}, "occurred_at": "2024-01-01"},
-    ])
+    mem.add_many(
+        [
+            {
+                "content": "pizza on monday",
+                "user_id": "u",
+                "agent_id": "a1",
+                "session_id": "s1",
+                "metadata": {"tag": "food", "n": 1},
+                "occurred_at": "2023-01-01",
+            },
+            {
+                "content": "pizza on tuesday",
+                "user_id": "u",
+                "agent_id": "a2",
+                "session_id": "s2",
+                "metadata": {"tag": "food", "n": 5},
+                "occurred_at": "2023-06-01",
+            },
+            {
+                "content": "pizza on friday",
+                "user_id": "u",
+                "agent_id": "a1",
+                "session_id": "s3",
+                "metadata": {"tag": "fun", "n": 9},
+                "occurred_at": "2024-01-01",
+            },
+        ]
+    )
 
     def found(**kw: object) -> set[str]:
         return {h.record.content.split()[-1] for h in mem.search("pizza", user_id="u", **kw)}
@@ -62,7 +90,9 @@ def test_search_narrows_by_agent_session_and_filters(mem: Memory) -> None:
     assert found(filters={"metadata.n": {"$gte": 5}}) == {"tuesday", "friday"}
     assert found(filters={"tag": {"$in": ["fun"]}}) == {"friday"}
     assert found(filters={"tag": {"$nin": ["fun"]}}) == {"monday", "tuesday"}
-    assert found(filters={"occurred_at": {"$gte": "2023-03-01", "$lt": "2023-12-31"}}) == {"tuesday"}
+    assert found(filters={"occurred_at": {"$gte": "2023-03-01", "$lt": "2023-12-31"}}) == {
+        "tuesday"
+    }
 
 
 @pytest.mark.parametrize(
@@ -213,5 +243,7 @@ def test_other_connections_writes_are_seen(db_path: Path) -> None:
         a.add("first", user_id="u")
         assert len(b.search("first", user_id="u")) == 1  # b loads its vector cache now
         a.add("second thing", user_id="u")
-        assert any(h.record.content == "second thing" and "vector" in h.explain
-                   for h in b.search("second thing", user_id="u"))
+        assert any(
+            h.record.content == "second thing" and "vector" in h.explain
+            for h in b.search("second thing", user_id="u")
+        )

@@ -583,9 +583,6 @@ def test_ids_restrict_the_scope(store: Store) -> None:
 def test_syntax_in_terms_is_inert(
     request: pytest.FixtureRequest, backend: Backend, store: Store, term: str
 ) -> None:
-    if backend.name == "sqlite" and "\x00" in term:
-        # FTS5 ends a query string at NUL; sqlite.py should drop NULs from terms.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="SQLite bm25: NUL in a term"))
     put(
         store,
         rec("p", "plain words only"),
@@ -636,10 +633,6 @@ def test_migrations_apply_once_and_reopening_is_idempotent(backend: Backend) -> 
 def test_concurrent_first_open_migrates_once(
     request: pytest.FixtureRequest, backend: Backend
 ) -> None:
-    if backend.name == "sqlite":
-        # About 1 run in 30: "PRAGMA journal_mode = WAL" on a file another connection is
-        # migrating fails with "database is locked" (SQLite does not retry it on busy).
-        request.applymarker(pytest.mark.xfail(strict=False, reason="sqlite.py: WAL pragma"))
     opened: list[Store] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(3)

@@ -63,9 +63,7 @@ def parse_session_time(text: str) -> datetime:
 def turns(sample: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The add() arguments for every turn of one conversation, in order."""
     conv = sample["conversation"]
-    sessions = sorted(
-        (int(m.group(1)), key) for key in conv if (m := _SESSION.fullmatch(key))
-    )
+    sessions = sorted((int(m.group(1)), key) for key in conv if (m := _SESSION.fullmatch(key)))
     for number, key in sessions:
         when = parse_session_time(conv[f"{key}_date_time"])
         for turn in conv[key]:
@@ -136,8 +134,12 @@ def run(
                     result.latencies_ms.append((time.perf_counter() - started) * 1000)
                     ranked = list(dict.fromkeys(h.record.metadata.get("dia_id") for h in hits))
                     result.per_question.append(
-                        {"sample_id": q.sample_id, "category": q.category, "question": q.text,
-                         **score([r for r in ranked if r], q.evidence)}
+                        {
+                            "sample_id": q.sample_id,
+                            "category": q.category,
+                            "question": q.text,
+                            **score([r for r in ranked if r], q.evidence),
+                        }
                     )
                     if progress:
                         progress("search", 1)

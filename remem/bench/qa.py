@@ -30,7 +30,8 @@ from pydantic import BaseModel
 from remem import Memory
 from remem.answer import answer
 from remem.bench import locomo
-from remem.llm.base import LLMClient, LLMError, Usage, complete_json
+from remem.errors import LLMError
+from remem.llm.base import LLMClient, Usage, complete_json
 
 ADVERSARIAL = 5
 CATEGORIES = {**locomo.CATEGORIES, ADVERSARIAL: "adversarial"}

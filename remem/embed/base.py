@@ -54,4 +54,5 @@ def normalize(matrix: Vector) -> Vector:
     """Scale rows to unit length (zero rows stay zero)."""
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (matrix / norms).astype(np.float32)
+    out: Vector = (matrix / norms).astype(np.float32)
+    return out

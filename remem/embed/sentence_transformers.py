@@ -68,7 +68,10 @@ class SentenceTransformerEmbedder:
         """See ``Embedder.embed_batch``."""
         st = load(self.model, self.device)
         out = st.encode(
-            list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
+            list(texts),
+            batch_size=64,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
             show_progress_bar=False,
         )
         return np.asarray(out, dtype=np.float32)

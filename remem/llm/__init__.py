@@ -5,12 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from remem.errors import ConfigError
+from remem.errors import ConfigError, LLMError, LLMOutputError
 from remem.llm.base import (
     Completion,
     LLMClient,
-    LLMError,
-    LLMOutputError,
     LLMSettings,
     Usage,
     UsageMeter,

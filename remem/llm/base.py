@@ -21,22 +21,10 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
-from remem.errors import ConfigError, RememError
+from remem.errors import ConfigError, LLMOutputError
 
 Message = Mapping[str, str]
 M = TypeVar("M", bound=BaseModel)
-
-
-class LLMError(RememError):
-    """The LLM call failed: unreachable, timed out, refused, or retries exhausted."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class LLMOutputError(LLMError):
-    """The model answered, but its output does not fit the requested schema, even after repair."""
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from remem.errors import ConfigError
-from remem.llm.base import Completion, LLMError, LLMSettings, Message, Usage, UsageMeter
+from remem.errors import ConfigError, LLMError
+from remem.llm.base import Completion, LLMSettings, Message, Usage, UsageMeter
 
 logger = logging.getLogger("remem.llm")
 

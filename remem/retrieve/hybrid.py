@@ -10,7 +10,6 @@ from remem.retrieve import fusion
 from remem.store.base import Scope, Store
 from remem.types import Vector
 
-
 MIN_BM25 = 1e-3
 
 

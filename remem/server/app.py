@@ -30,19 +30,20 @@ from remem.errors import (
     ConfigError,
     Conflict,
     EmbeddingError,
+    Forbidden,
     InvalidInput,
     MissingDependency,
     NotFound,
     RememError,
     StoreError,
     TooLarge,
+    Unauthorized,
 )
-from remem.keys import KeyStore, Unauthorized, default_keys_path, open_keys
+from remem.keys import KeyStore, default_keys_path, open_keys
 from remem.memory import Memory
 from remem.server import schemas
 from remem.server.auth import Auth
 from remem.server.routes import router
-from remem.tenancy import Forbidden
 
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 

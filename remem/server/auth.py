@@ -10,10 +10,10 @@ from collections.abc import Mapping
 
 from fastapi import Request
 
-from remem.errors import ConfigError
-from remem.keys import KeyStore, Unauthorized
+from remem.errors import ConfigError, Forbidden, Unauthorized
+from remem.keys import KeyStore
 from remem.memory import Memory
-from remem.tenancy import Forbidden, TenantMemory
+from remem.tenancy import TenantMemory
 
 TENANT_HEADER = "x-remem-tenant"
 LOOPBACK = "127.0.0.1"

@@ -108,9 +108,11 @@ def delete_memory(
 @router.get(
     "/memories/{id}/history", response_model=schemas.HistoryOut, summary="Every version of a memory"
 )
-def memory_history(id: str, memory: MemoryDep) -> JSONResponse:
+def memory_history(
+    id: str, memory: MemoryDep, user_id: Annotated[str | None, Query()] = None
+) -> JSONResponse:
     """``Memory.history``, oldest first."""
-    return _json({"entries": [e.to_dict() for e in memory.history(id)]})
+    return _json({"entries": [e.to_dict() for e in memory.history(id, user_id=user_id)]})
 
 
 @router.delete(

@@ -13,18 +13,48 @@ from remem.types import HistoryEntry, Record
 
 # Columns in the order backends store them; the embedding and index text are kept apart.
 COLUMNS = (
-    "id", "user_id", "agent_id", "session_id", "kind", "level", "content", "speaker", "metadata",
-    "occurred_at", "created_at", "updated_at", "version", "origin", "trust", "valid_from",
-    "valid_to", "sources", "keywords", "entities", "dates",
+    "id",
+    "user_id",
+    "agent_id",
+    "session_id",
+    "kind",
+    "level",
+    "content",
+    "speaker",
+    "metadata",
+    "occurred_at",
+    "created_at",
+    "updated_at",
+    "version",
+    "origin",
+    "trust",
+    "valid_from",
+    "valid_to",
+    "sources",
+    "keywords",
+    "entities",
+    "dates",
 )
 _JSON = frozenset({"metadata", "sources", "keywords", "entities", "dates"})
 _TIME = frozenset({"occurred_at", "created_at", "updated_at", "valid_from", "valid_to"})
-HISTORY_COLUMNS = ("memory_id", "user_id", "version", "op", "at", "actor", "reason", "before", "after")
+HISTORY_COLUMNS = (
+    "memory_id",
+    "user_id",
+    "version",
+    "op",
+    "at",
+    "actor",
+    "reason",
+    "before",
+    "after",
+)
 
 
 def dumps(value: Any) -> str:
     """Compact, deterministic JSON (the exact text is what export/import round-trips)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False)
+    return json.dumps(
+        value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+    )
 
 
 def to_row(record: Record) -> tuple[Any, ...]:
@@ -59,7 +89,12 @@ def from_row(row: Mapping[str, Any] | tuple[Any, ...]) -> Record:
 def history_row(entry: HistoryEntry, user_id: str) -> tuple[Any, ...]:
     """Values for ``HISTORY_COLUMNS``."""
     return (
-        entry.memory_id, user_id, entry.version, entry.op, _time.fmt(entry.at), entry.actor,
+        entry.memory_id,
+        user_id,
+        entry.version,
+        entry.op,
+        _time.fmt(entry.at),
+        entry.actor,
         entry.reason,
         None if entry.before is None else dumps(entry.before),
         None if entry.after is None else dumps(entry.after),
@@ -70,16 +105,21 @@ def history_from_row(row: tuple[Any, ...]) -> HistoryEntry:
     """Inverse of ``history_row`` (the user_id column is dropped)."""
     memory_id, _user, version, op, at, actor, reason, before, after = row
     return HistoryEntry(
-        memory_id=memory_id, version=version, op=op,
-        at=_time.load(at) if isinstance(at, str) else at,
-        actor=actor, reason=reason,
+        memory_id=memory_id,
+        version=version,
+        op=op,
+        at=_time.load(at) if isinstance(at, str) else at,  # type: ignore[arg-type]
+        actor=actor,
+        reason=reason,
         before=json.loads(before) if isinstance(before, str) else before,
         after=json.loads(after) if isinstance(after, str) else after,
     )
 
 
 def where(
-    scope: Scope, ph: str, condition: Callable[[Condition, str], tuple[str, list[Any]]],
+    scope: Scope,
+    ph: str,
+    condition: Callable[[Condition, str], tuple[str, list[Any]]],
     prefix: str = "",
 ) -> tuple[str, list[Any]]:
     """Compile a Scope into a WHERE clause body and its parameters.

@@ -7,6 +7,7 @@ required: a backend never returns a row of another user.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,16 +80,20 @@ class Store(Protocol):
     def list(self, scope: Scope, *, limit: int, cursor: str | None) -> Page:
         """Return records in ``scope`` in id order, ``limit`` at a time, after ``cursor``."""
 
-    def history(self, memory_id: str) -> list[HistoryEntry]:
+    def history(self, memory_id: str) -> builtins.list[HistoryEntry]:
         """Every history entry of one record, oldest first (kept after delete)."""
 
     def purge(self, user_id: str) -> int:
         """Hard-delete every record and history entry of a user; returns the records removed."""
 
-    def bm25(self, terms: Sequence[str], scope: Scope, *, limit: int) -> list[tuple[str, float]]:
+    def bm25(
+        self, terms: Sequence[str], scope: Scope, *, limit: int
+    ) -> builtins.list[tuple[str, float]]:
         """Full-text search for any of ``terms``; returns (id, score) best first."""
 
-    def vector(self, query: Vector, scope: Scope, *, limit: int) -> list[tuple[str, float]]:
+    def vector(
+        self, query: Vector, scope: Scope, *, limit: int
+    ) -> builtins.list[tuple[str, float]]:
         """Nearest neighbours of a unit-length ``query``; returns (id, score in [0, 1]) best first."""
 
     def export(self, user_id: str | None) -> Iterator[Record | HistoryEntry]:

@@ -6,9 +6,11 @@ dropped when this connection writes to that user or another connection commits (
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -135,7 +137,7 @@ class SQLiteStore:
             self._conn = sqlite3.connect(
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
-            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._enable_wal(busy_timeout)
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._migrate()
@@ -143,6 +145,19 @@ class SQLiteStore:
             raise StoreError(f"cannot open SQLite store at {self.path}: {exc}") from exc
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    def _enable_wal(self, busy_timeout: float) -> None:
+        # Switching a new file to WAL takes an exclusive lock that SQLite does not retry under
+        # busy_timeout: several processes opening one new file at once must retry it themselves.
+        deadline = time.monotonic() + busy_timeout
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _migrate(self) -> None:
         with self._write() as conn:
@@ -155,9 +170,7 @@ class SQLiteStore:
                     step(conn)
                 except sqlite3.Error as exc:
                     raise MigrationError(f"migration {name} failed: {exc}") from exc
-                conn.execute(
-                    "INSERT INTO _remem_migrations VALUES (?, datetime('now'))", (name,)
-                )
+                conn.execute("INSERT INTO _remem_migrations VALUES (?, datetime('now'))", (name,))
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -288,8 +301,14 @@ class SQLiteStore:
                         conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (row[0],))
                         conn.execute("DELETE FROM memories WHERE rowid = ?", (row[0],))
                         entry = HistoryEntry(
-                            memory_id=record.id, version=record.version, op=op, at=at,
-                            actor=actor, reason=reason, before=record.to_dict(), after=None,
+                            memory_id=record.id,
+                            version=record.version,
+                            op=op,
+                            at=at,
+                            actor=actor,
+                            reason=reason,
+                            before=record.to_dict(),
+                            after=None,
                         )
                         conn.execute(
                             f"INSERT INTO history ({_HCOLS}) VALUES "
@@ -350,7 +369,7 @@ class SQLiteStore:
         more = len(rows) > limit
         return Page(records, records[-1].id if more and records else None)
 
-    def history(self, memory_id: str) -> list[HistoryEntry]:
+    def history(self, memory_id: str) -> builtins.list[HistoryEntry]:
         """See ``Store.history``."""
         with self._read() as conn:
             rows = conn.execute(
@@ -358,11 +377,16 @@ class SQLiteStore:
             ).fetchall()
         return [_rows.history_from_row(r) for r in rows]
 
-    def bm25(self, terms: Sequence[str], scope: Scope, *, limit: int) -> list[tuple[str, float]]:
+    def bm25(
+        self, terms: Sequence[str], scope: Scope, *, limit: int
+    ) -> builtins.list[tuple[str, float]]:
         """See ``Store.bm25``. Terms are quoted, so FTS5 syntax in them is inert."""
-        if not terms:
+        # NUL ends a string inside FTS5's parser; quoting makes everything else inert.
+        cleaned = [t.replace("\x00", "") for t in terms]
+        cleaned = [t for t in cleaned if t.strip()]
+        if not cleaned:
             return []
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in cleaned)
         clause, args = _rows.where(scope, "?", _condition, prefix="m.")
         with self._read() as conn:
             rows = conn.execute(
@@ -374,7 +398,9 @@ class SQLiteStore:
         # FTS5's bm25() is lower-is-better; flip it so higher is more relevant.
         return [(r[0], -float(r[1])) for r in rows]
 
-    def vector(self, query: Vector, scope: Scope, *, limit: int) -> list[tuple[str, float]]:
+    def vector(
+        self, query: Vector, scope: Scope, *, limit: int
+    ) -> builtins.list[tuple[str, float]]:
         """See ``Store.vector``: exact cosine over the user's vectors."""
         vecs = self._vectors(scope.user_id)
         if not vecs.ids:
@@ -384,7 +410,9 @@ class SQLiteStore:
         else:
             clause, args = _rows.where(scope, "?", _condition)
             with self._read() as conn:
-                allowed = [r[0] for r in conn.execute(f"SELECT rowid FROM memories WHERE {clause}", args)]
+                allowed = [
+                    r[0] for r in conn.execute(f"SELECT rowid FROM memories WHERE {clause}", args)
+                ]
             mask = np.isin(vecs.rowids, np.asarray(allowed, dtype=np.int64))
         candidates = np.flatnonzero(mask)
         if candidates.size == 0:
@@ -430,7 +458,9 @@ class SQLiteStore:
         """See ``Store.export``."""
         where, args = ("WHERE user_id = ?", [user_id]) if user_id is not None else ("", [])
         with self._read() as conn:
-            records = conn.execute(f"SELECT {_COLS} FROM memories {where} ORDER BY id", args).fetchall()
+            records = conn.execute(
+                f"SELECT {_COLS} FROM memories {where} ORDER BY id", args
+            ).fetchall()
             history = conn.execute(
                 f"SELECT {_HCOLS} FROM history {where} ORDER BY seq", args
             ).fetchall()
