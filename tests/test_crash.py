@@ -139,6 +139,12 @@ def _check_raw(db: Path) -> None:
         conn.close()
 
 
+def _count(totals: dict[str, int], acked: Acked) -> None:
+    totals["records"] += len(acked.versions)
+    totals["batches"] += len(acked.batches)
+    totals["updates"] += sum(v - 1 for v in acked.versions.values())
+
+
 def test_sigkill_loses_no_acknowledged_write(tmp_path: Path) -> None:
     rng = random.Random(20240611)
     trials = TRIALS
@@ -146,8 +152,10 @@ def test_sigkill_loses_no_acknowledged_write(tmp_path: Path) -> None:
     db = tmp_path / "crash-0.db"
     started = time.monotonic()
     lines = 0
+    totals = {"records": 0, "batches": 0, "updates": 0}
     for trial in range(trials):
         if trial and trial % TRIALS_PER_FILE == 0:
+            _count(totals, acked)
             db = tmp_path / f"crash-{trial}.db"
             acked = Acked()
         out = _run_writer(db, trial, rng, tmp_path / "writer.log")
@@ -155,7 +163,13 @@ def test_sigkill_loses_no_acknowledged_write(tmp_path: Path) -> None:
         if db.exists():
             _verify(db, acked, rng)
     elapsed = time.monotonic() - started
-    summary = {"trials": trials, "acknowledged_lines": lines, "seconds": round(elapsed, 1)}
+    _count(totals, acked)
+    summary = {
+        "trials": trials,
+        "acknowledged_lines": lines,
+        **totals,
+        "seconds": round(elapsed, 1),
+    }
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     print(f"crash trials: {summary}")
     assert lines > trials  # the writer did real work between kills

@@ -488,9 +488,13 @@ def test_import_of_random_lines_is_all_or_nothing(shared: Memory, lines: list[st
     ),
 )
 def test_export_import_round_trips_any_text(content: str, metadata: dict[str, Any]) -> None:
+    """Whatever ``add`` accepts comes back unchanged through export and import."""
     with tempfile.TemporaryDirectory() as tmp:
         with Memory(Path(tmp) / "a.db", embedder="hashing") as a:
-            rec = a.add(content, user_id="u", metadata=metadata)
+            try:
+                rec = a.add(content, user_id="u", metadata=metadata)
+            except InvalidInput:
+                return  # a policy rejection (e.g. NUL characters) is covered above
             a.export(Path(tmp) / "x.jsonl")
         with Memory(Path(tmp) / "b.db", embedder="hashing") as b:
             assert b.import_(Path(tmp) / "x.jsonl") == 1

@@ -148,11 +148,11 @@ def test_history_is_scoped_to_its_user(steps: list[tuple[Any, ...]]) -> None:
         for op in steps:
             model.apply(mem, op)
         for rid, owner in model.owner.items():
-            assert mem.history(rid, user_id=owner)  # type: ignore[call-arg]
+            assert mem.history(rid, user_id=owner)
             for user in USERS:
                 if user != owner:
                     with pytest.raises(NotFound):
-                        mem.history(rid, user_id=user)  # type: ignore[call-arg]
+                        mem.history(rid, user_id=user)
 
 
 @SETTINGS
