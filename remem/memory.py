@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -55,6 +56,7 @@ class Memory:
         self.embedder = embedder or self._make_embedder()
         self.store = store or self._open_store(path)
         self._query_vectors: OrderedDict[str, Vector] = OrderedDict()
+        self._query_lock = threading.Lock()
 
     def _make_embedder(self) -> Embedder:
         s = self.settings
@@ -425,15 +427,17 @@ class Memory:
         return embed(self.embedder, texts, batch_size=self.settings.embed_batch_size)
 
     def _query_vector(self, query: str) -> Vector:
-        cached = self._query_vectors.get(query)
-        if cached is None:
-            cached = self._embed([query])[0]
-            self._query_vectors[query] = cached
-            if len(self._query_vectors) > _QUERY_CACHE:
+        with self._query_lock:
+            cached = self._query_vectors.get(query)
+            if cached is not None:
+                self._query_vectors.move_to_end(query)
+                return cached
+        vector = self._embed([query])[0]  # outside the lock: embedding is the slow part
+        with self._query_lock:
+            self._query_vectors[query] = vector
+            while len(self._query_vectors) > _QUERY_CACHE:
                 self._query_vectors.popitem(last=False)
-        else:
-            self._query_vectors.move_to_end(query)
-        return cached
+        return vector
 
     @staticmethod
     def _embed_text(record: Record) -> str:

@@ -48,6 +48,7 @@ class Record:
     entities: tuple[str, ...] = ()
     dates: tuple[str, ...] = ()
     level: str = "record"
+    expires_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (datetimes as ISO 8601 strings, tuples as lists)."""
@@ -85,6 +86,24 @@ class Hit:
             "explain": dict(self.explain),
             "flags": list(self.flags),
         }
+
+
+@dataclass(frozen=True)
+class Link:
+    """A typed, weighted edge between two records of one user.
+
+    ``relation`` is one of "similar", "entity", "next" (same session, in order), "supersedes",
+    "derived_from", "merged".
+    """
+
+    a: str
+    b: str
+    relation: str
+    weight: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {"a": self.a, "b": self.b, "relation": self.relation, "weight": self.weight}
 
 
 @dataclass(frozen=True)

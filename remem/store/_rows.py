@@ -34,9 +34,12 @@ COLUMNS = (
     "keywords",
     "entities",
     "dates",
+    "expires_at",
 )
 _JSON = frozenset({"metadata", "sources", "keywords", "entities", "dates"})
-_TIME = frozenset({"occurred_at", "created_at", "updated_at", "valid_from", "valid_to"})
+_TIME = frozenset(
+    {"occurred_at", "created_at", "updated_at", "valid_from", "valid_to", "expires_at"}
+)
 HISTORY_COLUMNS = (
     "memory_id",
     "user_id",
@@ -145,6 +148,9 @@ def where(
         args.extend([at, at, at])
     elif not scope.include_superseded:
         sql.append(f"{p}valid_to IS NULL")
+    # Expired records are forgotten: invisible at once, removed by ``forget_expired``.
+    sql.append(f"({p}expires_at IS NULL OR {p}expires_at > {ph})")
+    args.append(_time.fmt(scope.as_of or _time.now()))
     if scope.ids is not None:
         if not scope.ids:
             sql.append("1 = 0")

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Protocol
 
 from remem.filters import Condition
-from remem.types import HistoryEntry, Page, Record, Vector
+from remem.types import HistoryEntry, Link, Page, Record, Vector
 
-CAPABILITIES = frozenset({"bm25", "vector", "filters", "history", "transactions"})
+CAPABILITIES = frozenset({"bm25", "vector", "filters", "history", "transactions", "links"})
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,24 @@ class Store(Protocol):
         self, query: Vector, scope: Scope, *, limit: int
     ) -> builtins.list[tuple[str, float]]:
         """Nearest neighbours of a unit-length ``query``; returns (id, score in [0, 1]) best first."""
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, Vector]:
+        """The stored vectors of these ids (missing ids are left out)."""
+
+    def put_derived(self, records: Sequence[Record], vectors: Vector) -> None:
+        """Insert or replace derived units (``level`` other than "record"); no history is kept.
+
+        Raises ``Conflict`` if an id belongs to a stored record.
+        """
+
+    def drop_derived(self, ids: Sequence[str]) -> None:
+        """Delete derived units by id (stored records are never touched)."""
+
+    def add_links(self, user_id: str, links: Sequence[Link]) -> None:
+        """Insert links (an existing (a, b, relation) gets the new weight)."""
+
+    def links(self, ids: Sequence[str]) -> builtins.list[Link]:
+        """Every link touching any of ``ids``, strongest first. Deleting a record drops its links."""
 
     def export(self, user_id: str | None) -> Iterator[Record | HistoryEntry]:
         """Every record, then every history entry, of one user or of all users."""

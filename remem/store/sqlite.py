@@ -17,12 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from remem import _time
 from remem.errors import Conflict, MigrationError, StoreError
 from remem.filters import Condition
 from remem.store import _rows
 from remem.store.base import CAPABILITIES, Scope, index_text
 from remem.store.migrations import Migrations
-from remem.types import HistoryEntry, Page, Record, Vector
+from remem.types import HistoryEntry, Link, Page, Record, Vector
 
 migrations = Migrations("sqlite")
 
@@ -81,6 +82,27 @@ def m001_create_memories(conn: sqlite3.Connection) -> None:
     )
 
 
+@migrations
+def m002_links_and_expiry(conn: sqlite3.Connection) -> None:
+    _script(
+        conn,
+        """
+        ALTER TABLE memories ADD COLUMN expires_at TEXT;
+        CREATE INDEX memories_expiry ON memories (expires_at) WHERE expires_at IS NOT NULL;
+        CREATE TABLE links (
+            a TEXT NOT NULL,
+            b TEXT NOT NULL,
+            relation TEXT NOT NULL,
+            weight REAL NOT NULL,
+            user_id TEXT NOT NULL,
+            PRIMARY KEY (a, b, relation)
+        );
+        CREATE INDEX links_b ON links (b);
+        CREATE INDEX links_user ON links (user_id);
+        """,
+    )
+
+
 def _script(conn: sqlite3.Connection, sql: str) -> None:
     """Run several statements inside the caller's transaction (executescript would commit first)."""
     pending = ""
@@ -114,10 +136,18 @@ def _condition(cond: Condition, prefix: str) -> tuple[str, list[Any]]:
 
 
 class _Vectors:
-    """One user's vectors as a matrix, with the rowids and the plain-scope mask."""
+    """One user's vectors as a matrix, with the rowids, the plain-scope mask and expiry times."""
 
-    def __init__(self, rowids: np.ndarray, ids: list[str], matrix: Vector, plain: np.ndarray):
-        self.rowids, self.ids, self.matrix, self.plain = rowids, ids, matrix, plain
+    def __init__(
+        self,
+        rowids: np.ndarray,
+        ids: list[str],
+        matrix: Vector,
+        plain: np.ndarray,
+        expires: np.ndarray,
+    ):
+        self.rowids, self.ids, self.matrix = rowids, ids, matrix
+        self.plain, self.expires = plain, expires
 
 
 class SQLiteStore:
@@ -282,8 +312,6 @@ class SQLiteStore:
 
     def remove(self, ids: Sequence[str], *, op: str, actor: str | None, reason: str | None) -> int:
         """See ``Store.remove``."""
-        from remem import _time
-
         at = _time.now()
         users: set[str] = set()
         removed = 0
@@ -300,6 +328,9 @@ class SQLiteStore:
                         users.add(record.user_id)
                         conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (row[0],))
                         conn.execute("DELETE FROM memories WHERE rowid = ?", (row[0],))
+                        conn.execute(
+                            "DELETE FROM links WHERE a = ? OR b = ?", (record.id, record.id)
+                        )
                         entry = HistoryEntry(
                             memory_id=record.id,
                             version=record.version,
@@ -333,6 +364,7 @@ class SQLiteStore:
                 )
                 count = conn.execute("DELETE FROM memories WHERE user_id = ?", (user_id,)).rowcount
                 conn.execute("DELETE FROM history WHERE user_id = ?", (user_id,))
+                conn.execute("DELETE FROM links WHERE user_id = ?", (user_id,))
         except sqlite3.Error as exc:
             raise StoreError(f"purge failed: {exc}") from exc
         finally:
@@ -406,7 +438,7 @@ class SQLiteStore:
         if not vecs.ids:
             return []
         if scope.is_plain:
-            mask = vecs.plain
+            mask = vecs.plain & (vecs.expires > _time.now().timestamp())
         else:
             clause, args = _rows.where(scope, "?", _condition)
             with self._read() as conn:
@@ -436,7 +468,7 @@ class SQLiteStore:
             if cached is not None:
                 return cached
             rows = conn.execute(
-                "SELECT rowid, id, embedding, level = 'record' AND valid_to IS NULL "
+                "SELECT rowid, id, embedding, level = 'record' AND valid_to IS NULL, expires_at "
                 "FROM memories WHERE user_id = ? ORDER BY rowid",
                 (user_id,),
             ).fetchall()
@@ -450,9 +482,102 @@ class SQLiteStore:
             [r[1] for r in rows],
             matrix,
             np.asarray([bool(r[3]) for r in rows], dtype=bool),
+            np.asarray(
+                [np.inf if r[4] is None else _time.load(r[4]).timestamp() for r in rows],  # type: ignore[union-attr]
+                dtype=np.float64,
+            ),
         )
         self._cache[user_id] = vecs
         return vecs
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, Vector]:
+        """See ``Store.vectors``."""
+        out: dict[str, Vector] = {}
+        with self._read() as conn:
+            for chunk in _chunks(list(dict.fromkeys(ids)), 500):
+                marks = ", ".join("?" * len(chunk))
+                for rid, blob in conn.execute(
+                    f"SELECT id, embedding FROM memories WHERE id IN ({marks})", chunk
+                ):
+                    out[rid] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def put_derived(self, records: Sequence[Record], vectors: Vector) -> None:
+        """See ``Store.put_derived``."""
+        users = {r.user_id for r in records}
+        try:
+            with self._write() as conn:
+                for record, vec in zip(records, vectors, strict=True):
+                    old = conn.execute(
+                        "SELECT rowid, level FROM memories WHERE id = ?", (record.id,)
+                    ).fetchone()
+                    if old is not None:
+                        if old[1] == "record":
+                            raise Conflict(f"{record.id} is a stored record, not a derived unit")
+                        conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (old[0],))
+                        conn.execute("DELETE FROM memories WHERE rowid = ?", (old[0],))
+                    cur = conn.execute(
+                        f"INSERT INTO memories ({_COLS}, embedding) "
+                        f"VALUES ({', '.join('?' * (len(_rows.COLUMNS) + 1))})",
+                        (*_rows.to_row(record), _blob(vec)),
+                    )
+                    conn.execute(
+                        "INSERT INTO memories_fts (rowid, text) VALUES (?, ?)",
+                        (cur.lastrowid, index_text(record)),
+                    )
+        except sqlite3.Error as exc:
+            raise StoreError(f"writing derived units failed: {exc}") from exc
+        finally:
+            self._forget_vectors(users)
+
+    def drop_derived(self, ids: Sequence[str]) -> None:
+        """See ``Store.drop_derived``."""
+        users: set[str] = set()
+        try:
+            with self._write() as conn:
+                for chunk in _chunks(list(ids), 500):
+                    marks = ", ".join("?" * len(chunk))
+                    rows = conn.execute(
+                        f"SELECT rowid, user_id FROM memories WHERE id IN ({marks}) "
+                        "AND level != 'record'",
+                        chunk,
+                    ).fetchall()
+                    for rowid, user_id in rows:
+                        users.add(user_id)
+                        conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (rowid,))
+                        conn.execute("DELETE FROM memories WHERE rowid = ?", (rowid,))
+        except sqlite3.Error as exc:
+            raise StoreError(f"dropping derived units failed: {exc}") from exc
+        finally:
+            self._forget_vectors(users)
+
+    def add_links(self, user_id: str, links: Sequence[Link]) -> None:
+        """See ``Store.add_links``."""
+        try:
+            with self._write() as conn:
+                conn.executemany(
+                    "INSERT INTO links (a, b, relation, weight, user_id) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (a, b, relation) DO UPDATE SET weight = excluded.weight",
+                    [(x.a, x.b, x.relation, x.weight, user_id) for x in links],
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"writing links failed: {exc}") from exc
+
+    def links(self, ids: Sequence[str]) -> builtins.list[Link]:
+        """See ``Store.links``."""
+        out: builtins.list[Link] = []
+        with self._read() as conn:
+            for chunk in _chunks(list(dict.fromkeys(ids)), 400):
+                marks = ", ".join("?" * len(chunk))
+                out.extend(
+                    Link(a, b, rel, w)
+                    for a, b, rel, w in conn.execute(
+                        f"SELECT a, b, relation, weight FROM links WHERE a IN ({marks}) "
+                        f"OR b IN ({marks}) ORDER BY weight DESC, a, b",
+                        (*chunk, *chunk),
+                    )
+                )
+        return list(dict.fromkeys(out))
 
     def export(self, user_id: str | None) -> Iterator[Record | HistoryEntry]:
         """See ``Store.export``."""
