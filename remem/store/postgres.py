@@ -1,7 +1,8 @@
 """The shared backend: PostgreSQL with pgvector (HNSW) and ``tsvector``/GIN full text.
 
 Times are ``timestamptz`` (the shared row helpers send ISO text, which PostgreSQL casts), metadata
-and note lists are ``jsonb``. Vector search is exact (a scan of the scope) when the scope holds at
+and note lists are ``jsonb``. Links live in their own table; expired records are hidden by the
+shared WHERE clause on every read path, exactly as in SQLite. Vector search is exact (a scan of the scope) when the scope holds at
 most ``exact_limit`` rows, and uses the HNSW index with iterative scans above that: small scopes
 get the same answers as SQLite, large ones get index speed.
 """
@@ -15,13 +16,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from remem import _time
 from remem.errors import ConfigError, Conflict, MigrationError, MissingDependency, StoreError
 from remem.filters import TIME_FIELDS, Condition
 from remem.store import _rows
 from remem.store.base import CAPABILITIES, Scope, index_text
 from remem.store.migrations import Migrations
-from remem.types import HistoryEntry, Page, Record, Vector
+from remem.types import HistoryEntry, Link, Page, Record, Vector
 
 if TYPE_CHECKING:
     import psycopg
@@ -91,6 +94,27 @@ def m001_create_memories(ctx: _Ctx) -> None:
         );
         CREATE INDEX history_memory ON history (memory_id, seq);
         CREATE INDEX history_user ON history (user_id);
+        """
+    )
+
+
+@migrations
+def m002_links_and_expiry(ctx: _Ctx) -> None:
+    # COLLATE "C" on the link ids: ``links()`` orders by them bytewise, as SQLite does.
+    ctx.conn.execute(
+        """
+        ALTER TABLE memories ADD COLUMN expires_at timestamptz;
+        CREATE INDEX memories_expiry ON memories (expires_at) WHERE expires_at IS NOT NULL;
+        CREATE TABLE links (
+            a text COLLATE "C" NOT NULL,
+            b text COLLATE "C" NOT NULL,
+            relation text COLLATE "C" NOT NULL,
+            weight double precision NOT NULL,
+            user_id text NOT NULL,
+            PRIMARY KEY (a, b, relation)
+        );
+        CREATE INDEX links_b ON links (b);
+        CREATE INDEX links_user ON links (user_id);
         """
     )
 
@@ -382,6 +406,8 @@ class PostgresStore:
                 marks = ", ".join(["%s"] * len(_rows.HISTORY_COLUMNS))
                 with conn.cursor() as cur:
                     cur.executemany(f"INSERT INTO history ({_HCOLS}) VALUES ({marks})", history)
+                gone = [r[0] for r in rows]
+                conn.execute("DELETE FROM links WHERE a = ANY(%s) OR b = ANY(%s)", (gone, gone))
         return len(rows)
 
     def purge(self, user_id: str) -> int:
@@ -389,6 +415,7 @@ class PostgresStore:
         with self._conn("purge") as conn:
             count = conn.execute("DELETE FROM memories WHERE user_id = %s", (user_id,)).rowcount
             conn.execute("DELETE FROM history WHERE user_id = %s", (user_id,))
+            conn.execute("DELETE FROM links WHERE user_id = %s", (user_id,))
         return int(count)
 
     # -- reads ------------------------------------------------------------------------------
@@ -476,6 +503,66 @@ class PostgresStore:
             rows = conn.execute(sql, params).fetchall()
         # Cosine distance d = 1 - cos, so (1 + cos) / 2 = 1 - d / 2.
         return [(r[0], min(1.0, max(0.0, 1.0 - float(r[1]) / 2.0))) for r in rows]
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, Vector]:
+        """See ``Store.vectors``."""
+        with self._conn("read vectors") as conn:
+            rows = conn.execute(
+                "SELECT id, embedding FROM memories WHERE id = ANY(%s)", (list(dict.fromkeys(ids)),)
+            ).fetchall()
+        return {r[0]: np.asarray(r[1].to_numpy(), dtype=np.float32) for r in rows}
+
+    def put_derived(self, records: Sequence[Record], vectors: Vector) -> None:
+        """See ``Store.put_derived``: one upsert per unit, refused (and all rolled back) when the
+        id is a stored record."""
+        if len(records) != len(vectors):
+            raise StoreError("put_derived: one vector per record is required")
+        if not records:
+            return
+        marks = ", ".join(["%s"] * (len(_rows.COLUMNS) + 2))
+        sets = ", ".join(f"{c} = excluded.{c}" for c in (*_rows.COLUMNS[1:], "search_text"))
+        # The WHERE makes the upsert skip a stored record instead of overwriting it, even one
+        # inserted by another transaction after we looked; RETURNING tells us it was skipped.
+        sql = (
+            f"INSERT INTO memories ({_COLS}, search_text, embedding) VALUES ({marks}) "
+            f"ON CONFLICT (id) DO UPDATE SET {sets}, embedding = excluded.embedding "
+            "WHERE memories.level <> 'record' RETURNING id"
+        )
+        with self._conn("write derived units") as conn, conn.cursor() as cur:
+            for record, vec in zip(records, vectors, strict=True):
+                row = (*_rows.to_row(record), index_text(record), vec.astype("float32", copy=False))
+                if cur.execute(sql, row).fetchone() is None:
+                    raise Conflict(f"{record.id} is a stored record, not a derived unit")
+
+    def drop_derived(self, ids: Sequence[str]) -> None:
+        """See ``Store.drop_derived``."""
+        with self._conn("drop derived units") as conn:
+            conn.execute(
+                "DELETE FROM memories WHERE id = ANY(%s) AND level <> 'record'",
+                (list(dict.fromkeys(ids)),),
+            )
+
+    def add_links(self, user_id: str, links: Sequence[Link]) -> None:
+        """See ``Store.add_links``."""
+        if not links:
+            return
+        with self._conn("write links") as conn, conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO links (a, b, relation, weight, user_id) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (a, b, relation) DO UPDATE SET weight = excluded.weight",
+                [(x.a, x.b, x.relation, float(x.weight), user_id) for x in links],
+            )
+
+    def links(self, ids: Sequence[str]) -> builtins.list[Link]:
+        """See ``Store.links``."""
+        wanted = list(dict.fromkeys(ids))
+        with self._conn("read links") as conn:
+            rows = conn.execute(
+                "SELECT a, b, relation, weight FROM links WHERE a = ANY(%s) OR b = ANY(%s) "
+                "ORDER BY weight DESC, a, b, relation",
+                (wanted, wanted),
+            ).fetchall()
+        return [Link(a, b, rel, float(w)) for a, b, rel, w in rows]
 
     def export(self, user_id: str | None) -> Iterator[Record | HistoryEntry]:
         """See ``Store.export``."""
