@@ -3,19 +3,45 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 from remem import _time, _validate
 from remem.config import Settings
 from remem.errors import InvalidInput
-from remem.types import KINDS, ORIGINS, HistoryEntry, Record
+from remem.store.base import Store
+from remem.types import KINDS, ORIGINS, HistoryEntry, Link, Record
 
 _TIMES = ("occurred_at", "created_at", "updated_at", "valid_from", "valid_to")
 _TUPLES = ("sources", "keywords", "entities", "dates")
 
 
-def read_export(path: str | Path, settings: Settings) -> tuple[list[Record], list[HistoryEntry]]:
+def write_export(store: Store, path: str | Path, *, user_id: str | None) -> int:
+    """Write a user's (or everyone's) records, history and links as JSONL; returns the records."""
+    count = 0
+    ids: list[str] = []
+    with open(path, "w", encoding="utf-8") as out:
+        for item in store.export(user_id):
+            if isinstance(item, Record):
+                if item.level != "record":
+                    continue  # derived units are rebuilt on import
+                count += 1
+                ids.append(item.id)
+                line = {"type": "record", **item.to_dict()}
+            else:
+                line = {"type": "history", **item.to_dict()}
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        kept = set(ids)
+        for link in store.links(ids) if ids else []:
+            if link.a in kept and link.b in kept:
+                out.write(json.dumps({"type": "link", **link.to_dict()}, ensure_ascii=False) + "\n")
+    return count
+
+
+def read_export(
+    path: str | Path, settings: Settings
+) -> tuple[list[Record], list[HistoryEntry], list[Link]]:
     """Parse an export file into records and history entries.
 
     Raises:
@@ -23,6 +49,7 @@ def read_export(path: str | Path, settings: Settings) -> tuple[list[Record], lis
     """
     records: list[Record] = []
     history: list[HistoryEntry] = []
+    links: list[Link] = []
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
@@ -39,6 +66,8 @@ def read_export(path: str | Path, settings: Settings) -> tuple[list[Record], lis
                 records.append(_record(obj, settings))
             elif kind == "history":
                 history.append(_history(obj))
+            elif kind == "link":
+                links.append(_link(obj))
             else:
                 raise InvalidInput(f"unknown type {kind!r}")
         except (ValueError, TypeError, RecursionError) as exc:
@@ -47,7 +76,19 @@ def read_export(path: str | Path, settings: Settings) -> tuple[list[Record], lis
     ids = [r.id for r in records]
     if len(set(ids)) != len(ids):
         raise InvalidInput(f"{path}: the same id appears twice")
-    return records, history
+    return records, history, links
+
+
+def _link(obj: dict[str, Any]) -> Link:
+    if set(obj) != {"a", "b", "relation", "weight"}:
+        raise InvalidInput("a link needs exactly a, b, relation and weight")
+    for name in ("a", "b"):
+        _validate.ident(obj[name], field=name, required=True)
+    _validate.text(obj["relation"], field="relation", max_bytes=64)
+    weight = obj["weight"]
+    if not isinstance(weight, int | float) or isinstance(weight, bool) or not math.isfinite(weight):
+        raise InvalidInput("weight: expected a finite number")
+    return Link(obj["a"], obj["b"], obj["relation"], float(weight))
 
 
 def _record(obj: dict[str, Any], settings: Settings) -> Record:

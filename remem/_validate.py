@@ -25,6 +25,7 @@ ADD_KEYS = frozenset(
         "metadata",
         "kind",
         "origin",
+        "ttl",
     }
 )
 
@@ -133,6 +134,15 @@ def positive(value: Any, *, field: str, maximum: int) -> int:
     return value
 
 
+def ttl(value: Any) -> int | None:
+    """An optional time to live in whole seconds (at most a century)."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 100 * 365 * 86400:
+        raise InvalidInput(f"ttl: expected whole seconds from 1 to a century, got {value!r}")
+    return value
+
+
 def add_item(item: Mapping[str, Any], *, max_content: int, max_metadata: int) -> dict[str, Any]:
     """Validate one ``add`` input; returns the cleaned fields."""
     if not isinstance(item, Mapping):
@@ -156,4 +166,5 @@ def add_item(item: Mapping[str, Any], *, max_content: int, max_metadata: int) ->
         "metadata": metadata(item.get("metadata"), max_bytes=max_metadata),
         "kind": choice(item.get("kind", "episodic"), field="kind", options=KINDS),
         "origin": choice(item.get("origin", "user"), field="origin", options=ORIGINS),
+        "ttl": ttl(item.get("ttl")),
     }

@@ -36,6 +36,12 @@ class Settings:
         candidates: how many candidates each retriever contributes before fusion.
         rrf_k: the reciprocal-rank-fusion constant (small: the head of each ranking counts most).
         vector_weight: the vector retriever's weight in fusion (BM25's is 1).
+        session_weight, lift_weight, neighbor_weight, link_weight, speaker_weight, time_weight:
+            what each retrieval component adds (see ``remem.retrieve.hierarchy.Weights``); 0
+            turns one off.
+        router: weight session units by how peaked their scores are (MemGAS).
+        organize: link, consolidate and build session units on every write.
+        default_ttl: seconds after which new memories expire (None: never).
         options: backend-specific options, keyed by backend name.
     """
 
@@ -51,6 +57,15 @@ class Settings:
     candidates: int = 100
     rrf_k: int = 5
     vector_weight: float = 0.7
+    session_weight: float = 0.5
+    lift_weight: float = 0.25
+    neighbor_weight: float = 0.2
+    link_weight: float = 0.1
+    speaker_weight: float = 0.3
+    time_weight: float = 0.3
+    router: bool = True
+    organize: bool = True
+    default_ttl: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -92,9 +107,26 @@ class Settings:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"setting {name} must be a positive integer, got {value!r}")
-        if not isinstance(self.vector_weight, int | float) or not 0 <= self.vector_weight <= 10:
+        for name in (
+            "vector_weight",
+            "session_weight",
+            "lift_weight",
+            "neighbor_weight",
+            "link_weight",
+            "speaker_weight",
+            "time_weight",
+        ):
+            value = getattr(self, name)
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not 0 <= value <= 10
+            ):
+                raise ConfigError(f"setting {name} must be a number in [0, 10], got {value!r}")
+        ttl = self.default_ttl
+        if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or ttl <= 0):
             raise ConfigError(
-                f"setting vector_weight must be in [0, 10], got {self.vector_weight!r}"
+                f"setting default_ttl must be a positive number of seconds, got {ttl!r}"
             )
 
 
@@ -104,7 +136,13 @@ def _coerce(name: str, raw: str, annotation: object) -> Any:
             return float(raw)
         except ValueError as exc:
             raise ConfigError(f"REMEM_{name.upper()} must be a number, got {raw!r}") from exc
-    if annotation == "int":
+    if annotation == "bool":
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"REMEM_{name.upper()} must be true or false, got {raw!r}")
+    if annotation in ("int", "int | None"):
         try:
             return int(raw)
         except ValueError as exc:

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import builtins
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from remem import _ids, _registry, _time, _validate
+from remem import _ids, _io, _registry, _time, _validate
 from remem import filters as _filters
 from remem.config import Settings, default_path
 from remem.embed.base import Embedder, embed
 from remem.errors import InvalidInput, NotFound
-from remem.retrieve.hybrid import retrieve
+from remem.organize import notes, writer
+from remem.retrieve import hierarchy, timeline
 from remem.store.base import Scope, Store
-from remem.types import HistoryEntry, Hit, Page, Record, Vector
+from remem.types import HistoryEntry, Hit, Link, Page, Record, Vector
 
 MAX_LIMIT = 1000
 _QUERY_CACHE = 256
@@ -99,6 +100,7 @@ class Memory:
         occurred_at: Any = None,
         metadata: Mapping[str, Any] | None = None,
         kind: str = "episodic",
+        ttl: int | None = None,
     ) -> Record:
         """Store one memory.
 
@@ -111,6 +113,8 @@ class Memory:
             occurred_at: when it happened (datetime or ISO 8601); default now.
             metadata: a JSON object kept with the memory.
             kind: "episodic", "semantic", "procedural" or "core".
+            ttl: seconds until the memory expires and is forgotten (default: the
+                ``default_ttl`` setting, or never).
 
         Returns:
             The stored Record.
@@ -127,6 +131,7 @@ class Memory:
             "occurred_at": occurred_at,
             "metadata": metadata,
             "kind": kind,
+            "ttl": ttl,
         }
         s = self.settings
         clean = _validate.add_item(
@@ -170,6 +175,8 @@ class Memory:
         records = []
         for fields in clean:
             occurred = fields.pop("occurred_at") or at
+            ttl = fields.pop("ttl") or self.settings.default_ttl
+            note = notes.extract(fields["content"], occurred_at=occurred, speaker=fields["speaker"])
             records.append(
                 Record(
                     id=_ids.new_id(),
@@ -177,18 +184,53 @@ class Memory:
                     created_at=at,
                     updated_at=at,
                     valid_from=occurred,
+                    keywords=note.keywords,
+                    entities=note.entities,
+                    dates=note.dates,
+                    expires_at=at + timedelta(seconds=ttl) if ttl else None,
                     **fields,
                 )
             )
         vectors = self._embed([self._embed_text(r) for r in records])
+        results: dict[int, Record] = {}
+        if self.settings.organize:
+            for i, (record, vector) in enumerate(zip(records, vectors, strict=True)):
+                old = writer.duplicate_of(self.store, record, vector)
+                if old is not None:
+                    results[i] = self._merge(old, record, at)
+        fresh = [i for i in range(len(records)) if i not in results]
+        new_records = [records[i] for i in fresh]
         history = [
             HistoryEntry(
                 memory_id=r.id, version=1, op="add", at=at, actor=r.origin, after=r.to_dict()
             )
-            for r in records
+            for r in new_records
         ]
-        self.store.insert(records, vectors, history)
-        return records
+        self.store.insert(new_records, vectors[fresh], history)
+        if self.settings.organize and new_records:
+            writer.organize(
+                self.store, new_records, vectors[fresh], at=at, embed_one=self._embed_record
+            )
+        results.update(zip(fresh, new_records, strict=True))
+        return [results[i] for i in range(len(records))]
+
+    def _merge(self, old: Record, new: Record, at: datetime) -> Record:
+        version = writer.merged(old, new, at)
+        self.store.replace(
+            version,
+            None,
+            HistoryEntry(
+                memory_id=old.id,
+                version=version.version,
+                op="merge",
+                at=at,
+                actor=new.origin,
+                reason=f"near-duplicate add merged: {new.content[:200]}",
+                before=old.to_dict(),
+                after=version.to_dict(),
+            ),
+        )
+        return version
 
     def update(
         self,
@@ -238,7 +280,11 @@ class Memory:
             version=old.version + 1,
             updated_at=at,
         )
-        vector = self._embed([self._embed_text(new)])[0] if new.content != old.content else None
+        vector = None
+        if new.content != old.content:
+            note = notes.extract(new.content, occurred_at=new.occurred_at, speaker=new.speaker)
+            new = replace(new, keywords=note.keywords, entities=note.entities, dates=note.dates)
+            vector = self._embed_record(new)
         entry = HistoryEntry(
             memory_id=id,
             version=new.version,
@@ -250,6 +296,7 @@ class Memory:
             after=new.to_dict(),
         )
         self.store.replace(new, vector, entry)
+        self._refresh(new)
         return new
 
     def delete(self, id: str, *, user_id: str | None = None, reason: str | None = None) -> None:
@@ -258,9 +305,68 @@ class Memory:
         Raises:
             NotFound: no such memory (in this user's scope).
         """
-        self.get(id, user_id=user_id)
+        record = self.get(id, user_id=user_id)
         if self.store.remove([id], op="delete", actor="user", reason=reason) == 0:
             raise NotFound(f"memory {id} not found")
+        self._refresh(record)
+
+    def forget(
+        self,
+        id: str | None = None,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> int:
+        """Forget one memory by id, or every memory of a scope that matches ``filters``.
+
+        Unlike ``purge``, forgetting leaves a "forget" entry in each record's history.
+
+        Args:
+            id: one memory; or leave it out and give ``user_id`` (and optionally agent, session,
+                filters) to forget all that match.
+            user_id: the scope (required without ``id``; checked against the record with it).
+            agent_id: narrow the scope to one agent.
+            session_id: narrow the scope to one session.
+            filters: field conditions, see ``remem.filters``.
+            reason: why, recorded in history.
+
+        Returns:
+            How many memories were forgotten.
+
+        Raises:
+            NotFound: ``id`` is not a memory (of this user).
+            InvalidInput: neither an id nor a user scope.
+        """
+        if id is not None:
+            targets = [self.get(id, user_id=user_id)]
+        else:
+            scope = self._scope(user_id, agent_id, session_id, filters)
+            targets = self._all(scope)
+        count = self.store.remove([r.id for r in targets], op="forget", actor="user", reason=reason)
+        self._refresh(*targets)
+        return count
+
+    def forget_expired(self, *, user_id: str) -> int:
+        """Remove the memories of a user whose TTL has passed (each leaves an "expire" entry).
+
+        Expired memories are invisible to reads from the moment they expire; this removes them.
+
+        Returns:
+            How many were removed.
+        """
+        scope = self._scope(user_id, None, None, None)
+        now = _time.now()
+        expired = [
+            r
+            for r in self.store.export(scope.user_id)
+            if isinstance(r, Record) and r.expires_at is not None and r.expires_at <= now
+        ]
+        count = self.store.remove([r.id for r in expired], op="expire", actor="remem", reason="ttl")
+        self._refresh(*expired)
+        return count
 
     def purge(self, *, user_id: str) -> int:
         """Hard-delete everything of one user, history included (right to be forgotten).
@@ -339,6 +445,8 @@ class Memory:
         session_id: str | None = None,
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
+        as_of: Any = None,
+        level: str = "record",
     ) -> builtins.list[Hit]:
         """Find the memories of one scope that bear on ``query``, best first.
 
@@ -349,47 +457,120 @@ class Memory:
             session_id: narrow to one session.
             limit: how many hits (1 to 1000).
             filters: field conditions, see ``remem.filters``.
+            as_of: a past moment (datetime or ISO 8601): see what was known and valid then,
+                superseded facts included.
+            level: "record" (what was stored) or "session" (the derived session units).
 
         Returns:
-            Hits with the record, a score (higher is better) and ``explain``.
+            Hits with the record, a score (higher is better) and ``explain``: the rank in each
+            retriever that found it and what each other component added.
 
         Raises:
-            InvalidInput: an empty query, a bad scope or filter.
+            InvalidInput: an empty query, a bad scope, filter, time or level.
         """
         query = _validate.text(query, field="query", max_bytes=self.settings.max_content_bytes)
         limit = _validate.positive(limit, field="limit", maximum=MAX_LIMIT)
-        scope = self._scope(user_id, agent_id, session_id, filters)
-        scored = retrieve(
+        _validate.choice(level, field="level", options=("record", "session"))
+        scope = replace(
+            self._scope(user_id, agent_id, session_id, filters),
+            as_of=_time.parse(as_of, field="as_of"),
+            levels=(level,),
+        )
+        s = self.settings
+        coarse = level != "record"
+        weights = hierarchy.Weights(
+            vector=s.vector_weight,
+            session=0.0 if coarse else s.session_weight,
+            lift=0.0 if coarse else s.lift_weight,
+            neighbor=0.0 if coarse else s.neighbor_weight,
+            link=0.0 if coarse else s.link_weight,
+            speaker=s.speaker_weight,
+            time=s.time_weight,
+            router=s.router,
+        )
+        scored = hierarchy.search(
             self.store,
             query,
             self._query_vector(query),
             scope,
             limit=limit,
-            candidates=self.settings.candidates,
-            rrf_k=self.settings.rrf_k,
-            vector_weight=self.settings.vector_weight,
+            candidates=s.candidates,
+            rrf_k=s.rrf_k,
+            weights=weights,
+            now=_time.now,
         )
-        records = self.store.get_many([s.id for s in scored])
-        return [Hit(records[s.id], s.score, s.explain) for s in scored if s.id in records]
+        records = self.store.get_many([x.id for x in scored])
+        return [Hit(records[x.id], x.score, x.explain) for x in scored if x.id in records]
+
+    def links(self, id: str, *, user_id: str | None = None) -> builtins.list[Link]:
+        """The links of one memory (similar, shared entity, next turn, supersedes, ...).
+
+        Raises:
+            NotFound: no such memory (in this user's scope).
+        """
+        self.get(id, user_id=user_id)
+        return self.store.links([id])
+
+    def timeline(
+        self,
+        *,
+        user_id: str,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        start: Any = None,
+        end: Any = None,
+        limit: int = 100,
+    ) -> builtins.list[Record]:
+        """One scope's memories in event order (``occurred_at``), optionally within [start, end).
+
+        Raises:
+            InvalidInput: a bad scope, time or limit.
+        """
+        _validate.positive(limit, field="limit", maximum=MAX_LIMIT * 10)
+        scope = self._scope(user_id, agent_id, session_id, None)
+        return timeline.between(
+            self._all(scope),
+            start=_time.parse(start, field="start"),
+            end=_time.parse(end, field="end"),
+        )[:limit]
+
+    def first_of(self, event_a: str, event_b: str, *, user_id: str) -> tuple[Hit, Hit]:
+        """Which of two described events happened first (sequence-order recall).
+
+        Each description is matched to its best memory; the two are ordered by when they
+        happened (the dates a memory mentions, else ``occurred_at``).
+
+        Returns:
+            (earlier, later) hits.
+
+        Raises:
+            NotFound: a description matches no memory.
+        """
+        hits = []
+        for text in (event_a, event_b):
+            found = self.search(text, user_id=user_id, limit=1)
+            if not found:
+                raise NotFound(f"no memory matches {text!r}")
+            hits.append(found[0])
+        a, b = hits
+        return (a, b) if timeline.when(a.record) <= timeline.when(b.record) else (b, a)
 
     # -- export / import --------------------------------------------------------------------
 
     def export(self, path: str | Path, *, user_id: str | None = None) -> int:
-        """Write every memory and history entry (of one user, or all) to a JSONL file.
+        """Write every memory, history entry and link (of one user, or all) to a JSONL file.
+
+        Derived units are left out: ``import_`` rebuilds them.
 
         Returns:
             The number of memories written.
         """
-        count = 0
-        with open(path, "w", encoding="utf-8") as out:
-            for item in self.store.export(user_id):
-                kind = "record" if isinstance(item, Record) else "history"
-                count += kind == "record"
-                out.write(json.dumps({"type": kind, **item.to_dict()}, ensure_ascii=False) + "\n")
-        return count
+        return _io.write_export(self.store, path, user_id=user_id)
 
     def import_(self, path: str | Path) -> int:
-        """Load a file written by ``export``: ids, versions, timestamps and history kept. All or nothing.
+        """Load a file written by ``export``: ids, versions, timestamps, history and links kept.
+
+        All or nothing for the memories and their history; session units are rebuilt after.
 
         Returns:
             The number of memories imported.
@@ -398,11 +579,17 @@ class Memory:
             InvalidInput: a malformed line (its number is in the message); nothing is imported.
             Conflict: a memory with one of the ids already exists; nothing is imported.
         """
-        from remem._io import read_export
-
-        records, history = read_export(path, self.settings)
+        records, history, links = _io.read_export(path, self.settings)
         vectors = self._embed([self._embed_text(r) for r in records])
         self.store.insert(records, vectors, history)
+        owner = {r.id: r.user_id for r in records}
+        by_user: dict[str, builtins.list[Link]] = {}
+        for link in links:
+            if owner.get(link.a) is not None and owner.get(link.a) == owner.get(link.b):
+                by_user.setdefault(owner[link.a], []).append(link)
+        for uid, user_links in by_user.items():
+            self.store.add_links(uid, user_links)
+        self._refresh(*records)
         return len(records)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -423,6 +610,25 @@ class Memory:
             conditions=tuple(_filters.parse(filters)),
         )
 
+    def _all(self, scope: Scope) -> builtins.list[Record]:
+        out: builtins.list[Record] = []
+        cursor = None
+        while True:
+            page = self.store.list(scope, limit=1000, cursor=cursor)
+            out.extend(page.records)
+            if page.next_cursor is None:
+                return out
+            cursor = page.next_cursor
+
+    def _refresh(self, *records: Record) -> None:
+        if self.settings.organize:
+            sessions = {(r.user_id, r.session_id) for r in records if r.session_id}
+            writer.refresh_sessions(self.store, sessions, at=_time.now())
+
+    def _embed_record(self, record: Record) -> Vector:
+        vector: Vector = self._embed([self._embed_text(record)])[0]
+        return vector
+
     def _embed(self, texts: builtins.list[str]) -> Vector:
         return embed(self.embedder, texts, batch_size=self.settings.embed_batch_size)
 
@@ -432,7 +638,7 @@ class Memory:
             if cached is not None:
                 self._query_vectors.move_to_end(query)
                 return cached
-        vector = self._embed([query])[0]  # outside the lock: embedding is the slow part
+        vector: Vector = self._embed([query])[0]  # outside the lock: embedding is the slow part
         with self._query_lock:
             self._query_vectors[query] = vector
             while len(self._query_vectors) > _QUERY_CACHE:

@@ -1,0 +1,221 @@
+"""The organizing steps of the write path, after records are stored: links, consolidation and
+session units. Each step is rebuildable from the records, so each runs in its own transaction.
+
+- merge (Think-in-Memory): an incoming near-duplicate of a stored fact becomes a new version of it.
+- supersede: a fact about the same subject and attribute with a new value closes the old one
+  (``valid_to``), links them and leaves the old one in history and in ``as_of`` searches.
+- correct: "actually it was Tuesday" amends the speaker's previous statement in that session.
+- links (A-MEM): similar notes, shared entities, and the next turn of a session.
+- session units (MemGAS): rebuilt for every session the call touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+import numpy as np
+
+from remem.organize import consolidate, units
+from remem.store.base import Scope, Store
+from remem.types import HistoryEntry, Link, Record, Vector
+
+NEIGHBOURS = 20
+SIMILAR = 0.8  # cosine above which two notes are linked as similar
+_MAX_SIMILAR_LINKS = 3
+_SESSION_PAGE = 5000
+
+
+def cosine(score: float) -> float:
+    """Undo the store's [0, 1] mapping of cosine similarity."""
+    return 2.0 * score - 1.0
+
+
+def duplicate_of(store: Store, record: Record, vector: Vector) -> Record | None:
+    """A stored record that ``record`` only repeats, or None.
+
+    Facts (any kind but episodic) merge when near-duplicates. An episodic event merges only when it
+    is the same event sent again: same content, speaker, session and time (a retried write).
+    """
+    scope = Scope(user_id=record.user_id, agent_id=record.agent_id)
+    near = [
+        (i, cosine(s))
+        for i, s in store.vector(vector, scope, limit=5)
+        if cosine(s) >= consolidate.DUPLICATE_SIMILARITY
+    ]
+    if not near:
+        return None
+    found = store.get_many([i for i, _ in near])
+    for rid, sim in near:
+        old = found.get(rid)
+        if old is None or old.kind != record.kind:
+            continue
+        if record.kind == "episodic":
+            same = (old.content, old.speaker, old.session_id, old.occurred_at) == (
+                record.content,
+                record.speaker,
+                record.session_id,
+                record.occurred_at,
+            )
+            if same:
+                return old
+        elif consolidate.near_duplicate(record.content, old.content, sim):
+            return old
+    return None
+
+
+def merged(old: Record, new: Record, at: datetime) -> Record:
+    """The new version of ``old`` that absorbs ``new``: both provenances are kept."""
+    meta = {**old.metadata, **new.metadata}
+    return replace(
+        old,
+        metadata=meta,
+        version=old.version + 1,
+        updated_at=at,
+        sources=tuple(dict.fromkeys((*old.sources, new.id))),
+        keywords=tuple(dict.fromkeys((*old.keywords, *new.keywords))),
+        entities=tuple(dict.fromkeys((*old.entities, *new.entities))),
+        dates=tuple(dict.fromkeys((*old.dates, *new.dates))),
+    )
+
+
+def organize(
+    store: Store,
+    records: Sequence[Record],
+    vectors: Vector,
+    *,
+    at: datetime,
+    embed_one: Callable[[Record], Vector],
+) -> None:
+    """Link, consolidate and refresh session units after ``records`` were inserted."""
+    links: dict[str, list[Link]] = {}
+    for record, vector in zip(records, vectors, strict=True):
+        scope = Scope(user_id=record.user_id, agent_id=record.agent_id)
+        hits = [
+            (i, s) for i, s in store.vector(vector, scope, limit=NEIGHBOURS + 1) if i != record.id
+        ]
+        out = links.setdefault(record.user_id, [])
+        out += [
+            Link(record.id, i, "similar", round(cosine(s), 4))
+            for i, s in hits[:_MAX_SIMILAR_LINKS]
+            if cosine(s) >= SIMILAR
+        ]
+        needs_records = record.entities or consolidate.slots(record.content, speaker=record.speaker)
+        if not needs_records and not consolidate.is_correction(record.content):
+            continue
+        neighbours = store.get_many([i for i, _ in hits])
+        mine = {e.casefold() for e in record.entities}
+        for rid, other in neighbours.items():
+            shared = mine & {e.casefold() for e in other.entities}
+            if shared:
+                out.append(Link(record.id, rid, "entity", float(len(shared))))
+        _supersede(store, record, neighbours.values(), at, out)
+        _correct(store, record, at, out, embed_one)
+    for user_id, user_links in links.items():
+        if user_links:
+            store.add_links(user_id, user_links)
+    refresh_sessions(store, {(r.user_id, r.session_id) for r in records if r.session_id}, at=at)
+
+
+def _supersede(
+    store: Store, record: Record, candidates: object, at: datetime, out: list[Link]
+) -> None:
+    if not consolidate.slots(record.content, speaker=record.speaker):
+        return
+    for old in candidates:  # type: ignore[attr-defined]
+        if old.valid_to is not None or old.level != "record" or old.id == record.id:
+            continue
+        if (old.occurred_at or at) > (record.occurred_at or at):
+            continue  # an older statement arriving late does not override a newer one
+        if not consolidate.supersedes(
+            record.content, old.content, speaker_new=record.speaker, speaker_old=old.speaker
+        ):
+            continue
+        closed = replace(
+            old, valid_to=record.occurred_at or at, version=old.version + 1, updated_at=at
+        )
+        store.replace(
+            closed,
+            None,
+            HistoryEntry(
+                memory_id=old.id,
+                version=closed.version,
+                op="supersede",
+                at=at,
+                actor="remem",
+                reason=f"superseded by {record.id}",
+                before=old.to_dict(),
+                after=closed.to_dict(),
+            ),
+        )
+        out.append(Link(record.id, old.id, "supersedes", 1.0))
+
+
+def _correct(
+    store: Store,
+    record: Record,
+    at: datetime,
+    out: list[Link],
+    embed_one: Callable[[Record], Vector],
+) -> None:
+    if not record.session_id or not consolidate.is_correction(record.content):
+        return
+    scope = Scope(user_id=record.user_id, session_id=record.session_id)
+    earlier = [
+        r
+        for r in store.list(scope, limit=_SESSION_PAGE, cursor=None).records
+        if r.id != record.id
+        and r.speaker == record.speaker
+        and (r.occurred_at or at) <= (record.occurred_at or at)
+        and not consolidate.is_correction(r.content)
+    ]
+    if not earlier:
+        return
+    old = units.order(earlier)[-1]
+    fixed = replace(
+        old,
+        content=f"{old.content} [corrected: {record.content}]",
+        version=old.version + 1,
+        updated_at=at,
+    )
+    store.replace(
+        fixed,
+        embed_one(fixed),
+        HistoryEntry(
+            memory_id=old.id,
+            version=fixed.version,
+            op="correct",
+            at=at,
+            actor="remem",
+            reason=f"corrected by {record.id}",
+            before=old.to_dict(),
+            after=fixed.to_dict(),
+        ),
+    )
+    out.append(Link(record.id, old.id, "corrects", 1.0))
+
+
+def refresh_sessions(store: Store, sessions: set[tuple[str, str]], *, at: datetime) -> None:
+    """Rebuild the session units (and "next" links) of each (user_id, session_id)."""
+    for user_id, session_id in sessions:
+        turns = store.list(
+            Scope(user_id=user_id, session_id=session_id), limit=_SESSION_PAGE, cursor=None
+        ).records
+        vectors = store.vectors([r.id for r in turns])
+        built = units.session_units(turns, vectors, at=at)
+        stale = store.list(
+            Scope(user_id=user_id, session_id=session_id, levels=(units.LEVEL,)),
+            limit=_SESSION_PAGE,
+            cursor=None,
+        ).records
+        keep = {u.id for u, _ in built}
+        drop = [u.id for u in stale if u.id not in keep]
+        if drop:
+            store.drop_derived(drop)
+        if built:
+            store.put_derived([u for u, _ in built], np.vstack([v for _, v in built]))
+        ordered = units.order(turns)
+        nxt = [Link(a.id, b.id, "next", 1.0) for a, b in zip(ordered, ordered[1:], strict=False)]
+        if nxt:
+            store.add_links(user_id, nxt)
