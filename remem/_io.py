@@ -14,7 +14,7 @@ from remem.store.base import Store
 from remem.types import KINDS, ORIGINS, HistoryEntry, Link, Record
 
 _TIMES = ("occurred_at", "created_at", "updated_at", "valid_from", "valid_to")
-_TUPLES = ("sources", "keywords", "entities", "dates")
+_TUPLES = ("sources", "keywords", "entities", "dates", "flags")
 
 
 def write_export(store: Store, path: str | Path, *, user_id: str | None) -> int:

@@ -13,11 +13,12 @@ from typing import Any
 
 from remem import _ids, _io, _registry, _time, _validate
 from remem import filters as _filters
+from remem._memory_verbs import OrganizeVerbs
 from remem.config import Settings, default_path
 from remem.embed.base import Embedder, embed
 from remem.errors import InvalidInput, NotFound
 from remem.organize import notes, writer
-from remem.retrieve import hierarchy, timeline
+from remem.retrieve import hierarchy
 from remem.store.base import Scope, Store
 from remem.types import HistoryEntry, Hit, Link, Page, Record, Vector
 
@@ -25,7 +26,7 @@ MAX_LIMIT = 1000
 _QUERY_CACHE = 256
 
 
-class Memory:
+class Memory(OrganizeVerbs):
     """Long-term memory for agents, on an embedded SQLite file by default.
 
     Args:
@@ -310,64 +311,6 @@ class Memory:
             raise NotFound(f"memory {id} not found")
         self._refresh(record)
 
-    def forget(
-        self,
-        id: str | None = None,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        reason: str | None = None,
-    ) -> int:
-        """Forget one memory by id, or every memory of a scope that matches ``filters``.
-
-        Unlike ``purge``, forgetting leaves a "forget" entry in each record's history.
-
-        Args:
-            id: one memory; or leave it out and give ``user_id`` (and optionally agent, session,
-                filters) to forget all that match.
-            user_id: the scope (required without ``id``; checked against the record with it).
-            agent_id: narrow the scope to one agent.
-            session_id: narrow the scope to one session.
-            filters: field conditions, see ``remem.filters``.
-            reason: why, recorded in history.
-
-        Returns:
-            How many memories were forgotten.
-
-        Raises:
-            NotFound: ``id`` is not a memory (of this user).
-            InvalidInput: neither an id nor a user scope.
-        """
-        if id is not None:
-            targets = [self.get(id, user_id=user_id)]
-        else:
-            scope = self._scope(user_id, agent_id, session_id, filters)
-            targets = self._all(scope)
-        count = self.store.remove([r.id for r in targets], op="forget", actor="user", reason=reason)
-        self._refresh(*targets)
-        return count
-
-    def forget_expired(self, *, user_id: str) -> int:
-        """Remove the memories of a user whose TTL has passed (each leaves an "expire" entry).
-
-        Expired memories are invisible to reads from the moment they expire; this removes them.
-
-        Returns:
-            How many were removed.
-        """
-        scope = self._scope(user_id, None, None, None)
-        now = _time.now()
-        expired = [
-            r
-            for r in self.store.export(scope.user_id)
-            if isinstance(r, Record) and r.expires_at is not None and r.expires_at <= now
-        ]
-        count = self.store.remove([r.id for r in expired], op="expire", actor="remem", reason="ttl")
-        self._refresh(*expired)
-        return count
-
     def purge(self, *, user_id: str) -> int:
         """Hard-delete everything of one user, history included (right to be forgotten).
 
@@ -501,59 +444,6 @@ class Memory:
         )
         records = self.store.get_many([x.id for x in scored])
         return [Hit(records[x.id], x.score, x.explain) for x in scored if x.id in records]
-
-    def links(self, id: str, *, user_id: str | None = None) -> builtins.list[Link]:
-        """The links of one memory (similar, shared entity, next turn, supersedes, ...).
-
-        Raises:
-            NotFound: no such memory (in this user's scope).
-        """
-        self.get(id, user_id=user_id)
-        return self.store.links([id])
-
-    def timeline(
-        self,
-        *,
-        user_id: str,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        start: Any = None,
-        end: Any = None,
-        limit: int = 100,
-    ) -> builtins.list[Record]:
-        """One scope's memories in event order (``occurred_at``), optionally within [start, end).
-
-        Raises:
-            InvalidInput: a bad scope, time or limit.
-        """
-        _validate.positive(limit, field="limit", maximum=MAX_LIMIT * 10)
-        scope = self._scope(user_id, agent_id, session_id, None)
-        return timeline.between(
-            self._all(scope),
-            start=_time.parse(start, field="start"),
-            end=_time.parse(end, field="end"),
-        )[:limit]
-
-    def first_of(self, event_a: str, event_b: str, *, user_id: str) -> tuple[Hit, Hit]:
-        """Which of two described events happened first (sequence-order recall).
-
-        Each description is matched to its best memory; the two are ordered by when they
-        happened (the dates a memory mentions, else ``occurred_at``).
-
-        Returns:
-            (earlier, later) hits.
-
-        Raises:
-            NotFound: a description matches no memory.
-        """
-        hits = []
-        for text in (event_a, event_b):
-            found = self.search(text, user_id=user_id, limit=1)
-            if not found:
-                raise NotFound(f"no memory matches {text!r}")
-            hits.append(found[0])
-        a, b = hits
-        return (a, b) if timeline.when(a.record) <= timeline.when(b.record) else (b, a)
 
     # -- export / import --------------------------------------------------------------------
 

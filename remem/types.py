@@ -49,6 +49,7 @@ class Record:
     dates: tuple[str, ...] = ()
     level: str = "record"
     expires_at: datetime | None = None
+    flags: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (datetimes as ISO 8601 strings, tuples as lists)."""

@@ -13,7 +13,7 @@ def rrf(
     """Reciprocal-rank fusion: score(d) = sum over runs of weight / (k + rank(d)).
 
     RRF uses ranks, not scores, because BM25 scores are unbounded and cosine scores are not:
-    the two cannot be added as they are.
+    the two cannot be added as they are. Equal scores share a rank.
 
     Args:
         runs: retriever name -> its results, best first.
@@ -26,9 +26,20 @@ def rrf(
     fused: dict[str, float] = {}
     for name, ranked in runs.items():
         w = 1.0 if weights is None else weights.get(name, 1.0)
-        for rank, (doc, _score) in enumerate(ranked, start=1):
+        for doc, rank in _tied_ranks(ranked):
             fused[doc] = fused.get(doc, 0.0) + w / (k + rank)
     return fused
+
+
+def _tied_ranks(ranked: Ranked) -> list[tuple[str, int]]:
+    """Competition ranks ("1224"): equal scores share a rank, so a tie carries no order."""
+    out = []
+    rank, previous = 0, None
+    for position, (doc, score) in enumerate(ranked, start=1):
+        if score != previous:
+            rank, previous = position, score
+        out.append((doc, rank))
+    return out
 
 
 def ranks(runs: Mapping[str, Ranked]) -> dict[str, dict[str, int]]:

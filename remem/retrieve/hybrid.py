@@ -27,8 +27,8 @@ def turn_runs(
     """BM25 and vector candidates of ``scope``, each best first (``depth`` of each at most)."""
     lexical = store.bm25(_text.terms(query), scope, limit=depth)
     return {
-        # A hit that matched only words found nearly everywhere (a speaker's name, say) scores ~0:
-        # its rank says nothing, and RRF would count it as if it did.
-        "bm25": [(doc, s) for doc, s in lexical if s > MIN_BM25],
+        # A hit that matched only words found in most documents scores ~0 (SQLite clamps such
+        # words' idf): its order says nothing, so all such hits tie, after the informative ones.
+        "bm25": [(doc, s if s > MIN_BM25 else 0.0) for doc, s in lexical],
         "vector": store.vector(query_vector, scope, limit=depth),
     }

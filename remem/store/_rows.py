@@ -35,8 +35,9 @@ COLUMNS = (
     "entities",
     "dates",
     "expires_at",
+    "flags",
 )
-_JSON = frozenset({"metadata", "sources", "keywords", "entities", "dates"})
+_JSON = frozenset({"metadata", "sources", "keywords", "entities", "dates", "flags"})
 _TIME = frozenset(
     {"occurred_at", "created_at", "updated_at", "valid_from", "valid_to", "expires_at"}
 )

@@ -103,6 +103,11 @@ def m002_links_and_expiry(conn: sqlite3.Connection) -> None:
     )
 
 
+@migrations
+def m003_guard_flags(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE memories ADD COLUMN flags TEXT NOT NULL DEFAULT '[]'")
+
+
 def _script(conn: sqlite3.Connection, sql: str) -> None:
     """Run several statements inside the caller's transaction (executescript would commit first)."""
     pending = ""
@@ -577,7 +582,7 @@ class SQLiteStore:
                         (*chunk, *chunk),
                     )
                 )
-        return list(dict.fromkeys(out))
+        return sorted(dict.fromkeys(out), key=lambda x: (-x.weight, x.a, x.b, x.relation))
 
     def export(self, user_id: str | None) -> Iterator[Record | HistoryEntry]:
         """See ``Store.export``."""

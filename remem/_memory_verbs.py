@@ -1,0 +1,156 @@
+"""The time, link and forgetting verbs of ``Memory``: links, timeline, first_of, forget.
+
+A mixin so ``memory.py`` stays one readable module; ``Memory`` is still the one public class.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from remem import _time, _validate
+from remem.errors import NotFound
+from remem.retrieve import timeline
+from remem.types import Hit, Link, Record
+
+if TYPE_CHECKING:
+    from remem.store.base import Scope, Store
+
+MAX_LIMIT = 1000
+
+
+class OrganizeVerbs:
+    """Verbs over the organized memory; mixed into ``Memory``."""
+
+    store: Store
+
+    def get(self, id: str, *, user_id: str | None = None) -> Record:  # pragma: no cover
+        raise NotImplementedError
+
+    def search(
+        self, query: str, *, user_id: str, limit: int = 10
+    ) -> builtins.list[Hit]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _scope(
+        self, user_id: Any, agent_id: Any, session_id: Any, filters: Mapping[str, Any] | None
+    ) -> Scope:  # pragma: no cover
+        raise NotImplementedError
+
+    def _all(self, scope: Scope) -> builtins.list[Record]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _refresh(self, *records: Record) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def forget(
+        self,
+        id: str | None = None,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> int:
+        """Forget one memory by id, or every memory of a scope that matches ``filters``.
+
+        Unlike ``purge``, forgetting leaves a "forget" entry in each record's history.
+
+        Args:
+            id: one memory; or leave it out and give ``user_id`` (and optionally agent, session,
+                filters) to forget all that match.
+            user_id: the scope (required without ``id``; checked against the record with it).
+            agent_id: narrow the scope to one agent.
+            session_id: narrow the scope to one session.
+            filters: field conditions, see ``remem.filters``.
+            reason: why, recorded in history.
+
+        Returns:
+            How many memories were forgotten.
+
+        Raises:
+            NotFound: ``id`` is not a memory (of this user).
+            InvalidInput: neither an id nor a user scope.
+        """
+        if id is not None:
+            targets = [self.get(id, user_id=user_id)]
+        else:
+            scope = self._scope(user_id, agent_id, session_id, filters)
+            targets = self._all(scope)
+        count = self.store.remove([r.id for r in targets], op="forget", actor="user", reason=reason)
+        self._refresh(*targets)
+        return count
+
+    def forget_expired(self, *, user_id: str) -> int:
+        """Remove the memories of a user whose TTL has passed (each leaves an "expire" entry).
+
+        Expired memories are invisible to reads from the moment they expire; this removes them.
+
+        Returns:
+            How many were removed.
+        """
+        scope = self._scope(user_id, None, None, None)
+        now = _time.now()
+        expired = [
+            r
+            for r in self.store.export(scope.user_id)
+            if isinstance(r, Record) and r.expires_at is not None and r.expires_at <= now
+        ]
+        count = self.store.remove([r.id for r in expired], op="expire", actor="remem", reason="ttl")
+        self._refresh(*expired)
+        return count
+
+    def links(self, id: str, *, user_id: str | None = None) -> builtins.list[Link]:
+        """The links of one memory (similar, shared entity, next turn, supersedes, ...).
+
+        Raises:
+            NotFound: no such memory (in this user's scope).
+        """
+        self.get(id, user_id=user_id)
+        return self.store.links([id])
+
+    def timeline(
+        self,
+        *,
+        user_id: str,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        start: Any = None,
+        end: Any = None,
+        limit: int = 100,
+    ) -> builtins.list[Record]:
+        """One scope's memories in event order (``occurred_at``), optionally within [start, end).
+
+        Raises:
+            InvalidInput: a bad scope, time or limit.
+        """
+        _validate.positive(limit, field="limit", maximum=MAX_LIMIT * 10)
+        scope = self._scope(user_id, agent_id, session_id, None)
+        return timeline.between(
+            self._all(scope),
+            start=_time.parse(start, field="start"),
+            end=_time.parse(end, field="end"),
+        )[:limit]
+
+    def first_of(self, event_a: str, event_b: str, *, user_id: str) -> tuple[Hit, Hit]:
+        """Which of two described events happened first (sequence-order recall).
+
+        Each description is matched to its best memory; the two are ordered by when they
+        happened (the dates a memory mentions, else ``occurred_at``).
+
+        Returns:
+            (earlier, later) hits.
+
+        Raises:
+            NotFound: a description matches no memory.
+        """
+        hits = []
+        for text in (event_a, event_b):
+            found = self.search(text, user_id=user_id, limit=1)
+            if not found:
+                raise NotFound(f"no memory matches {text!r}")
+            hits.append(found[0])
+        a, b = hits
+        return (a, b) if timeline.when(a.record) <= timeline.when(b.record) else (b, a)
