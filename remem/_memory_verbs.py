@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from remem import _time, _validate
-from remem.errors import NotFound
+from remem.errors import InvalidInput, NotFound
+from remem.guard import policy
 from remem.retrieve import timeline
-from remem.types import Hit, Link, Record
+from remem.types import HistoryEntry, Hit, Link, Record
 
 if TYPE_CHECKING:
     from remem.store.base import Scope, Store
@@ -154,3 +155,51 @@ class OrganizeVerbs:
             hits.append(found[0])
         a, b = hits
         return (a, b) if timeline.when(a.record) <= timeline.when(b.record) else (b, a)
+
+    def quarantine(
+        self, id: str, *, user_id: str | None = None, reason: str | None = None
+    ) -> Record:
+        """Hide a memory from every search and listing, keeping it (and its history).
+
+        Raises:
+            NotFound: no such memory (in this user's scope).
+        """
+        return self._move(id, policy.QUARANTINE, "quarantine", user_id=user_id, reason=reason)
+
+    def restore(self, id: str, *, user_id: str | None = None, reason: str | None = None) -> Record:
+        """Bring a quarantined memory back.
+
+        Raises:
+            NotFound: no such memory (in this user's scope).
+            InvalidInput: the memory is not in quarantine.
+        """
+        return self._move(id, "record", "restore", user_id=user_id, reason=reason)
+
+    def _move(
+        self, id: str, level: str, op: str, *, user_id: str | None, reason: str | None
+    ) -> Record:
+        old = self.get(id, user_id=user_id)
+        if old.level not in ("record", policy.QUARANTINE):
+            raise NotFound(f"memory {id} not found")
+        if old.level == level:
+            raise InvalidInput(
+                f"memory {id} is already {'in quarantine' if level != 'record' else 'active'}"
+            )
+        at = _time.now()
+        new = policy.set_level(old, level, at)
+        self.store.replace(
+            new,
+            None,
+            HistoryEntry(
+                memory_id=id,
+                version=new.version,
+                op=op,
+                at=at,
+                actor="user",
+                reason=reason,
+                before=old.to_dict(),
+                after=new.to_dict(),
+            ),
+        )
+        self._refresh(new)
+        return new

@@ -41,6 +41,7 @@ class Settings:
             turns one off.
         router: weight session units by how peaked their scores are (MemGAS).
         organize: link, consolidate and build session units on every write.
+        guard: flag and quarantine instruction-like writes; review hits for consensus.
         default_ttl: seconds after which new memories expire (None: never).
         options: backend-specific options, keyed by backend name.
     """
@@ -65,6 +66,7 @@ class Settings:
     time_weight: float = 0.3
     router: bool = True
     organize: bool = True
+    guard: bool = True
     default_ttl: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 

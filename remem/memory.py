@@ -11,12 +11,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from remem import _ids, _io, _registry, _time, _validate
 from remem import filters as _filters
 from remem._memory_verbs import OrganizeVerbs
 from remem.config import Settings, default_path
 from remem.embed.base import Embedder, embed
 from remem.errors import InvalidInput, NotFound
+from remem.guard import policy
+from remem.guard.consensus import Lesson
 from remem.organize import notes, writer
 from remem.retrieve import hierarchy
 from remem.store.base import Scope, Store
@@ -102,6 +106,7 @@ class Memory(OrganizeVerbs):
         metadata: Mapping[str, Any] | None = None,
         kind: str = "episodic",
         ttl: int | None = None,
+        origin: str = "user",
     ) -> Record:
         """Store one memory.
 
@@ -116,6 +121,8 @@ class Memory(OrganizeVerbs):
             kind: "episodic", "semantic", "procedural" or "core".
             ttl: seconds until the memory expires and is forgotten (default: the
                 ``default_ttl`` setting, or never).
+            origin: where it came from: "user", "agent", "tool", "import" or "derived"; sets
+                its starting trust.
 
         Returns:
             The stored Record.
@@ -133,6 +140,7 @@ class Memory(OrganizeVerbs):
             "metadata": metadata,
             "kind": kind,
             "ttl": ttl,
+            "origin": origin,
         }
         s = self.settings
         clean = _validate.add_item(
@@ -174,10 +182,27 @@ class Memory(OrganizeVerbs):
             return []
         at = _time.now()
         records = []
+        lessons: dict[str, builtins.list[Lesson]] = {}
+
+        def known(user_id: str) -> builtins.list[Lesson]:
+            if user_id not in lessons:
+                lessons[user_id] = policy.lessons(self.store, user_id)
+            return lessons[user_id]
+
         for fields in clean:
             occurred = fields.pop("occurred_at") or at
             ttl = fields.pop("ttl") or self.settings.default_ttl
             note = notes.extract(fields["content"], occurred_at=occurred, speaker=fields["speaker"])
+            verdict = (
+                policy.assess(fields["content"], fields["origin"], known(fields["user_id"]))
+                if self.settings.guard
+                else None
+            )
+            if verdict is not None:
+                fields["trust"] = verdict.trust
+                fields["flags"] = verdict.flags
+                if verdict.quarantine:
+                    fields["level"] = policy.QUARANTINE
             records.append(
                 Record(
                     id=_ids.new_id(),
@@ -196,6 +221,8 @@ class Memory(OrganizeVerbs):
         results: dict[int, Record] = {}
         if self.settings.organize:
             for i, (record, vector) in enumerate(zip(records, vectors, strict=True)):
+                if record.level != "record":
+                    continue  # quarantined: never merged into what is trusted
                 old = writer.duplicate_of(self.store, record, vector)
                 if old is not None:
                     results[i] = self._merge(old, record, at)
@@ -208,9 +235,21 @@ class Memory(OrganizeVerbs):
             for r in new_records
         ]
         self.store.insert(new_records, vectors[fresh], history)
-        if self.settings.organize and new_records:
+        caught = [r for r in new_records if r.level == policy.QUARANTINE]
+        if caught:
+            learned = policy.lesson_records(caught, at)
+            # Lessons are matched by signature, never by similarity: they need no vector.
+            self.store.put_derived(
+                learned, np.zeros((len(learned), self.embedder.dims), dtype=np.float32)
+            )
+        kept = [i for i, r in zip(fresh, new_records, strict=True) if r.level == "record"]
+        if self.settings.organize and kept:
             writer.organize(
-                self.store, new_records, vectors[fresh], at=at, embed_one=self._embed_record
+                self.store,
+                [records[i] for i in kept],
+                vectors[kept],
+                at=at,
+                embed_one=self._embed_record,
             )
         results.update(zip(fresh, new_records, strict=True))
         return [results[i] for i in range(len(records))]
@@ -443,7 +482,20 @@ class Memory(OrganizeVerbs):
             now=_time.now,
         )
         records = self.store.get_many([x.id for x in scored])
-        return [Hit(records[x.id], x.score, x.explain) for x in scored if x.id in records]
+        hits = [Hit(records[x.id], x.score, x.explain) for x in scored if x.id in records]
+        return self._review(hits, scope.user_id) if s.guard else hits
+
+    def _review(self, hits: builtins.list[Hit], user_id: str) -> builtins.list[Hit]:
+        """The guard's read-time pass: consensus, lessons and trust reorder and flag the hits."""
+        if not hits:
+            return hits
+        explain = {h.record.id: h.explain for h in hits}
+        reviewed = policy.review(
+            [(h.record, h.score) for h in hits],
+            self.store.vectors([h.record.id for h in hits]),
+            policy.lessons(self.store, user_id),
+        )
+        return [Hit(r, score, explain[r.id], flags) for r, score, flags in reviewed]
 
     # -- export / import --------------------------------------------------------------------
 

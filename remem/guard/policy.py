@@ -1,0 +1,120 @@
+"""How the memory guard acts on the write and read paths.
+
+Write: ``scan`` flags instruction-like, tool-call-shaped and hidden-unicode content and content
+that repeats a known attack (a lesson); trust follows origin and flags. Flagged content is
+quarantined: stored, in history, visible to ``get``, but at level "quarantine", which no search or
+listing returns until ``restore``. Each quarantined attack leaves a lesson for its scope.
+
+Read: among the hits, one that contradicts the consensus of the others about the same subject is
+demoted and flagged; so are hits that match a lesson; low trust lowers a score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from remem.guard import consensus, signals
+from remem.store.base import Scope, Store
+from remem.types import Record, Vector
+
+QUARANTINE = "quarantine"
+LESSON = "lesson"
+LESSON_FLAG = "lesson_match"
+# What sends a record to quarantine at write time (url_exfil alone only flags).
+QUARANTINE_FLAGS = frozenset(
+    {signals.INSTRUCTION, signals.TOOL_CALL, signals.HIDDEN_UNICODE, signals.BIDI, LESSON_FLAG}
+)
+CONSENSUS_DEMOTION = 0.5
+LESSON_DEMOTION = 0.25
+_MAX_LESSONS = 1000
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the guard decided about one incoming memory."""
+
+    flags: tuple[str, ...]
+    trust: float
+    quarantine: bool
+
+
+def lessons(store: Store, user_id: str) -> list[consensus.Lesson]:
+    """The lessons learned in one user's scope."""
+    page = store.list(Scope(user_id=user_id, levels=(LESSON,)), limit=_MAX_LESSONS, cursor=None)
+    return [
+        consensus.Lesson(key=r.keywords[0], reason=r.metadata.get("reason", ""), example=r.content)
+        for r in page.records
+        if r.keywords
+    ]
+
+
+def assess(content: str, origin: str, known: Sequence[consensus.Lesson]) -> Verdict:
+    """Flags, trust and the quarantine decision for one incoming memory."""
+    flags = signals.scan(content)
+    if known and consensus.matches_lesson(content, known):
+        flags = (*flags, LESSON_FLAG)
+    trust = signals.trust_for(origin, flags)
+    if LESSON_FLAG in flags:
+        trust *= 0.5
+    return Verdict(flags, trust, bool(QUARANTINE_FLAGS.intersection(flags)))
+
+
+def lesson_records(records: Sequence[Record], at: datetime) -> list[Record]:
+    """A lesson for each quarantined record: its attack signature, kept apart from memories."""
+    out = {}
+    for r in records:
+        key = consensus.lesson_key(r.content)
+        if not key:
+            continue
+        digest = hashlib.sha256(f"lesson\x1f{r.user_id}\x1f{key}".encode("utf-8", "surrogatepass"))
+        lesson_id = digest.hexdigest()[:32]
+        out[lesson_id] = Record(
+            id=lesson_id,
+            user_id=r.user_id,
+            content=r.content[:2000],
+            level=LESSON,
+            kind="procedural",
+            origin="derived",
+            keywords=(key,),
+            sources=(r.id,),
+            created_at=at,
+            updated_at=at,
+            occurred_at=at,
+            metadata={"reason": ",".join(r.flags)},
+        )
+    return list(out.values())
+
+
+def review(
+    hits: Sequence[tuple[Record, float]],
+    vectors: dict[str, Vector],
+    known: Sequence[consensus.Lesson],
+) -> list[tuple[Record, float, tuple[str, ...]]]:
+    """Demote and flag hits that contradict the others' consensus, repeat an attack or are
+    untrusted; returns (record, new score, flags) best first."""
+    items = [
+        consensus.Candidate(r.content, vectors[r.id], r.trust, i)
+        for i, (r, _) in enumerate(hits)
+        if r.id in vectors
+    ]
+    flagged = consensus.check(items) if len(items) == len(hits) else {}
+    out = []
+    for i, (record, score) in enumerate(hits):
+        flags = list(flagged.get(i, ()))
+        factor = 0.5 + 0.5 * record.trust
+        if flags:
+            factor *= CONSENSUS_DEMOTION
+        if known and consensus.matches_lesson(record.content, known):
+            flags.append(LESSON_FLAG)
+            factor *= LESSON_DEMOTION
+        out.append((record, score * factor, tuple(dict.fromkeys((*record.flags, *flags)))))
+    out.sort(key=lambda x: (-x[1], x[0].id))
+    return out
+
+
+def set_level(record: Record, level: str, at: datetime) -> Record:
+    """The next version of ``record`` moved to ``level`` ("quarantine" or back to "record")."""
+    return replace(record, level=level, version=record.version + 1, updated_at=at)
