@@ -543,10 +543,11 @@ def test_as_of_and_superseded(store: Store) -> None:
     cases: list[tuple[Scope, list[str]]] = [
         (Scope("u"), ["always", "later", "new"]),
         (Scope("u", include_superseded=True), ["always", "later", "new", "old"]),
-        (Scope("u", as_of=ts("2023-03-01")), ["always", "old"]),  # "later" was not known yet
-        (Scope("u", as_of=ts("2023-06-01")), ["always", "new"]),  # valid_to is exclusive
+        # as_of is valid time: what held then, however late remem learned it.
+        (Scope("u", as_of=ts("2023-03-01")), ["always", "later", "old"]),
+        (Scope("u", as_of=ts("2023-06-01")), ["always", "later", "new"]),  # valid_to exclusive
         (Scope("u", as_of=ts("2023-12-01")), ["always", "later", "new"]),
-        (Scope("u", as_of=ts("2022-01-01")), []),  # nothing was known yet
+        (Scope("u", as_of=ts("2022-01-01")), ["always"]),  # no start: always valid
     ]
     for scope, want in cases:
         assert listed(store, scope) == want, scope

@@ -145,8 +145,7 @@ def where(
         at = _time.fmt(scope.as_of)
         sql.append(f"({p}valid_from IS NULL OR {p}valid_from <= {ph})")
         sql.append(f"({p}valid_to IS NULL OR {p}valid_to > {ph})")
-        sql.append(f"{p}created_at <= {ph}")
-        args.extend([at, at, at])
+        args.extend([at, at])
     elif not scope.include_superseded:
         sql.append(f"{p}valid_to IS NULL")
     # Expired records are forgotten: invisible at once, removed by ``forget_expired``.

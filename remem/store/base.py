@@ -24,7 +24,9 @@ class Scope:
     """What a read may see: one user's records, narrowed by agent, session, level and filters.
 
     ``level`` picks the granularity ("record" is what the user stored; derived units have their own
-    levels). Superseded records (``valid_to`` set) are hidden unless ``as_of`` falls in their
+    levels). ``as_of`` is valid time: it sees what held at that moment (``valid_from`` <= as_of <
+    ``valid_to``), however late remem learned it. Superseded records (``valid_to`` set) are hidden
+    unless ``as_of`` falls in their
     validity or ``include_superseded`` is set.
     """
 
