@@ -1,211 +1,38 @@
 """The shared backend: PostgreSQL with pgvector (HNSW) and ``tsvector``/GIN full text.
 
-Times are ``timestamptz`` (the shared row helpers send ISO text, which PostgreSQL casts), metadata
-and note lists are ``jsonb``. Links live in their own table; expired records are hidden by the
-shared WHERE clause on every read path, exactly as in SQLite. Vector search is exact (a scan of the scope) when the scope holds at
-most ``exact_limit`` rows, and uses the HNSW index with iterative scans above that: small scopes
-get the same answers as SQLite, large ones get index speed.
+Times are ``timestamptz`` (the shared row helpers send ISO text, which PostgreSQL casts); metadata,
+note lists and flags are ``jsonb``. Links live in their own table; expired records are hidden by
+the shared WHERE clause on every read path, exactly as in SQLite. Vector search is exact (a scan of
+the scope) when the scope holds at most ``exact_limit`` rows, and uses the HNSW index with
+iterative scans above that: small scopes get the same answers as SQLite, large ones get index
+speed. The schema (numbered migrations), filter and tsquery compilation live in ``_pgsql``.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-import re
+import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from remem import _time
 from remem.errors import ConfigError, Conflict, MigrationError, MissingDependency, StoreError
-from remem.filters import TIME_FIELDS, Condition
-from remem.store import _rows
+from remem.store import _pgsql, _rows
 from remem.store.base import CAPABILITIES, Scope, index_text
-from remem.store.migrations import Migrations
 from remem.types import HistoryEntry, Link, Page, Record, Vector
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
 
-migrations = Migrations("postgres")
-# Any constant works; it only has to be the same in every process opening the same database.
-_MIGRATION_LOCK = 0x72656D656D  # "remem"
-
-
-@dataclass(frozen=True)
-class _Ctx:
-    """What a migration gets: the connection (inside the migrating transaction) and the width."""
-
-    conn: psycopg.Connection[Any]
-    dims: int
-
-
-@migrations
-def m001_create_memories(ctx: _Ctx) -> None:
-    # COLLATE "C": ids and text filters compare bytewise, like SQLite, whatever the DB locale.
-    ctx.conn.execute(
-        f"""
-        CREATE TABLE memories (
-            id text COLLATE "C" PRIMARY KEY,
-            user_id text NOT NULL,
-            agent_id text,
-            session_id text,
-            kind text COLLATE "C" NOT NULL,
-            level text NOT NULL DEFAULT 'record',
-            content text NOT NULL,
-            speaker text COLLATE "C",
-            metadata jsonb NOT NULL DEFAULT '{{}}',
-            occurred_at timestamptz,
-            created_at timestamptz NOT NULL,
-            updated_at timestamptz NOT NULL,
-            version integer NOT NULL,
-            origin text COLLATE "C" NOT NULL,
-            trust double precision NOT NULL,
-            valid_from timestamptz,
-            valid_to timestamptz,
-            sources jsonb NOT NULL DEFAULT '[]',
-            keywords jsonb NOT NULL DEFAULT '[]',
-            entities jsonb NOT NULL DEFAULT '[]',
-            dates jsonb NOT NULL DEFAULT '[]',
-            search_text text NOT NULL,
-            tsv tsvector
-                GENERATED ALWAYS AS (to_tsvector('english'::regconfig, search_text)) STORED,
-            embedding vector({int(ctx.dims)}) NOT NULL
-        );
-        CREATE INDEX memories_scope ON memories (user_id, level, id);
-        CREATE INDEX memories_time ON memories (user_id, occurred_at);
-        CREATE INDEX memories_session ON memories (user_id, session_id);
-        CREATE INDEX memories_tsv ON memories USING gin (tsv);
-        CREATE INDEX memories_embedding ON memories USING hnsw (embedding vector_cosine_ops);
-        CREATE TABLE history (
-            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            memory_id text NOT NULL,
-            user_id text NOT NULL,
-            version integer NOT NULL,
-            op text NOT NULL,
-            at timestamptz NOT NULL,
-            actor text,
-            reason text,
-            before jsonb,
-            after jsonb
-        );
-        CREATE INDEX history_memory ON history (memory_id, seq);
-        CREATE INDEX history_user ON history (user_id);
-        """
-    )
-
-
-@migrations
-def m002_links_and_expiry(ctx: _Ctx) -> None:
-    # COLLATE "C" on the link ids: ``links()`` orders by them bytewise, as SQLite does.
-    ctx.conn.execute(
-        """
-        ALTER TABLE memories ADD COLUMN expires_at timestamptz;
-        CREATE INDEX memories_expiry ON memories (expires_at) WHERE expires_at IS NOT NULL;
-        CREATE TABLE links (
-            a text COLLATE "C" NOT NULL,
-            b text COLLATE "C" NOT NULL,
-            relation text COLLATE "C" NOT NULL,
-            weight double precision NOT NULL,
-            user_id text NOT NULL,
-            PRIMARY KEY (a, b, relation)
-        );
-        CREATE INDEX links_b ON links (b);
-        CREATE INDEX links_user ON links (user_id);
-        """
-    )
-
-
+# The schema's numbered steps live with the rest of the SQL in ``_pgsql``; named here as well,
+# because this is where a reader (and the contract tests) looks for a backend's migrations.
+migrations = _pgsql.migrations
 _COLS = ", ".join(_rows.COLUMNS)
 _HCOLS = ", ".join(_rows.HISTORY_COLUMNS)
-_NUMERIC_COLUMNS = frozenset({"trust", "version"})
-# A number literal as SQLite's numeric affinity reads it (so "3" matches version 3).
-_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
-_TOKEN = re.compile(r"\w+", re.UNICODE)
-# SQLite orders every number before every string: the ops that hold for "number OP text" and for
-# "text OP number" when a stored value and the filter value differ in type.
-_NUM_VS_TEXT = frozenset({"$ne", "$lt", "$lte"})
-_TEXT_VS_NUM = frozenset({"$ne", "$gt", "$gte"})
-# json_extract's typing: strings are text, numbers and booleans (0/1) numbers, objects and arrays
-# their JSON text, JSON null and missing keys NULL. {x} is the value at the path, {v} the operand.
-_META_NUM = (
-    "CASE COALESCE(jsonb_typeof({x}), 'null') WHEN 'number' THEN ({x})::numeric {op} {v} "
-    "WHEN 'boolean' THEN ({x})::boolean::int {op} {v} WHEN 'null' THEN NULL ELSE {other} END"
-)
-_META_TEXT = (
-    "CASE COALESCE(jsonb_typeof({x}), 'null') "
-    "WHEN 'string' THEN ({x} #>> '{{}}') COLLATE \"C\" {op} {v} "
-    "WHEN 'object' THEN ({x})::text COLLATE \"C\" {op} {v} "
-    "WHEN 'array' THEN ({x})::text COLLATE \"C\" {op} {v} WHEN 'null' THEN NULL ELSE {other} END"
-)
-_MARKS = re.compile(r"\{[xv]\}")
-
-
-def _meta_compare(op: str, value: Any, path: list[str], prefix: str) -> tuple[str, list[Any]]:
-    """One comparison of the metadata value at ``path``, typed as SQLite's json_extract types it."""
-    if isinstance(value, bool | int | float):
-        value = float(value) if isinstance(value, float) else int(value)
-        template, other = _META_NUM, "TRUE" if op in _TEXT_VS_NUM else "FALSE"
-    else:
-        value = str(value)
-        template, other = _META_TEXT, "TRUE" if op in _NUM_VS_TEXT else "FALSE"
-    sql = template.format(
-        x=f"({prefix}metadata #> %s::text[])", v="%s", op=_rows.SQL_OPS[op], other=other
-    )
-    args = [path if mark == "{x}" else value for mark in _MARKS.findall(template)]
-    return f"({sql})", args
-
-
-def _column_compare(op: str, value: Any, column: str, prefix: str) -> tuple[str, list[Any]]:
-    col, sop = f"{prefix}{column}", _rows.SQL_OPS[op]
-    if column in TIME_FIELDS:
-        return f"{col} {sop} %s::timestamptz", [value]
-    if column in _NUMERIC_COLUMNS:
-        if isinstance(value, str):
-            if not _NUMBER.fullmatch(value):
-                return str(op in _NUM_VS_TEXT).upper(), []
-            value = float(value)
-        return f"{col} {sop} %s", [float(value) if isinstance(value, float) else int(value)]
-    # A TEXT column reads a number as its text, as SQLite's column affinity does.
-    if not isinstance(value, str):
-        value = str(int(value)) if isinstance(value, bool) else str(value)
-    return f'{col} COLLATE "C" {sop} %s', [value]
-
-
-def _condition(cond: Condition, prefix: str) -> tuple[str, list[Any]]:
-    """Compile one filter so that it holds exactly where the SQLite backend's version does.
-
-    A missing key or NULL column fails every test except ``$ne`` / ``$nin``, which it passes.
-    """
-    many = cond.op in ("$in", "$nin")
-    op = "$eq" if many else cond.op
-    parts, args = [], []
-    for value in cond.value if many else (cond.value,):
-        if cond.column is not None:
-            sql, vargs = _column_compare(op, value, cond.column, prefix)
-        else:
-            sql, vargs = _meta_compare(op, value, list(cond.path), prefix)
-        parts.append(sql)
-        args.extend(vargs)
-    any_of = " OR ".join(f"({p})" for p in parts)
-    if cond.op == "$nin":
-        return f"COALESCE(NOT ({any_of}), TRUE)", args
-    if cond.op == "$ne":
-        return f"COALESCE({any_of}, TRUE)", args
-    return f"COALESCE({any_of}, FALSE)", args
-
-
-def _tsquery(terms: Sequence[str]) -> str:
-    """A to_tsquery text from word tokens only, so no input is ever read as tsquery syntax."""
-    phrases = []
-    for term in terms:
-        tokens = _TOKEN.findall(term)
-        if tokens:
-            phrases.append("(" + " <-> ".join(tokens) + ")")
-    return " | ".join(dict.fromkeys(phrases))
 
 
 def _import() -> tuple[Any, Any, Any]:
@@ -289,7 +116,7 @@ class PostgresStore:
         one database at once run them one after the other, and the second finds nothing to do."""
         pg = self._psycopg
         with pg.connect(url) as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_pgsql.MIGRATION_LOCK,))
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS _remem_migrations "
@@ -299,7 +126,7 @@ class PostgresStore:
             for name, step in migrations.pending(applied):
                 try:
                     with conn.transaction():
-                        step(_Ctx(conn, self.dims))
+                        step(_pgsql.MigrationContext(conn, self.dims))
                 except pg.Error as exc:
                     raise MigrationError(f"migration {name} failed: {exc}") from exc
                 conn.execute("INSERT INTO _remem_migrations (name) VALUES (%s)", (name,))
@@ -388,25 +215,14 @@ class PostgresStore:
                 f"DELETE FROM memories WHERE id = ANY(%s) RETURNING {_COLS}",
                 (list(dict.fromkeys(ids)),),
             ).fetchall()
-            history = []
-            for row in sorted(rows, key=lambda r: r[0]):
-                record = _rows.from_row(row)
-                entry = HistoryEntry(
-                    memory_id=record.id,
-                    version=record.version,
-                    op=op,
-                    at=at,
-                    actor=actor,
-                    reason=reason,
-                    before=record.to_dict(),
-                    after=None,
-                )
-                history.append(_rows.history_row(entry, record.user_id))
-            if history:
-                marks = ", ".join(["%s"] * len(_rows.HISTORY_COLUMNS))
-                with conn.cursor() as cur:
-                    cur.executemany(f"INSERT INTO history ({_HCOLS}) VALUES ({marks})", history)
-                gone = [r[0] for r in rows]
+            removed = sorted(map(_rows.from_row, rows), key=lambda r: r.id)
+            entries = [
+                HistoryEntry(r.id, r.version, op, at, actor, reason, r.to_dict(), None)
+                for r in removed
+            ]
+            self._insert_history(conn, entries, {r.id: r.user_id for r in removed})
+            if removed:
+                gone = [r.id for r in removed]
                 conn.execute("DELETE FROM links WHERE a = ANY(%s) OR b = ANY(%s)", (gone, gone))
         return len(rows)
 
@@ -430,7 +246,7 @@ class PostgresStore:
 
     def list(self, scope: Scope, *, limit: int, cursor: str | None) -> Page:
         """See ``Store.list``."""
-        clause, args = _rows.where(scope, "%s", _condition)
+        clause, args = _rows.where(scope, "%s", _pgsql.condition)
         if cursor is not None:
             clause += " AND id > %s"
             args.append(cursor)
@@ -456,10 +272,10 @@ class PostgresStore:
     ) -> builtins.list[tuple[str, float]]:
         """See ``Store.bm25``: ``ts_rank`` over an OR of the terms (each term a phrase of its
         word tokens; every other character is dropped, so tsquery syntax in terms is inert)."""
-        query = _tsquery(terms)
+        query = _pgsql.tsquery(terms)
         if not query:
             return []
-        clause, args = _rows.where(scope, "%s", _condition)
+        clause, args = _rows.where(scope, "%s", _pgsql.condition)
         # ts_rank (not ts_rank_cd) rewards matching more of the terms over repeating one of them,
         # which is what an OR of content words wants (BM25's IDF does the same in SQLite).
         with self._conn("full-text search") as conn:
@@ -476,7 +292,7 @@ class PostgresStore:
         self, query: Vector, scope: Scope, *, limit: int
     ) -> builtins.list[tuple[str, float]]:
         """See ``Store.vector``: exact in small scopes, HNSW (iterative scan) in large ones."""
-        clause, args = _rows.where(scope, "%s", _condition)
+        clause, args = _rows.where(scope, "%s", _pgsql.condition)
         q = query.astype("float32", copy=False)
         with self._conn("vector search") as conn:
             size = conn.execute(
@@ -546,6 +362,10 @@ class PostgresStore:
         """See ``Store.add_links``."""
         if not links:
             return
+        # SQLite stores NaN as NULL, which the NOT NULL weight refuses; refuse it here too (a NaN
+        # weight also has no place in the strongest-first order ``links()`` promises).
+        if any(math.isnan(x.weight) for x in links):
+            raise StoreError("writing links failed: a link weight is NaN")
         with self._conn("write links") as conn, conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO links (a, b, relation, weight, user_id) VALUES (%s, %s, %s, %s, %s) "
@@ -554,7 +374,8 @@ class PostgresStore:
             )
 
     def links(self, ids: Sequence[str]) -> builtins.list[Link]:
-        """See ``Store.links``."""
+        """See ``Store.links``: ordered as SQLite orders them, by (-weight, a, b, relation), the
+        ids compared bytewise (their columns are ``COLLATE "C"``: code-point order, as Python's)."""
         wanted = list(dict.fromkeys(ids))
         with self._conn("read links") as conn:
             rows = conn.execute(
