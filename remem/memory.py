@@ -18,7 +18,7 @@ from remem import filters as _filters
 from remem._memory_verbs import OrganizeVerbs
 from remem.config import Settings, default_path
 from remem.embed.base import Embedder, embed
-from remem.errors import InvalidInput, NotFound
+from remem.errors import ConfigError, InvalidInput, NotFound
 from remem.guard import policy
 from remem.guard.consensus import Lesson
 from remem.organize import notes, writer
@@ -533,6 +533,20 @@ class Memory(OrganizeVerbs):
             self.store.add_links(uid, user_links)
         self._refresh(*records)
         return len(records)
+
+    def backup(self, path: str | Path) -> None:
+        """Copy the whole store to a new SQLite file while it stays in use (online backup).
+
+        Restore by opening the copy (``Memory(path)``) or copying it into place. PostgreSQL stores
+        are backed up with ``pg_dump`` (see docs/backends.md).
+
+        Raises:
+            ConfigError: the store cannot make backups (not SQLite).
+            Conflict: ``path`` already exists.
+        """
+        if "backup" not in self.store.capabilities:
+            raise ConfigError("this store has no online backup; use pg_dump for PostgreSQL")
+        self.store.backup(path)  # type: ignore[attr-defined]
 
     # -- helpers ----------------------------------------------------------------------------
 

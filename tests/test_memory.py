@@ -247,3 +247,17 @@ def test_other_connections_writes_are_seen(db_path: Path) -> None:
             h.record.content == "second thing" and "vector" in h.explain
             for h in b.search("second thing", user_id="u")
         )
+
+
+def test_online_backup_copies_everything_and_opens(mem: Memory, tmp_path: Path) -> None:
+    rec = mem.add("backed up", user_id="u")
+    mem.update(rec.id, content="backed up twice")
+    target = tmp_path / "backup.db"
+    mem.backup(target)
+    with Memory(target, embedder="hashing") as copy:
+        assert copy.get(rec.id).content == "backed up twice"
+        assert [h.op for h in copy.history(rec.id)] == ["add", "update"]
+        assert copy.search("backed up", user_id="u")[0].record.id == rec.id
+        assert copy.store.integrity_check() == "ok"  # type: ignore[attr-defined]
+    with pytest.raises(Conflict):
+        mem.backup(target)

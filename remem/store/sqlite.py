@@ -158,7 +158,7 @@ class _Vectors:
 class SQLiteStore:
     """SQLite backend. ``path`` is a file (created if missing) or ``":memory:"``."""
 
-    capabilities = CAPABILITIES
+    capabilities = CAPABILITIES | {"backup"}
 
     def __init__(self, path: str | Path, *, dims: int, busy_timeout: float = 30.0) -> None:
         self.path = str(path)
@@ -598,6 +598,21 @@ class SQLiteStore:
             yield _rows.from_row(row)
         for hrow in history:
             yield _rows.history_from_row(hrow)
+
+    def backup(self, path: str | Path) -> None:
+        """Copy the whole store to ``path`` with SQLite's online backup API (writers may go on)."""
+        target = Path(path).expanduser()
+        if target.exists():
+            raise Conflict(f"{target} already exists; choose a new file for the backup")
+        try:
+            dest = sqlite3.connect(str(target))
+            try:
+                with self._lock:
+                    self._conn.backup(dest)
+            finally:
+                dest.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"backup to {target} failed: {exc}") from exc
 
     def integrity_check(self) -> str:
         """Run SQLite's integrity check; returns "ok" when the file is sound."""
