@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from remem._cli_common import DbOpt, JsonOpt, UserOpt, console
+from remem._cli_common import emit as _emit
+from remem._cli_common import open_memory as _memory
+from remem._cli_common import parse_json as _parse_json
+from remem._cli_common import record_table as _record_table
+from remem._cli_common import records_table as _records_table
 from remem.errors import RememError
 
 app = typer.Typer(
@@ -23,52 +26,6 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks (long-running; not part of the test suite).")
 app.add_typer(bench_app, name="bench")
-console = Console()
-
-DbOpt = Annotated[
-    Path | None,
-    typer.Option("--db", envvar="REMEM_PATH", help="SQLite file (default: the user data dir)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-UserOpt = Annotated[str, typer.Option("--user", "-u", help="The user scope (required).")]
-
-
-@contextmanager
-def _memory(db: Path | None) -> Iterator[Any]:
-    from remem.memory import Memory
-
-    with Memory(db) as memory:
-        yield memory
-
-
-def _emit(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-
-
-def _records_table(records: list[Any], scores: list[float] | None = None) -> Table:
-    table = Table(show_lines=False)
-    if scores is not None:
-        table.add_column("score", justify="right")
-    for col in ("id", "when", "speaker", "content"):
-        table.add_column(col, overflow="fold")
-    for i, r in enumerate(records):
-        row = [
-            r.id,
-            r.occurred_at.strftime("%Y-%m-%d %H:%M") if r.occurred_at else "",
-            r.speaker or "",
-            r.content,
-        ]
-        table.add_row(*([f"{scores[i]:.4f}"] if scores is not None else []), *row)
-    return table
-
-
-def _parse_json(text: str | None, what: str) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"{what} is not valid JSON: {exc}") from exc
 
 
 @app.command()
@@ -81,6 +38,12 @@ def add(
     when: Annotated[str | None, typer.Option("--when", help="ISO 8601 time it happened.")] = None,
     metadata: Annotated[str | None, typer.Option("--metadata", help="A JSON object.")] = None,
     kind: Annotated[str, typer.Option("--kind")] = "episodic",
+    ttl: Annotated[
+        int | None, typer.Option("--ttl", help="Seconds until it expires and is forgotten.")
+    ] = None,
+    origin: Annotated[
+        str, typer.Option("--origin", help="user, agent, tool, import or derived.")
+    ] = "user",
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -95,6 +58,8 @@ def add(
             occurred_at=when,
             metadata=_parse_json(metadata, "--metadata"),
             kind=kind,
+            ttl=ttl,
+            origin=origin,
         )
     _emit(rec.to_dict()) if as_json else console.print(rec.id)
 
@@ -107,6 +72,13 @@ def search(
     session: Annotated[str | None, typer.Option("--session")] = None,
     limit: Annotated[int, typer.Option("--limit", "-k")] = 10,
     filters: Annotated[str | None, typer.Option("--filters", help="A JSON filter object.")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="ISO 8601 moment: what was known and valid then."),
+    ] = None,
+    level: Annotated[
+        str, typer.Option("--level", help="record (what was stored) or session (units).")
+    ] = "record",
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -119,6 +91,8 @@ def search(
             session_id=session,
             limit=limit,
             filters=_parse_json(filters, "--filters"),
+            as_of=as_of,
+            level=level,
         )
     if as_json:
         _emit([h.to_dict() for h in hits])
@@ -135,15 +109,7 @@ def get(
     """Show one memory with all its fields."""
     with _memory(db) as m:
         rec = m.get(id)
-    if as_json:
-        _emit(rec.to_dict())
-    else:
-        table = Table(show_header=False)
-        for key, value in rec.to_dict().items():
-            table.add_row(
-                key, json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
-            )
-        console.print(table)
+    _emit(rec.to_dict()) if as_json else console.print(_record_table(rec))
 
 
 @app.command("list")
@@ -339,8 +305,10 @@ def bench_locomo(
         )
 
 
+from remem.cli_organize import register as _register_organize  # noqa: E402
 from remem.cli_service import register as _register_service  # noqa: E402
 
+_register_organize(app)
 _register_service(app)
 
 

@@ -8,7 +8,9 @@ with Client("http://127.0.0.1:8000", api_key="rmk_...") as memory:
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
+import typing
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +21,7 @@ import httpx
 
 from remem import errors
 from remem.errors import Forbidden, Unauthorized
-from remem.types import HistoryEntry, Hit, Page, Record
+from remem.types import HistoryEntry, Hit, Link, Page, Record
 
 _ERRORS: dict[str, type[errors.RememError]] = {
     cls.__name__: cls
@@ -33,6 +35,8 @@ _ERRORS: dict[str, type[errors.RememError]] = {
         errors.EmbeddingError,
         errors.InvalidInput,
         errors.TooLarge,
+        errors.LLMError,
+        errors.LLMOutputError,
         Unauthorized,
         Forbidden,
     )
@@ -45,10 +49,15 @@ _BY_STATUS: dict[int, type[errors.RememError]] = {
     409: errors.Conflict,
     413: errors.TooLarge,
     422: errors.InvalidInput,
+    502: errors.LLMError,
     503: errors.StoreError,
 }
-_TIMES = ("occurred_at", "created_at", "updated_at", "valid_from", "valid_to")
-_TUPLES = ("sources", "keywords", "entities", "dates")
+_RECORD_TYPES = typing.get_type_hints(Record)
+_RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(Record))
+_TIMES = tuple(
+    n for n, t in _RECORD_TYPES.items() if datetime in typing.get_args(t) or t is datetime
+)
+_TUPLES = tuple(n for n, t in _RECORD_TYPES.items() if typing.get_origin(t) is tuple)
 
 
 class Client:
@@ -102,6 +111,8 @@ class Client:
         occurred_at: Any = None,
         metadata: Mapping[str, Any] | None = None,
         kind: str = "episodic",
+        ttl: int | None = None,
+        origin: str = "user",
     ) -> Record:
         """Store one memory (see ``Memory.add``)."""
         body = _drop_none(
@@ -113,6 +124,8 @@ class Client:
             occurred_at=_iso(occurred_at),
             metadata=metadata,
             kind=kind,
+            ttl=ttl,
+            origin=origin,
         )
         return record_from_dict(self._request("POST", "/v1/memories", json=body).json())
 
@@ -150,6 +163,46 @@ class Client:
             "DELETE", f"/v1/scopes/{_seg(user_id, field='user_id', safe='/')}"
         ).json()
         return int(data["purged"])
+
+    def forget(
+        self,
+        id: str | None = None,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> int:
+        """Forget one memory, or a scope's matching memories (see ``Memory.forget``)."""
+        body = _drop_none(
+            id=id,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            filters=filters,
+            reason=reason,
+        )
+        return int(self._request("POST", "/v1/forget", json=body).json()["forgotten"])
+
+    def forget_expired(self, *, user_id: str) -> int:
+        """Remove one user's memories whose TTL has passed (see ``Memory.forget_expired``)."""
+        url = f"/v1/scopes/{_seg(user_id, field='user_id', safe='/')}/forget-expired"
+        return int(self._request("POST", url).json()["forgotten"])
+
+    def quarantine(
+        self, id: str, *, user_id: str | None = None, reason: str | None = None
+    ) -> Record:
+        """Hide a memory from searches and listings (see ``Memory.quarantine``)."""
+        body = _drop_none(user_id=user_id, reason=reason)
+        url = f"/v1/memories/{_seg(id)}/quarantine"
+        return record_from_dict(self._request("POST", url, json=body).json())
+
+    def restore(self, id: str, *, user_id: str | None = None, reason: str | None = None) -> Record:
+        """Bring a quarantined memory back (see ``Memory.restore``)."""
+        body = _drop_none(user_id=user_id, reason=reason)
+        url = f"/v1/memories/{_seg(id)}/restore"
+        return record_from_dict(self._request("POST", url, json=body).json())
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -197,6 +250,8 @@ class Client:
         session_id: str | None = None,
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
+        as_of: Any = None,
+        level: str = "record",
     ) -> builtins.list[Hit]:
         """The memories of one scope that bear on ``query`` (see ``Memory.search``)."""
         body = _drop_none(
@@ -206,9 +261,49 @@ class Client:
             session_id=session_id,
             limit=limit,
             filters=filters,
+            as_of=_iso(as_of),
+            level=level,
         )
         data = self._request("POST", "/v1/memories/search", json=body).json()
         return [hit_from_dict(h) for h in data["hits"]]
+
+    def links(self, id: str, *, user_id: str | None = None) -> builtins.list[Link]:
+        """The links of one memory (see ``Memory.links``)."""
+        params = _drop_none(user_id=user_id)
+        data = self._request("GET", f"/v1/memories/{_seg(id)}/links", params=params).json()
+        return [Link(x["a"], x["b"], x["relation"], float(x["weight"])) for x in data["links"]]
+
+    def timeline(
+        self,
+        *,
+        user_id: str,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        start: Any = None,
+        end: Any = None,
+        limit: int = 100,
+    ) -> builtins.list[Record]:
+        """One scope's memories in event order (see ``Memory.timeline``)."""
+        params = _drop_none(
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            start=_iso(start),
+            end=_iso(end),
+            limit=limit,
+        )
+        data = self._request("GET", "/v1/timeline", params=params).json()
+        return [record_from_dict(r) for r in data["records"]]
+
+    def first_of(self, event_a: str, event_b: str, *, user_id: str) -> tuple[Hit, Hit]:
+        """Which of two described events happened first (see ``Memory.first_of``).
+
+        Returns:
+            (earlier, later) hits.
+        """
+        body = {"event_a": event_a, "event_b": event_b, "user_id": user_id}
+        data = self._request("POST", "/v1/first-of", json=body).json()
+        return hit_from_dict(data["earlier"]), hit_from_dict(data["later"])
 
     # -- export / import --------------------------------------------------------------------
 
@@ -268,13 +363,18 @@ def _error(response: httpx.Response) -> errors.RememError:
 
 
 def record_from_dict(data: Mapping[str, Any]) -> Record:
-    """Rebuild a ``Record`` from ``Record.to_dict()`` output."""
-    fields = {k: v for k, v in data.items() if k in Record.__dataclass_fields__}
+    """Rebuild a ``Record`` from ``Record.to_dict()`` output.
+
+    Driven by the dataclass's own field types, so a field added to ``Record`` round-trips
+    without a change here; keys this version does not know (a newer server) are ignored.
+    """
+    fields = {k: v for k, v in data.items() if k in _RECORD_FIELDS}
     for name in _TIMES:
         if isinstance(fields.get(name), str):
             fields[name] = datetime.fromisoformat(fields[name])
     for name in _TUPLES:
-        fields[name] = tuple(fields.get(name) or ())
+        if name in fields:
+            fields[name] = tuple(fields[name] or ())
     return Record(**fields)
 
 

@@ -34,6 +34,11 @@ TOOLS = (
     "delete_memory",
     "list_memories",
     "memory_history",
+    "memory_links",
+    "memory_timeline",
+    "memory_first_of",
+    "forget_memory",
+    "quarantine_memory",
 )
 
 
@@ -86,8 +91,12 @@ def create_mcp_server(
         occurred_at: str | None = None,
         metadata: dict[str, Any] | None = None,
         kind: str = "episodic",
+        ttl: int | None = None,
     ) -> dict[str, Any]:
-        """Store one memory (a fact, event or conversation turn) for a user. Returns the record."""
+        """Store one memory (a fact, event or conversation turn) for a user. Returns the record.
+
+        ttl: seconds until it expires (for things that are only true for a while).
+        """
         return _call(  # type: ignore[no-any-return]
             ctx,
             lambda m: m.add(
@@ -99,6 +108,7 @@ def create_mcp_server(
                 occurred_at=occurred_at,
                 metadata=metadata,
                 kind=kind,
+                ttl=ttl,
             ).to_dict(),
         )
 
@@ -111,8 +121,14 @@ def create_mcp_server(
         session_id: str | None = None,
         limit: int = 10,
         filters: dict[str, Any] | None = None,
+        as_of: str | None = None,
+        level: str = "record",
     ) -> dict[str, Any]:
-        """Find a user's memories that bear on a question, best first, with scores."""
+        """Find a user's memories that bear on a question, best first, with scores.
+
+        as_of: an ISO 8601 moment, to see what was known and valid then. level: "record" (what
+        was stored) or "session" (whole-session summaries, for broad questions).
+        """
         hits = _call(
             ctx,
             lambda m: m.search(
@@ -122,6 +138,8 @@ def create_mcp_server(
                 session_id=session_id,
                 limit=limit,
                 filters=filters,
+                as_of=as_of,
+                level=level,
             ),
         )
         return {"hits": [h.to_dict() for h in hits]}
@@ -179,9 +197,78 @@ def create_mcp_server(
         return {"records": [r.to_dict() for r in page], "next_cursor": page.next_cursor}
 
     @server.tool()
-    def memory_history(ctx: Context, id: str) -> dict[str, Any]:
+    def memory_history(ctx: Context, id: str, user_id: str | None = None) -> dict[str, Any]:
         """Every version of a memory, oldest first: what changed, when, by whom and why."""
-        entries = _call(ctx, lambda m: m.history(id))
+        entries = _call(ctx, lambda m: m.history(id, user_id=user_id))
         return {"entries": [e.to_dict() for e in entries]}
+
+    @server.tool()
+    def memory_links(ctx: Context, id: str, user_id: str | None = None) -> dict[str, Any]:
+        """The memories linked to one memory: similar, same entity, next turn, supersedes, ..."""
+        links = _call(ctx, lambda m: m.links(id, user_id=user_id))
+        return {"links": [x.to_dict() for x in links]}
+
+    @server.tool()
+    def memory_timeline(
+        ctx: Context,
+        user_id: str,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        """A user's memories in the order the events happened, optionally in [start, end)."""
+        records = _call(
+            ctx,
+            lambda m: m.timeline(
+                user_id=user_id,
+                agent_id=agent_id,
+                session_id=session_id,
+                start=start,
+                end=end,
+                limit=limit,
+            ),
+        )
+        return {"records": [r.to_dict() for r in records]}
+
+    @server.tool()
+    def memory_first_of(ctx: Context, event_a: str, event_b: str, user_id: str) -> dict[str, Any]:
+        """Which of two described events happened first; returns both matched memories."""
+        earlier, later = _call(ctx, lambda m: m.first_of(event_a, event_b, user_id=user_id))
+        return {"earlier": earlier.to_dict(), "later": later.to_dict()}
+
+    @server.tool()
+    def forget_memory(
+        ctx: Context,
+        id: str | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Forget one memory by id, or every memory of a user's scope matching the filters."""
+        count = _call(
+            ctx,
+            lambda m: m.forget(
+                id,
+                user_id=user_id,
+                agent_id=agent_id,
+                session_id=session_id,
+                filters=filters,
+                reason=reason,
+            ),
+        )
+        return {"forgotten": count}
+
+    @server.tool()
+    def quarantine_memory(
+        ctx: Context, id: str, user_id: str | None = None, reason: str | None = None
+    ) -> dict[str, Any]:
+        """Hide a suspicious memory from every search and listing (kept for review)."""
+        return _call(  # type: ignore[no-any-return]
+            ctx, lambda m: m.quarantine(id, user_id=user_id, reason=reason).to_dict()
+        )
 
     return server

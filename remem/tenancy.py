@@ -21,7 +21,7 @@ from remem import _validate
 from remem.errors import Conflict, InvalidInput, NotFound
 from remem.keys import check_tenant
 from remem.memory import Memory
-from remem.types import HistoryEntry, Hit, Page, Record
+from remem.types import HistoryEntry, Hit, Link, Page, Record
 
 
 class TenantMemory:
@@ -61,6 +61,13 @@ class TenantMemory:
     def _record(self, record: Record) -> Record:
         return replace(record, user_id=self._strip(record.user_id))
 
+    def _hit(self, hit: Hit) -> Hit:
+        return replace(hit, record=self._record(hit.record))
+
+    def _owner(self, id: str, user_id: str | None) -> str:
+        """The qualified owner to pass to Memory: ``user_id``'s, or the record's if in this tenant."""
+        return self.qualify(user_id) if user_id is not None else self._owned(id).user_id
+
     def _snapshot(self, snap: dict[str, Any] | None) -> dict[str, Any] | None:
         if snap is None or not isinstance(snap.get("user_id"), str):
             return snap
@@ -95,6 +102,8 @@ class TenantMemory:
         occurred_at: Any = None,
         metadata: Mapping[str, Any] | None = None,
         kind: str = "episodic",
+        ttl: int | None = None,
+        origin: str = "user",
     ) -> Record:
         """``Memory.add`` in this tenant. See there for the arguments and errors."""
         record = self.memory.add(
@@ -106,6 +115,8 @@ class TenantMemory:
             occurred_at=occurred_at,
             metadata=metadata,
             kind=kind,
+            ttl=ttl,
+            origin=origin,
         )
         return self._record(record)
 
@@ -138,7 +149,7 @@ class TenantMemory:
         if content is None and metadata is None:
             # Same order as Memory.update: a request with nothing to change is bad input first.
             raise InvalidInput("update needs content or metadata")
-        owner = self.qualify(user_id) if user_id is not None else self._owned(id).user_id
+        owner = self._owner(id, user_id)
         new = self.memory.update(
             id, content=content, metadata=metadata, user_id=owner, reason=reason
         )
@@ -150,12 +161,62 @@ class TenantMemory:
         Raises:
             NotFound: no such memory in this tenant (or in ``user_id``'s scope).
         """
-        owner = self.qualify(user_id) if user_id is not None else self._owned(id).user_id
-        self.memory.delete(id, user_id=owner, reason=reason)
+        self.memory.delete(id, user_id=self._owner(id, user_id), reason=reason)
 
     def purge(self, *, user_id: str) -> int:
         """``Memory.purge`` of one user of this tenant."""
         return self.memory.purge(user_id=self.qualify(user_id))
+
+    def forget(
+        self,
+        id: str | None = None,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> int:
+        """``Memory.forget`` of one record of this tenant, or of one user's matching records.
+
+        Raises:
+            NotFound: ``id`` is not a memory of this tenant (or of ``user_id``).
+            InvalidInput: neither an id nor a user scope.
+        """
+        if id is not None:
+            return self.memory.forget(id, user_id=self._owner(id, user_id), reason=reason)
+        return self.memory.forget(
+            user_id=self.qualify(user_id),
+            agent_id=agent_id,
+            session_id=session_id,
+            filters=filters,
+            reason=reason,
+        )
+
+    def forget_expired(self, *, user_id: str) -> int:
+        """``Memory.forget_expired`` of one user of this tenant."""
+        return self.memory.forget_expired(user_id=self.qualify(user_id))
+
+    def quarantine(
+        self, id: str, *, user_id: str | None = None, reason: str | None = None
+    ) -> Record:
+        """``Memory.quarantine`` of a record of this tenant.
+
+        Raises:
+            NotFound: no such memory in this tenant (or in ``user_id``'s scope).
+        """
+        owner = self._owner(id, user_id)
+        return self._record(self.memory.quarantine(id, user_id=owner, reason=reason))
+
+    def restore(self, id: str, *, user_id: str | None = None, reason: str | None = None) -> Record:
+        """``Memory.restore`` of a quarantined record of this tenant.
+
+        Raises:
+            NotFound: no such memory in this tenant (or in ``user_id``'s scope).
+            InvalidInput: the memory is not in quarantine.
+        """
+        owner = self._owner(id, user_id)
+        return self._record(self.memory.restore(id, user_id=owner, reason=reason))
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -199,6 +260,8 @@ class TenantMemory:
         session_id: str | None = None,
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
+        as_of: Any = None,
+        level: str = "record",
     ) -> builtins.list[Hit]:
         """``Memory.search`` in one user's scope of this tenant."""
         hits = self.memory.search(
@@ -208,8 +271,10 @@ class TenantMemory:
             session_id=session_id,
             limit=limit,
             filters=filters,
+            as_of=as_of,
+            level=level,
         )
-        return [replace(h, record=self._record(h.record)) for h in hits]
+        return [self._hit(h) for h in hits]
 
     def history(self, id: str, *, user_id: str | None = None) -> builtins.list[HistoryEntry]:
         """``Memory.history`` of a record of this tenant (kept after delete).
@@ -228,6 +293,44 @@ class TenantMemory:
             raise NotFound(f"no history for memory {id}")
         return [self._entry(e) for e in entries]
 
+    def links(self, id: str, *, user_id: str | None = None) -> builtins.list[Link]:
+        """``Memory.links`` of a record of this tenant (links never cross users).
+
+        Raises:
+            NotFound: no such memory in this tenant (or in ``user_id``'s scope).
+        """
+        return self.memory.links(id, user_id=self._owner(id, user_id))
+
+    def timeline(
+        self,
+        *,
+        user_id: str,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        start: Any = None,
+        end: Any = None,
+        limit: int = 100,
+    ) -> builtins.list[Record]:
+        """``Memory.timeline`` of one user of this tenant."""
+        records = self.memory.timeline(
+            user_id=self.qualify(user_id),
+            agent_id=agent_id,
+            session_id=session_id,
+            start=start,
+            end=end,
+            limit=limit,
+        )
+        return [self._record(r) for r in records]
+
+    def first_of(self, event_a: str, event_b: str, *, user_id: str) -> tuple[Hit, Hit]:
+        """``Memory.first_of`` in one user's scope of this tenant: (earlier, later).
+
+        Raises:
+            NotFound: a description matches no memory of this user.
+        """
+        earlier, later = self.memory.first_of(event_a, event_b, user_id=self.qualify(user_id))
+        return self._hit(earlier), self._hit(later)
+
     # -- export / import --------------------------------------------------------------------
 
     def export(self, path: str | Path, *, user_id: str | None = None) -> int:
@@ -243,12 +346,15 @@ class TenantMemory:
             # the store's stream instead of writing other tenants' data anywhere.
             items = self.memory.store.export(None)
         count = 0
+        ids: builtins.list[str] = []
         with open(path, "w", encoding="utf-8") as out:
             for item in items:
                 if isinstance(item, Record):
-                    if not self.owns(item.user_id):
+                    # Derived units are rebuilt on import, as in Memory.export.
+                    if not self.owns(item.user_id) or item.level != "record":
                         continue
                     line = {"type": "record", **self._record(item).to_dict()}
+                    ids.append(item.id)
                     count += 1
                 else:
                     owner = (item.after or item.before or {}).get("user_id")
@@ -256,6 +362,10 @@ class TenantMemory:
                         continue
                     line = {"type": "history", **self._entry(item).to_dict()}
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            kept = set(ids)
+            for link in self.memory.store.links(ids) if ids else []:
+                if link.a in kept and link.b in kept:
+                    out.write(json.dumps({"type": "link", **link.to_dict()}) + "\n")
         return count
 
     def import_(self, path: str | Path) -> int:

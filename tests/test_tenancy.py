@@ -194,20 +194,139 @@ def test_import_missing_file(tmp_path: Path, acme: TenantMemory) -> None:
 def test_tenant_memory_has_the_verbs_of_memory() -> None:
     import inspect
 
-    verbs = (
-        "add",
-        "add_many",
-        "search",
-        "get",
-        "list",
-        "update",
-        "delete",
-        "history",
-        "purge",
-        "export",
-        "import_",
-    )
+    verbs = [
+        name
+        for name, _ in inspect.getmembers(Memory, inspect.isfunction)
+        # backup copies the whole store: an operator's verb, never a tenant's.
+        if not name.startswith("_") and name not in ("close", "backup")
+    ]
+    assert "timeline" in verbs and "forget" in verbs
+    assert not hasattr(TenantMemory, "backup")
     for verb in verbs:
         ours = inspect.signature(getattr(TenantMemory, verb)).parameters
         theirs = inspect.signature(getattr(Memory, verb)).parameters
         assert list(ours) == list(theirs), verb
+
+
+# -- the organize verbs: links, timeline, first_of, forget, ttl, quarantine ----------------------
+
+
+def _story(t: TenantMemory, user_id: str = "ana") -> list[str]:
+    recs = [
+        t.add(
+            "I adopted a puppy named Rex",
+            user_id=user_id,
+            session_id="s1",
+            occurred_at="2024-03-01T10:00:00",
+        ),
+        t.add(
+            "Rex chewed my shoes",
+            user_id=user_id,
+            session_id="s1",
+            occurred_at="2024-03-02T10:00:00",
+        ),
+        t.add(
+            "I started a pottery class",
+            user_id=user_id,
+            session_id="s2",
+            occurred_at="2024-01-05T10:00:00",
+        ),
+    ]
+    return [r.id for r in recs]
+
+
+def test_links_are_the_tenants_and_others_are_not_found(
+    acme: TenantMemory, globex: TenantMemory
+) -> None:
+    puppy, shoes, _ = _story(acme)
+    links = acme.links(puppy)
+    assert {(x.a, x.b) for x in links if x.relation == "next"} == {(puppy, shoes)}
+    assert acme.links(puppy, user_id="ana") == links
+    for call in (lambda: globex.links(puppy), lambda: globex.links(puppy, user_id="ana")):
+        with pytest.raises(NotFound):
+            call()
+    with pytest.raises(NotFound):
+        acme.links(puppy, user_id="bob")
+
+
+def test_timeline_and_first_of_stay_in_the_tenant(acme: TenantMemory, globex: TenantMemory) -> None:
+    _story(acme)
+    globex.add("globex pottery happened first", user_id="ana", occurred_at="2020-01-01T00:00:00")
+    timeline = acme.timeline(user_id="ana")
+    assert [r.content for r in timeline] == [
+        "I started a pottery class",
+        "I adopted a puppy named Rex",
+        "Rex chewed my shoes",
+    ]
+    assert {r.user_id for r in timeline} == {"ana"}
+    since = acme.timeline(user_id="ana", start="2024-02-01", end="2024-03-02", limit=5)
+    assert [r.content for r in since] == ["I adopted a puppy named Rex"]
+    earlier, later = acme.first_of("puppy named Rex", "pottery class", user_id="ana")
+    assert (earlier.record.content, later.record.content) == (
+        "I started a pottery class",
+        "I adopted a puppy named Rex",
+    )
+    assert earlier.record.user_id == later.record.user_id == "ana"
+    with pytest.raises(InvalidInput):
+        acme.timeline(user_id="ana", start="soon")
+    with pytest.raises(NotFound):
+        globex.first_of("puppy", "shoes", user_id="bob")
+
+
+def test_forget_by_id_and_by_scope_within_the_tenant(
+    mem: Memory, acme: TenantMemory, globex: TenantMemory
+) -> None:
+    puppy, _, pottery = _story(acme)
+    theirs = globex.add("pottery at globex", user_id="ana", session_id="s2")
+    with pytest.raises(NotFound):
+        globex.forget(puppy)
+    with pytest.raises(InvalidInput):
+        acme.forget()
+    assert acme.forget(puppy, reason="asked") == 1
+    assert [e.op for e in acme.history(puppy)][-1] == "forget"
+    assert acme.forget(user_id="ana", filters={"session_id": "s2"}) == 1
+    with pytest.raises(NotFound):
+        acme.get(pottery)
+    assert mem.get(theirs.id).content == "pottery at globex"
+    assert [r.content for r in acme.list(user_id="ana")] == ["Rex chewed my shoes"]
+
+
+def test_ttl_and_forget_expired(mem: Memory, acme: TenantMemory, globex: TenantMemory) -> None:
+    import time
+
+    short = acme.add("parking spot 42 today", user_id="ana", ttl=1)
+    assert short.expires_at is not None and short.user_id == "ana"
+    acme.add("kept", user_id="ana")
+    globex_short = globex.add("globex short", user_id="ana", ttl=1)
+    assert globex.add_many([{"content": "many", "user_id": "ana", "ttl": 5}])[0].expires_at
+    time.sleep(1.1)
+    assert acme.forget_expired(user_id="ana") == 1
+    assert [e.op for e in acme.history(short.id)][-1] == "expire"
+    assert mem.history(globex_short.id)[-1].op == "add"  # the other tenant's is untouched
+    with pytest.raises(InvalidInput):
+        acme.forget_expired(user_id="")
+
+
+def test_search_as_of_and_session_level(acme: TenantMemory) -> None:
+    _story(acme)
+    assert acme.search("Rex", user_id="ana", as_of="2000-01-01T00:00:00") == []
+    sessions = acme.search("Rex puppy", user_id="ana", level="session")
+    assert sessions and {h.record.level for h in sessions} == {"session"}
+    assert {h.record.user_id for h in sessions} == {"ana"}
+    with pytest.raises(InvalidInput):
+        acme.search("Rex", user_id="ana", level="galaxy")
+
+
+def test_quarantine_and_restore_within_the_tenant(acme: TenantMemory, globex: TenantMemory) -> None:
+    _, shoes, _ = _story(acme)
+    with pytest.raises(NotFound):
+        globex.quarantine(shoes)
+    hidden = acme.quarantine(shoes, reason="suspicious")
+    assert (hidden.level, hidden.user_id) == ("quarantine", "ana")
+    assert shoes not in {h.record.id for h in acme.search("shoes chewed", user_id="ana")}
+    with pytest.raises(NotFound):
+        globex.restore(shoes)
+    back = acme.restore(shoes, user_id="ana")
+    assert (back.level, back.user_id) == ("record", "ana")
+    with pytest.raises(InvalidInput):
+        acme.restore(shoes)

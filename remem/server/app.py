@@ -32,6 +32,7 @@ from remem.errors import (
     EmbeddingError,
     Forbidden,
     InvalidInput,
+    LLMError,
     MissingDependency,
     NotFound,
     RememError,
@@ -57,6 +58,7 @@ STATUS: dict[type[RememError], int] = {
     Forbidden: 403,
     StoreError: 503,
     EmbeddingError: 503,
+    LLMError: 502,
 }
 
 
@@ -118,7 +120,7 @@ def create_app(
         description="Long-term memory for LLM agents. Send `Authorization: Bearer <key>`.",
         lifespan=lifespan,
         responses={
-            code: {"model": schemas.ErrorOut} for code in (401, 403, 404, 409, 413, 422, 503)
+            code: {"model": schemas.ErrorOut} for code in (401, 403, 404, 409, 413, 422, 502, 503)
         },
     )
     app.state.auth = auth

@@ -115,6 +115,82 @@ def memory_history(
     return _json({"entries": [e.to_dict() for e in memory.history(id, user_id=user_id)]})
 
 
+@router.get(
+    "/memories/{id}/links", response_model=schemas.LinksOut, summary="The links of a memory"
+)
+def memory_links(
+    id: str, memory: MemoryDep, user_id: Annotated[str | None, Query()] = None
+) -> JSONResponse:
+    """``Memory.links``: similar, shared entity, next turn, supersedes, ..."""
+    return _json({"links": [x.to_dict() for x in memory.links(id, user_id=user_id)]})
+
+
+@router.post(
+    "/memories/{id}/quarantine",
+    response_model=schemas.RecordOut,
+    summary="Hide a memory from searches and listings",
+)
+def quarantine_memory(id: str, body: schemas.MoveBody, memory: MemoryDep) -> JSONResponse:
+    """``Memory.quarantine``: kept, with its history, but never returned by reads."""
+    return _json(memory.quarantine(id, **body.model_dump(exclude_unset=True)).to_dict())
+
+
+@router.post("/memories/{id}/restore", response_model=schemas.RecordOut, summary="Restore a memory")
+def restore_memory(id: str, body: schemas.MoveBody, memory: MemoryDep) -> JSONResponse:
+    """``Memory.restore`` of a quarantined memory."""
+    return _json(memory.restore(id, **body.model_dump(exclude_unset=True)).to_dict())
+
+
+@router.get("/timeline", response_model=schemas.TimelineOut, summary="One scope in event order")
+def timeline(
+    memory: MemoryDep,
+    user_id: Annotated[str, Query()],
+    agent_id: Annotated[str | None, Query()] = None,
+    session_id: Annotated[str | None, Query()] = None,
+    start: Annotated[str | None, Query(description="ISO 8601, inclusive")] = None,
+    end: Annotated[str | None, Query(description="ISO 8601, exclusive")] = None,
+    limit: Annotated[int, Query()] = 100,
+) -> JSONResponse:
+    """``Memory.timeline``: by when each event happened, optionally within [start, end)."""
+    records = memory.timeline(
+        user_id=user_id,
+        agent_id=agent_id,
+        session_id=session_id,
+        start=start,
+        end=end,
+        limit=limit,
+    )
+    return _json({"records": [r.to_dict() for r in records]})
+
+
+@router.post(
+    "/first-of", response_model=schemas.FirstOfOut, summary="Which of two events came first"
+)
+def first_of(body: schemas.FirstOfBody, memory: MemoryDep) -> JSONResponse:
+    """``Memory.first_of``: each description matched to its best memory, then ordered."""
+    earlier, later = memory.first_of(body.event_a, body.event_b, user_id=body.user_id)
+    return _json({"earlier": earlier.to_dict(), "later": later.to_dict()})
+
+
+@router.post(
+    "/forget", response_model=schemas.ForgetOut, summary="Forget one memory, or a scope's matches"
+)
+def forget(body: schemas.ForgetBody, memory: MemoryDep) -> JSONResponse:
+    """``Memory.forget``: each forgotten memory leaves a "forget" entry in its history."""
+    fields = body.model_dump(exclude_unset=True)
+    return _json({"forgotten": memory.forget(fields.pop("id", None), **fields)})
+
+
+@router.post(
+    "/scopes/{user_id:path}/forget-expired",
+    response_model=schemas.ForgetOut,
+    summary="Remove one user's memories whose TTL has passed",
+)
+def forget_expired(user_id: str, memory: MemoryDep) -> JSONResponse:
+    """``Memory.forget_expired``."""
+    return _json({"forgotten": memory.forget_expired(user_id=user_id)})
+
+
 @router.delete(
     "/scopes/{user_id:path}",
     response_model=schemas.PurgeOut,

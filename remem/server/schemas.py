@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 Kind = Literal["episodic", "semantic", "procedural", "core"]
+Origin = Literal["user", "agent", "tool", "import", "derived"]
 
 
 class _Body(BaseModel):
@@ -30,6 +31,8 @@ class AddItem(_Body):
     occurred_at: str | None = Field(None, description="When it happened (ISO 8601); default now.")
     metadata: dict[str, Any] | None = None
     kind: Kind = "episodic"
+    ttl: int | None = Field(None, description="Seconds until the memory expires and is forgotten.")
+    origin: Origin = Field("user", description="Where it came from; sets its starting trust.")
 
 
 class AddBatch(_Body):
@@ -57,6 +60,38 @@ class SearchBody(_Body):
     session_id: str | None = None
     limit: int = 10
     filters: dict[str, Any] | None = Field(None, description="Field conditions, see remem.filters.")
+    as_of: str | None = Field(
+        None, description="A past moment (ISO 8601): what was known and valid then."
+    )
+    level: Literal["record", "session"] = Field(
+        "record", description="What was stored, or the derived session units."
+    )
+
+
+class FirstOfBody(_Body):
+    """The arguments of ``Memory.first_of``: two event descriptions in one user's scope."""
+
+    event_a: str
+    event_b: str
+    user_id: str
+
+
+class ForgetBody(_Body):
+    """The arguments of ``Memory.forget``: one ``id``, or a ``user_id`` scope (and filters)."""
+
+    id: str | None = Field(None, description="One memory to forget.")
+    user_id: str | None = Field(None, description="The scope; required without id.")
+    agent_id: str | None = None
+    session_id: str | None = None
+    filters: dict[str, Any] | None = Field(None, description="Field conditions, see remem.filters.")
+    reason: str | None = Field(None, description="Why, recorded in history.")
+
+
+class MoveBody(_Body):
+    """The arguments of ``Memory.quarantine`` and ``Memory.restore``."""
+
+    user_id: str | None = Field(None, description="If given, the memory must belong to this user.")
+    reason: str | None = Field(None, description="Why, recorded in history.")
 
 
 class UpdateBody(_Body):
@@ -101,6 +136,8 @@ class RecordOut(BaseModel):
     entities: list[str]
     dates: list[str]
     level: str
+    expires_at: str | None
+    flags: list[str]
 
 
 class BatchOut(BaseModel):
@@ -148,6 +185,40 @@ class HistoryOut(BaseModel):
     """Every version of a memory, oldest first."""
 
     entries: list[HistoryEntryOut]
+
+
+class LinkOut(BaseModel):
+    """A typed, weighted edge between two records of one user."""
+
+    a: str
+    b: str
+    relation: str
+    weight: float
+
+
+class LinksOut(BaseModel):
+    """The links of one memory."""
+
+    links: list[LinkOut]
+
+
+class TimelineOut(BaseModel):
+    """One scope's memories in event order."""
+
+    records: list[RecordOut]
+
+
+class FirstOfOut(BaseModel):
+    """The two matched events, in the order they happened."""
+
+    earlier: HitOut
+    later: HitOut
+
+
+class ForgetOut(BaseModel):
+    """How many memories were forgotten."""
+
+    forgotten: int
 
 
 class PurgeOut(BaseModel):
