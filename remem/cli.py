@@ -228,6 +228,17 @@ def import_(
 
 
 @app.command()
+def backup(
+    path: Annotated[Path, typer.Argument(help="The new SQLite file (must not exist).")],
+    db: DbOpt = None,
+) -> None:
+    """Copy the whole store to a new SQLite file while it stays in use (online backup)."""
+    with _memory(db) as m:
+        m.backup(path)
+    console.print(f"backed up to {path}")
+
+
+@app.command()
 def ingest(
     path: Annotated[
         Path, typer.Argument(help="A JSONL file of add() objects, or a LoCoMo JSON file.")

@@ -15,7 +15,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from remem import Memory
+from remem import Memory, NotFound
 from remem.keys import KeyStore
 from remem.mcp import TOOLS, create_mcp_server
 from remem.server.app import create_app, serve_in_thread
@@ -190,3 +190,96 @@ def test_remem_mcp_over_stdio(tmp_path: Path) -> None:
     run(main)
     with Memory(db, embedder="hashing") as memory:
         assert memory.list(user_id="ana").records[0].content == "stdio works"
+
+
+def _story(mem: Memory, user_id: str = "ana") -> list[str]:
+    recs = mem.add_many(
+        [
+            {
+                "content": "I adopted a puppy named Rex",
+                "user_id": user_id,
+                "session_id": "s1",
+                "occurred_at": "2024-03-01T10:00:00",
+            },
+            {
+                "content": "Rex chewed my shoes",
+                "user_id": user_id,
+                "session_id": "s1",
+                "occurred_at": "2024-03-02T10:00:00",
+            },
+            {
+                "content": "I started a pottery class",
+                "user_id": user_id,
+                "session_id": "s2",
+                "occurred_at": "2024-01-05T10:00:00",
+            },
+        ]
+    )
+    return [r.id for r in recs]
+
+
+def test_links_timeline_and_first_of_tools(mem: Memory) -> None:
+    puppy, shoes, pottery = _story(mem)
+
+    async def main() -> None:
+        async with Client(create_mcp_server(mem)) as client:
+            links = (await call(client, "memory_links", id=puppy))["links"]
+            assert (puppy, shoes, "next") in {(x["a"], x["b"], x["relation"]) for x in links}
+            assert "NotFound" in await error_text(client, "memory_links", id="nope")
+
+            records = (await call(client, "memory_timeline", user_id="ana"))["records"]
+            assert [r["id"] for r in records] == [pottery, puppy, shoes]
+            window = await call(
+                client, "memory_timeline", user_id="ana", start="2024-02-01", limit=1
+            )
+            assert [r["id"] for r in window["records"]] == [puppy]
+            text = await error_text(client, "memory_timeline", user_id="ana", end="soon")
+            assert "InvalidInput: " in text
+
+            order = await call(
+                client, "memory_first_of", event_a="puppy Rex", event_b="pottery", user_id="ana"
+            )
+            assert (order["earlier"]["record"]["id"], order["later"]["record"]["id"]) == (
+                pottery,
+                puppy,
+            )
+            text = await error_text(
+                client, "memory_first_of", event_a="x", event_b="y", user_id="nobody"
+            )
+            assert "NotFound: " in text
+
+            past = await call(
+                client, "search_memory", query="Rex", user_id="ana", as_of="2000-01-01"
+            )
+            assert past == {"hits": []}
+            units = await call(client, "search_memory", query="Rex", user_id="ana", level="session")
+            assert {h["record"]["level"] for h in units["hits"]} == {"session"}
+
+    run(main)
+
+
+def test_forget_and_quarantine_tools(mem: Memory) -> None:
+    puppy, shoes, pottery = _story(mem)
+
+    async def main() -> None:
+        async with Client(create_mcp_server(TenantMemory(mem, "acme"))) as client:
+            # Another tenant's memory is not found, exactly like a missing one.
+            assert "NotFound" in await error_text(client, "forget_memory", id=puppy)
+            assert "NotFound" in await error_text(client, "quarantine_memory", id=shoes)
+        async with Client(create_mcp_server(mem)) as client:
+            assert await call(client, "forget_memory", id=puppy, reason="asked") == {"forgotten": 1}
+            scoped = await call(client, "forget_memory", user_id="ana", session_id="s2")
+            assert scoped == {"forgotten": 1}
+            assert "InvalidInput" in await error_text(client, "forget_memory")
+            hidden = await call(client, "quarantine_memory", id=shoes, reason="odd")
+            assert hidden["level"] == "quarantine"
+            again = await error_text(client, "quarantine_memory", id=shoes)
+            assert "InvalidInput: " in again
+            rec = await call(client, "add_memory", content="brief", user_id="ana", ttl=60)
+            assert rec["expires_at"] is not None
+
+    run(main)
+    assert [e.op for e in mem.history(puppy)][-1] == "forget"
+    assert mem.get(shoes).level == "quarantine"
+    with pytest.raises(NotFound):
+        mem.get(pottery)

@@ -411,3 +411,142 @@ def test_serve_with_workers_uses_the_env_factory(tmp_path: Path) -> None:
         proc.wait(timeout=30)
     with Memory(db, embedder="hashing") as memory:
         assert memory.list(user_id="acme/a").records[0].content == "hi"
+
+
+# -- links, timeline, first-of, forget, ttl, quarantine -----------------------------------------
+
+
+def _story(c: httpx.Client, user: str) -> list[str]:
+    items = [
+        {
+            "content": "I adopted a puppy named Rex",
+            "session_id": "s1",
+            "occurred_at": "2024-03-01T10:00:00+00:00",
+        },
+        {
+            "content": "Rex chewed my shoes",
+            "session_id": "s1",
+            "occurred_at": "2024-03-02T10:00:00+00:00",
+        },
+        {
+            "content": "I started a pottery class",
+            "session_id": "s2",
+            "occurred_at": "2024-01-05T10:00:00+00:00",
+        },
+    ]
+    batch = c.post("/v1/memories", json={"items": [{**i, "user_id": user} for i in items]})
+    assert batch.status_code == 201, batch.text
+    return [r["id"] for r in batch.json()["items"]]
+
+
+def test_links_route(service: Service) -> None:
+    puppy, shoes, _ = _story(service.acme, "linker")
+    links = service.acme.get(f"/v1/memories/{puppy}/links", params={"user_id": "linker"})
+    assert links.status_code == 200
+    found = {(x["a"], x["b"], x["relation"]) for x in links.json()["links"]}
+    assert (puppy, shoes, "next") in found
+    assert all(isinstance(x["weight"], float) for x in links.json()["links"])
+    _error(service.globex.get(f"/v1/memories/{puppy}/links"), 404, "NotFound")
+    _error(service.acme.get("/v1/memories/nope/links"), 404, "NotFound")
+
+
+def test_timeline_route(service: Service) -> None:
+    puppy, shoes, pottery = _story(service.acme, "timer")
+    whole = service.acme.get("/v1/timeline", params={"user_id": "timer"}).json()["records"]
+    assert [r["id"] for r in whole] == [pottery, puppy, shoes]
+    window = service.acme.get(
+        "/v1/timeline",
+        params={"user_id": "timer", "start": "2024-02-01", "end": "2024-03-02", "limit": 5},
+    ).json()["records"]
+    assert [r["id"] for r in window] == [puppy]
+    assert service.globex.get("/v1/timeline", params={"user_id": "timer"}).json() == {"records": []}
+    _error(
+        service.acme.get("/v1/timeline", params={"user_id": "timer", "start": "soon"}),
+        422,
+        "InvalidInput",
+    )
+    _error(service.acme.get("/v1/timeline"), 422, "InvalidInput")
+
+
+def test_first_of_route(service: Service) -> None:
+    puppy, _, pottery = _story(service.acme, "orderer")
+    body = {"event_a": "puppy named Rex", "event_b": "pottery class", "user_id": "orderer"}
+    result = service.acme.post("/v1/first-of", json=body)
+    assert result.status_code == 200
+    data = result.json()
+    assert (data["earlier"]["record"]["id"], data["later"]["record"]["id"]) == (pottery, puppy)
+    assert data["earlier"]["record"]["user_id"] == "orderer"
+    _error(service.globex.post("/v1/first-of", json=body), 404, "NotFound")
+    _error(service.acme.post("/v1/first-of", json={"event_a": "x"}), 422, "InvalidInput")
+
+
+def test_forget_route(service: Service) -> None:
+    puppy, _, pottery = _story(service.acme, "forgetter")
+    _error(service.globex.post("/v1/forget", json={"id": puppy}), 404, "NotFound")
+    _error(service.acme.post("/v1/forget", json={}), 422, "InvalidInput")
+    one = service.acme.post("/v1/forget", json={"id": puppy, "reason": "asked"})
+    assert one.status_code == 200 and one.json() == {"forgotten": 1}
+    entries = service.acme.get(f"/v1/memories/{puppy}/history").json()["entries"]
+    assert (entries[-1]["op"], entries[-1]["reason"]) == ("forget", "asked")
+    scoped = service.acme.post(
+        "/v1/forget", json={"user_id": "forgetter", "filters": {"session_id": "s2"}}
+    )
+    assert scoped.json() == {"forgotten": 1}
+    _error(service.acme.get(f"/v1/memories/{pottery}"), 404, "NotFound")
+    left = service.acme.get("/v1/memories", params={"user_id": "forgetter"}).json()["records"]
+    assert [r["content"] for r in left] == ["Rex chewed my shoes"]
+
+
+def test_ttl_and_forget_expired_route(service: Service) -> None:
+    short = service.acme.post(
+        "/v1/memories", json={"content": "parking spot 42", "user_id": "team/exp", "ttl": 1}
+    ).json()
+    assert short["expires_at"] is not None
+    _error(
+        service.acme.post("/v1/memories", json={"content": "x", "user_id": "a", "ttl": 0}),
+        422,
+        "InvalidInput",
+    )
+    time.sleep(1.1)
+    assert service.globex.post("/v1/scopes/team/exp/forget-expired").json() == {"forgotten": 0}
+    done = service.acme.post("/v1/scopes/team/exp/forget-expired")
+    assert done.status_code == 200 and done.json() == {"forgotten": 1}
+    _error(service.acme.post(f"/v1/scopes/{'x' * 300}/forget-expired"), 422, "InvalidInput")
+
+
+def test_search_as_of_and_level(service: Service) -> None:
+    _story(service.acme, "seeker")
+    search = "/v1/memories/search"
+    past = {"query": "Rex", "user_id": "seeker", "as_of": "2000-01-01T00:00:00Z"}
+    assert service.acme.post(search, json=past).json() == {"hits": []}
+    units = service.acme.post(
+        search, json={"query": "Rex puppy", "user_id": "seeker", "level": "session"}
+    ).json()["hits"]
+    assert units and {h["record"]["level"] for h in units} == {"session"}
+    _error(service.acme.post(search, json={**past, "as_of": "soon"}), 422, "InvalidInput")
+    bad_level = {"query": "Rex", "user_id": "seeker", "level": "galaxy"}
+    _error(service.acme.post(search, json=bad_level), 422, "InvalidInput")
+
+
+def test_quarantine_and_restore_routes(service: Service) -> None:
+    _, shoes, _ = _story(service.acme, "guarded")
+    _error(service.globex.post(f"/v1/memories/{shoes}/quarantine", json={}), 404, "NotFound")
+    hidden = service.acme.post(f"/v1/memories/{shoes}/quarantine", json={"reason": "odd"})
+    assert hidden.status_code == 200 and hidden.json()["level"] == "quarantine"
+    hits = service.acme.post(
+        "/v1/memories/search", json={"query": "shoes chewed", "user_id": "guarded"}
+    ).json()["hits"]
+    assert shoes not in {h["record"]["id"] for h in hits}
+    back = service.acme.post(f"/v1/memories/{shoes}/restore", json={"user_id": "guarded"})
+    assert back.status_code == 200 and back.json()["level"] == "record"
+    _error(service.acme.post(f"/v1/memories/{shoes}/restore", json={}), 422, "InvalidInput")
+
+
+def test_record_schema_documents_every_record_field(service: Service) -> None:
+    from dataclasses import fields
+
+    from remem.types import Record
+
+    spec = httpx.get(service.url + "/openapi.json").json()
+    documented = set(spec["components"]["schemas"]["RecordOut"]["properties"])
+    assert documented == {f.name for f in fields(Record)}
