@@ -335,10 +335,11 @@ def main() -> None:
         raise SystemExit(1) from None
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        raise
+    except typer.TyperException as exc:
+        # Usage errors (a missing argument, bad JSON in --filters) come from the click that
+        # Typer bundles, not from the click package: every one is a TyperException with show().
+        show = getattr(exc, "show", None)
+        if not callable(show):
+            raise
+        show()
+        raise SystemExit(int(getattr(exc, "exit_code", 2))) from None

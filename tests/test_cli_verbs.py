@@ -156,3 +156,16 @@ def test_main_prints_one_line_and_exits_1(
         main()
     assert info.value.code == 1
     assert capsys.readouterr().err == "error: memory nope not found\n"
+
+
+def test_main_reports_usage_errors_without_a_traceback(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REMEM_EMBEDDER", "hashing")
+    argv = ["remem", "forget", "--user", "ana", "--filters", "{nope", "--db", str(db_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--filters is not valid JSON" in err and "Traceback" not in err
