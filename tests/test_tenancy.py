@@ -330,3 +330,17 @@ def test_quarantine_and_restore_within_the_tenant(acme: TenantMemory, globex: Te
     assert (back.level, back.user_id) == ("record", "ana")
     with pytest.raises(InvalidInput):
         acme.restore(shoes)
+
+
+def test_export_carries_links_and_skips_derived_units(tmp_path: Path, acme: TenantMemory) -> None:
+    puppy, shoes, _ = _story(acme)
+    out = tmp_path / "acme.jsonl"
+    assert acme.export(out) == 3
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {x["level"] for x in lines if x["type"] == "record"} == {"record"}
+    assert {"a": puppy, "b": shoes, "relation": "next", "weight": 1.0, "type": "link"} in lines
+    with Memory(tmp_path / "other.db", embedder="hashing") as other:
+        initech = TenantMemory(other, "initech")
+        assert initech.import_(out) == 3
+        assert (puppy, shoes, "next") in {(x.a, x.b, x.relation) for x in initech.links(puppy)}
+        assert initech.search("Rex puppy", user_id="ana", level="session")  # units rebuilt
