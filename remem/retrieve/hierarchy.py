@@ -78,8 +78,11 @@ def search(
     extra: dict[str, dict[str, float]] = {}
 
     def add(doc: str, name: str, value: float) -> None:
+        # The strongest evidence of each kind counts, not how many times it recurs: a generic
+        # turn linked to many strong ones must not outscore the strong ones themselves.
         if value > 0:
-            extra.setdefault(doc, {})[name] = extra.get(doc, {}).get(name, 0.0) + value
+            parts = extra.setdefault(doc, {})
+            parts[name] = max(parts.get(name, 0.0), value)
 
     # Coarse to fine: units are skipped when the caller already pinned one session or filters.
     turn_unit: dict[str, str] = {}
