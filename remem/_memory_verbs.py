@@ -1,4 +1,4 @@
-"""The time, link and forgetting verbs of ``Memory``: links, timeline, first_of, forget.
+"""Memory verbs beyond add/search/get: links, time, forgetting, quarantine, export and backup.
 
 A mixin so ``memory.py`` stays one readable module; ``Memory`` is still the one public class.
 """
@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from remem import _time, _validate
-from remem.errors import InvalidInput, NotFound
+from remem import _io, _time, _validate
+from remem.errors import ConfigError, InvalidInput, NotFound
 from remem.guard import policy
 from remem.retrieve import timeline
-from remem.types import HistoryEntry, Hit, Link, Record
+from remem.types import HistoryEntry, Hit, Link, Record, Vector
 
 if TYPE_CHECKING:
+    from remem.config import Settings
     from remem.store.base import Scope, Store
 
 MAX_LIMIT = 1000
@@ -25,6 +27,7 @@ class OrganizeVerbs:
     """Verbs over the organized memory; mixed into ``Memory``."""
 
     store: Store
+    settings: Settings
 
     def get(self, id: str, *, user_id: str | None = None) -> Record:  # pragma: no cover
         raise NotImplementedError
@@ -40,6 +43,13 @@ class OrganizeVerbs:
         raise NotImplementedError
 
     def _all(self, scope: Scope) -> builtins.list[Record]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _embed(self, texts: builtins.list[str]) -> Vector:  # pragma: no cover
+        raise NotImplementedError
+
+    @staticmethod
+    def _embed_text(record: Record) -> str:  # pragma: no cover
         raise NotImplementedError
 
     def _refresh(self, *records: Record) -> None:  # pragma: no cover
@@ -203,3 +213,52 @@ class OrganizeVerbs:
         )
         self._refresh(new)
         return new
+
+    def export(self, path: str | Path, *, user_id: str | None = None) -> int:
+        """Write every memory, history entry and link (of one user, or all) to a JSONL file.
+
+        Derived units are left out: ``import_`` rebuilds them.
+
+        Returns:
+            The number of memories written.
+        """
+        return _io.write_export(self.store, path, user_id=user_id)
+
+    def import_(self, path: str | Path) -> int:
+        """Load a file written by ``export``: ids, versions, timestamps, history and links kept.
+
+        All or nothing for the memories and their history; session units are rebuilt after.
+
+        Returns:
+            The number of memories imported.
+
+        Raises:
+            InvalidInput: a malformed line (its number is in the message); nothing is imported.
+            Conflict: a memory with one of the ids already exists; nothing is imported.
+        """
+        records, history, links = _io.read_export(path, self.settings)
+        vectors = self._embed([self._embed_text(r) for r in records])
+        self.store.insert(records, vectors, history)
+        owner = {r.id: r.user_id for r in records}
+        by_user: dict[str, builtins.list[Link]] = {}
+        for link in links:
+            if owner.get(link.a) is not None and owner.get(link.a) == owner.get(link.b):
+                by_user.setdefault(owner[link.a], []).append(link)
+        for uid, user_links in by_user.items():
+            self.store.add_links(uid, user_links)
+        self._refresh(*records)
+        return len(records)
+
+    def backup(self, path: str | Path) -> None:
+        """Copy the whole store to a new SQLite file while it stays in use (online backup).
+
+        Restore by opening the copy (``Memory(path)``) or copying it into place. PostgreSQL stores
+        are backed up with ``pg_dump`` (see docs/backends.md).
+
+        Raises:
+            ConfigError: the store cannot make backups (not SQLite).
+            Conflict: ``path`` already exists.
+        """
+        if "backup" not in self.store.capabilities:
+            raise ConfigError("this store has no online backup; use pg_dump for PostgreSQL")
+        self.store.backup(path)  # type: ignore[attr-defined]

@@ -13,18 +13,18 @@ from typing import Any
 
 import numpy as np
 
-from remem import _ids, _io, _registry, _time, _validate
+from remem import _ids, _registry, _time, _validate
 from remem import filters as _filters
 from remem._memory_verbs import OrganizeVerbs
 from remem.config import Settings, default_path
 from remem.embed.base import Embedder, embed
-from remem.errors import ConfigError, InvalidInput, NotFound
+from remem.errors import InvalidInput, NotFound
 from remem.guard import policy
 from remem.guard.consensus import Lesson
 from remem.organize import notes, writer
 from remem.retrieve import hierarchy
 from remem.store.base import Scope, Store
-from remem.types import HistoryEntry, Hit, Link, Page, Record, Vector
+from remem.types import HistoryEntry, Hit, Page, Record, Vector
 
 MAX_LIMIT = 1000
 _QUERY_CACHE = 256
@@ -498,55 +498,6 @@ class Memory(OrganizeVerbs):
         return [Hit(r, score, explain[r.id], flags) for r, score, flags in reviewed]
 
     # -- export / import --------------------------------------------------------------------
-
-    def export(self, path: str | Path, *, user_id: str | None = None) -> int:
-        """Write every memory, history entry and link (of one user, or all) to a JSONL file.
-
-        Derived units are left out: ``import_`` rebuilds them.
-
-        Returns:
-            The number of memories written.
-        """
-        return _io.write_export(self.store, path, user_id=user_id)
-
-    def import_(self, path: str | Path) -> int:
-        """Load a file written by ``export``: ids, versions, timestamps, history and links kept.
-
-        All or nothing for the memories and their history; session units are rebuilt after.
-
-        Returns:
-            The number of memories imported.
-
-        Raises:
-            InvalidInput: a malformed line (its number is in the message); nothing is imported.
-            Conflict: a memory with one of the ids already exists; nothing is imported.
-        """
-        records, history, links = _io.read_export(path, self.settings)
-        vectors = self._embed([self._embed_text(r) for r in records])
-        self.store.insert(records, vectors, history)
-        owner = {r.id: r.user_id for r in records}
-        by_user: dict[str, builtins.list[Link]] = {}
-        for link in links:
-            if owner.get(link.a) is not None and owner.get(link.a) == owner.get(link.b):
-                by_user.setdefault(owner[link.a], []).append(link)
-        for uid, user_links in by_user.items():
-            self.store.add_links(uid, user_links)
-        self._refresh(*records)
-        return len(records)
-
-    def backup(self, path: str | Path) -> None:
-        """Copy the whole store to a new SQLite file while it stays in use (online backup).
-
-        Restore by opening the copy (``Memory(path)``) or copying it into place. PostgreSQL stores
-        are backed up with ``pg_dump`` (see docs/backends.md).
-
-        Raises:
-            ConfigError: the store cannot make backups (not SQLite).
-            Conflict: ``path`` already exists.
-        """
-        if "backup" not in self.store.capabilities:
-            raise ConfigError("this store has no online backup; use pg_dump for PostgreSQL")
-        self.store.backup(path)  # type: ignore[attr-defined]
 
     # -- helpers ----------------------------------------------------------------------------
 

@@ -1,0 +1,99 @@
+"""The SQLite store's schema: numbered migrations, applied in order when a store opens."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from remem.store.migrations import Migrations
+
+migrations = Migrations("sqlite")
+
+
+@migrations
+def m001_create_memories(conn: sqlite3.Connection) -> None:
+    _script(
+        conn,
+        """
+        CREATE TABLE memories (
+            rowid INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            user_id TEXT NOT NULL,
+            agent_id TEXT,
+            session_id TEXT,
+            kind TEXT NOT NULL,
+            level TEXT NOT NULL DEFAULT 'record',
+            content TEXT NOT NULL,
+            speaker TEXT,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            occurred_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            origin TEXT NOT NULL,
+            trust REAL NOT NULL,
+            valid_from TEXT,
+            valid_to TEXT,
+            sources TEXT NOT NULL DEFAULT '[]',
+            keywords TEXT NOT NULL DEFAULT '[]',
+            entities TEXT NOT NULL DEFAULT '[]',
+            dates TEXT NOT NULL DEFAULT '[]',
+            embedding BLOB NOT NULL
+        );
+        CREATE INDEX memories_scope ON memories (user_id, level, id);
+        CREATE INDEX memories_time ON memories (user_id, occurred_at);
+        CREATE INDEX memories_session ON memories (user_id, session_id);
+        CREATE VIRTUAL TABLE memories_fts USING fts5(
+            text, tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+        CREATE TABLE history (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            memory_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            op TEXT NOT NULL,
+            at TEXT NOT NULL,
+            actor TEXT,
+            reason TEXT,
+            before TEXT,
+            after TEXT
+        );
+        CREATE INDEX history_memory ON history (memory_id, seq);
+        CREATE INDEX history_user ON history (user_id);
+        """,
+    )
+
+
+@migrations
+def m002_links_and_expiry(conn: sqlite3.Connection) -> None:
+    _script(
+        conn,
+        """
+        ALTER TABLE memories ADD COLUMN expires_at TEXT;
+        CREATE INDEX memories_expiry ON memories (expires_at) WHERE expires_at IS NOT NULL;
+        CREATE TABLE links (
+            a TEXT NOT NULL,
+            b TEXT NOT NULL,
+            relation TEXT NOT NULL,
+            weight REAL NOT NULL,
+            user_id TEXT NOT NULL,
+            PRIMARY KEY (a, b, relation)
+        );
+        CREATE INDEX links_b ON links (b);
+        CREATE INDEX links_user ON links (user_id);
+        """,
+    )
+
+
+@migrations
+def m003_guard_flags(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE memories ADD COLUMN flags TEXT NOT NULL DEFAULT '[]'")
+
+
+def _script(conn: sqlite3.Connection, sql: str) -> None:
+    """Run several statements inside the caller's transaction (executescript would commit first)."""
+    pending = ""
+    for line in sql.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            conn.execute(pending)
+            pending = ""
