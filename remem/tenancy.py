@@ -23,6 +23,9 @@ from remem.keys import check_tenant
 from remem.memory import Memory
 from remem.types import HistoryEntry, Hit, Link, Page, Record
 
+# What export writes and import accepts: stored memories, quarantined or not; never derived units.
+_PORTABLE_LEVELS = ("record", "quarantine")
+
 
 class TenantMemory:
     """The verbs of ``Memory``, confined to one tenant's scopes.
@@ -350,8 +353,9 @@ class TenantMemory:
         with open(path, "w", encoding="utf-8") as out:
             for item in items:
                 if isinstance(item, Record):
-                    # Derived units are rebuilt on import, as in Memory.export.
-                    if not self.owns(item.user_id) or item.level != "record":
+                    # Derived units (sessions, lessons) are rebuilt, not exported; a quarantined
+                    # memory is the user's data and goes along, still quarantined.
+                    if not self.owns(item.user_id) or item.level not in _PORTABLE_LEVELS:
                         continue
                     line = {"type": "record", **self._record(item).to_dict()}
                     ids.append(item.id)
@@ -408,6 +412,9 @@ class TenantMemory:
                 try:
                     if obj.get("type") == "record":
                         obj["user_id"] = self.qualify(obj.get("user_id"))
+                        # A forged derived unit (a guard lesson, say) must not come in as data.
+                        if obj.get("level", "record") not in _PORTABLE_LEVELS:
+                            raise InvalidInput(f"level: expected one of {_PORTABLE_LEVELS}")
                         record_ids.add(str(obj.get("id")))
                     elif obj.get("type") == "history":
                         for name in ("before", "after"):

@@ -344,3 +344,22 @@ def test_export_carries_links_and_skips_derived_units(tmp_path: Path, acme: Tena
         assert initech.import_(out) == 3
         assert (puppy, shoes, "next") in {(x.a, x.b, x.relation) for x in initech.links(puppy)}
         assert initech.search("Rex puppy", user_id="ana", level="session")  # units rebuilt
+
+
+def test_quarantined_memories_travel_and_derived_units_cannot_be_imported(
+    tmp_path: Path, acme: TenantMemory
+) -> None:
+    _, shoes, _ = _story(acme)
+    acme.quarantine(shoes, reason="odd")
+    out = tmp_path / "acme.jsonl"
+    assert acme.export(out) == 3
+    with Memory(tmp_path / "other.db", embedder="hashing") as other:
+        initech = TenantMemory(other, "initech")
+        assert initech.import_(out) == 3
+        assert initech.get(shoes).level == "quarantine"
+        assert [e.op for e in initech.history(shoes)] == ["add", "quarantine"]
+        forged = tmp_path / "lesson.jsonl"
+        line = {"type": "record", **acme.get(shoes).to_dict(), "id": "forged", "level": "lesson"}
+        forged.write_text(json.dumps(line) + "\n")
+        with pytest.raises(InvalidInput, match="line 1: level"):
+            initech.import_(forged)
