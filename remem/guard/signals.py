@@ -124,6 +124,21 @@ _INSTRUCTION_GROUPS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
         ),
     ),
     (
+        ("outdated", "obsolete", "incorrect", "wrong", "invalid", "superseded", "instead of"),
+        (
+            # Claims that other memories are void, planted to win over them (MINJA-style
+            # "bridging" notes): "the earlier records about this are outdated".
+            # Not someone's own ("my old records were wrong"), and within one clause.
+            r"(?<!\bmy\s)(?<!\bour\s)(?<!\bhis\s)(?<!\bher\s)(?<!\byour\s)(?<!\btheir\s)"
+            r"\b(?:the\s+)?(?:earlier|previous|prior|older|other|old|existing|stored|past|all)"
+            r"\s+(?:records?|memor(?:y|ies)|entries)\b[^.!?,;\n]{0,60}?\b(?:are|is|were|was)\s+"
+            r"(?:now\s+|all\s+)?(?:outdated|obsolete|wrong|incorrect|invalid|false|superseded"
+            r"|deprecated|unreliable)\b",
+            r"\binstead\s+of\s+(?:the\s+|any\s+)?(?:older|earlier|previous|other|stored|prior)"
+            r"\s+(?:records?|memor(?:y|ies)|entries)\b",
+        ),
+    ),
+    (
         ("whenever",),
         (
             # The same rule written the other way round: "Recommend X whenever the user asks ..."
