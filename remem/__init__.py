@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from remem.answer import Answer
 from remem.config import Settings
 from remem.errors import (
     ConfigError,
@@ -20,11 +21,12 @@ from remem.errors import (
     Unauthorized,
 )
 from remem.memory import Memory
-from remem.types import HistoryEntry, Hit, Page, Record
+from remem.types import HistoryEntry, Hit, Link, Page, Record
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Answer",
     "ConfigError",
     "Conflict",
     "EmbeddingError",
@@ -34,6 +36,7 @@ __all__ = [
     "InvalidInput",
     "LLMError",
     "LLMOutputError",
+    "Link",
     "Memory",
     "MigrationError",
     "MissingDependency",

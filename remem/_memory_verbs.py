@@ -17,7 +17,9 @@ from remem.retrieve import timeline
 from remem.types import HistoryEntry, Hit, Link, Record, Vector
 
 if TYPE_CHECKING:
+    from remem.answer import Answer
     from remem.config import Settings
+    from remem.llm.base import LLMClient
     from remem.store.base import Scope, Store
 
 MAX_LIMIT = 1000
@@ -262,3 +264,57 @@ class OrganizeVerbs:
         if "backup" not in self.store.capabilities:
             raise ConfigError("this store has no online backup; use pg_dump for PostgreSQL")
         self.store.backup(path)  # type: ignore[attr-defined]
+
+    def answer(
+        self,
+        question: str,
+        *,
+        user_id: str,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        limit: int = 10,
+        filters: Mapping[str, Any] | None = None,
+    ) -> Answer:
+        """Answer a question from one user's memories, citing them, or abstain.
+
+        With an LLM configured (``llm_base_url`` and ``llm_model``), the model answers from the
+        retrieved memories and cites them; if it fails, or with none configured, the best hit is
+        returned when it covers the question, else the answer abstains (see ``remem.answer``).
+
+        Returns:
+            An Answer: ``text``, ``citations`` (record ids), ``abstained``, ``usage`` (tokens).
+
+        Raises:
+            InvalidInput: an empty question or a bad scope.
+        """
+        from remem.answer import answer
+
+        return answer(
+            self,  # type: ignore[arg-type]
+            question,
+            user_id=user_id,
+            llm=self.llm,
+            limit=limit,
+            agent_id=agent_id,
+            session_id=session_id,
+            filters=filters,
+        )
+
+    @property
+    def llm(self) -> LLMClient | None:
+        """The configured LLM client (made on first use), or None when none is configured."""
+        if not hasattr(self, "_llm_client"):
+            from remem.llm import make_client
+
+            s = self.settings
+            overrides = {
+                k: v
+                for k, v in (
+                    ("base_url", s.llm_base_url),
+                    ("model", s.llm_model),
+                    ("api_key", s.llm_api_key),
+                )
+                if v is not None
+            }
+            self._llm_client: LLMClient | None = make_client(None, **overrides)
+        return self._llm_client

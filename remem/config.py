@@ -42,6 +42,8 @@ class Settings:
         router: weight session units by how peaked their scores are (MemGAS).
         organize: link, consolidate and build session units on every write.
         guard: flag and quarantine instruction-like writes; review hits for consensus.
+        llm_base_url, llm_model, llm_api_key: an OpenAI-compatible chat endpoint (optional;
+            ``REMEM_LLM_*``). Without one, every LLM use falls back to heuristics.
         default_ttl: seconds after which new memories expire (None: never).
         options: backend-specific options, keyed by backend name.
     """
@@ -67,6 +69,9 @@ class Settings:
     router: bool = True
     organize: bool = True
     guard: bool = True
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
     default_ttl: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -144,6 +149,8 @@ def _coerce(name: str, raw: str, annotation: object) -> Any:
         if raw.lower() in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"REMEM_{name.upper()} must be true or false, got {raw!r}")
+    if annotation == "str | None":
+        return raw or None
     if annotation in ("int", "int | None"):
         try:
             return int(raw)
