@@ -4,6 +4,8 @@ Every line on stdout is printed, and flushed, only after the call it reports has
 line the parent reads is a write the library acknowledged.
 
     python tests/_writer.py crash  DB SEED          write until killed (adds, batches, updates)
+
+DB is an SQLite file, or a ``postgresql://`` URL for the PostgreSQL store.
     python tests/_writer.py write  DB NAME COUNT    write COUNT records for user "shared", then exit
     python tests/_writer.py update DB ID COUNT      make COUNT updates of ID (retrying on Conflict)
     python tests/_writer.py open   DB NAME          open the store and add one record
@@ -24,10 +26,16 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
+def _open(db: str) -> Memory:
+    if db.startswith(("postgresql://", "postgres://")):
+        return Memory(store="postgres", store_url=db, embedder="hashing")
+    return Memory(db, embedder="hashing")
+
+
 def crash(db: str, seed: int) -> None:
     rng = random.Random(seed)
     mine: list[str] = []
-    with Memory(db, embedder="hashing") as mem:
+    with _open(db) as mem:
         _say("READY")
         deadline = time.monotonic() + 60  # a safety net if the parent dies before killing us
         n = 0
