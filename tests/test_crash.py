@@ -64,8 +64,10 @@ class Acked:
         return len(lines)
 
 
-def run_writer(db: str, seed: int, rng: random.Random, log: Path) -> str:
-    """Start the writer on ``db`` (a file or a PostgreSQL URL), SIGKILL it, return its output."""
+def run_writer(db: str, seed: int, rng: random.Random, log: Path, *, window: float = 0.2) -> str:
+    """Start the writer on ``db`` (a file or a PostgreSQL URL), SIGKILL it within ``window``
+    seconds of its READY line (or at any time from its start on every fifth seed), return its
+    output."""
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, str(WRITER), "crash", db, str(seed)],
@@ -82,7 +84,7 @@ def run_writer(db: str, seed: int, rng: random.Random, log: Path) -> str:
                     assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
                     assert time.monotonic() - start < 30, "writer did not start"
                     time.sleep(0.005)
-                time.sleep(rng.uniform(0.0, 0.2))
+                time.sleep(rng.uniform(0.0, window))
             proc.send_signal(signal.SIGKILL)
         finally:
             proc.kill()
