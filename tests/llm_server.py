@@ -36,6 +36,8 @@ class Reply:
         delay: seconds to wait before answering (to trip the client's timeout).
         usage: (prompt_tokens, completion_tokens), or None to omit the ``usage`` field.
         body: a raw response body that replaces the generated one.
+        gate: when set, the reply waits until the event is set (or the server stops): lets a test
+            hold the "model" busy for exactly as long as it needs, with no wall-clock timing.
     """
 
     content: str | None = None
@@ -45,6 +47,7 @@ class Reply:
     delay: float = 0.0
     usage: tuple[int, int] | None = (10, 5)
     body: str | None = None
+    gate: threading.Event | None = None
 
 
 @dataclass
@@ -163,6 +166,9 @@ def _handler_for(server: ScriptedLLMServer) -> type[BaseHTTPRequestHandler]:
                 return
             if reply.delay and server._stop.wait(reply.delay):
                 return
+            while reply.gate is not None and not reply.gate.wait(0.05):
+                if server._stop.is_set():
+                    return
             self._send(reply.status, server._render(reply, body), reply.headers)
 
         def _send(self, status: int, payload: bytes, headers: dict[str, str]) -> None:

@@ -175,7 +175,9 @@ def extract_facts(
         '- "supersede": contradicts or replaces known fact number `target` (it no longer holds)\n'
         '- "noop": already known or not worth keeping\n'
         'Return {"operations": [{"op": "...", "fact": "self-contained statement", '
-        '"target": number or null}]}. Return {"operations": []} when there is no fact.\n\n'
+        '"target": number or null}]}. Return {"operations": []} when there is no fact.\n'
+        "If the new text starts with a date and a speaker, write facts in the third person "
+        "(the speaker's name, not I) and resolve relative dates against that date.\n\n"
         f"Known facts:\n{known[:MAX_PROMPT_CHARS]}\n\nNew text:\n{content[:MAX_PROMPT_CHARS]}"
     )
 
@@ -202,7 +204,11 @@ def extract_facts(
 
 
 def summarize_session(
-    turns: Sequence[str], *, llm: LLMClient | None = None, max_chars: int = 600
+    turns: Sequence[str],
+    *,
+    llm: LLMClient | None = None,
+    max_chars: int = 600,
+    fallback: bool = True,
 ) -> str:
     """A short summary of one session's turns.
 
@@ -210,6 +216,8 @@ def summarize_session(
         turns: the turns in order (``"Speaker: text"`` reads best).
         llm: the model, or None for the heuristic.
         max_chars: the heuristic summary's length bound.
+        fallback: use the heuristic when there is no model or it fails; False returns "" then
+            (for callers that store the result and want only model-written summaries).
 
     Returns:
         The summary ("" for no turns).
@@ -226,7 +234,7 @@ def summarize_session(
         "summarize_session",
         prompt,
         _Summary,
-        lambda: central_turns(turns, max_chars=max_chars),
+        lambda: central_turns(turns, max_chars=max_chars) if fallback else "",
         lambda out: out.summary.strip(),
     )
 
@@ -257,12 +265,15 @@ def central_turns(turns: Sequence[str], *, max_chars: int = 600, k: int = 3) -> 
 # -- insights ----------------------------------------------------------------------------------
 
 
-def insights(summaries: Sequence[str], *, llm: LLMClient | None = None) -> list[str]:
+def insights(
+    summaries: Sequence[str], *, llm: LLMClient | None = None, fallback: bool = True
+) -> list[str]:
     """Durable lessons or patterns across several session summaries (G-Memory's insight tier).
 
     Args:
         summaries: session summaries, oldest first.
         llm: the model, or None for the heuristic (recurring topics).
+        fallback: use the heuristic when there is no model or it fails; False returns [] then.
 
     Returns:
         Insight sentences, at most 10.
@@ -280,7 +291,7 @@ def insights(summaries: Sequence[str], *, llm: LLMClient | None = None) -> list[
         "insights",
         prompt,
         _Insights,
-        lambda: recurring_topics(summaries),
+        lambda: recurring_topics(summaries) if fallback else [],
         lambda out: _clean_list(out.insights, 10),
     )
 
