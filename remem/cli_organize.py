@@ -1,4 +1,5 @@
-"""The CLI commands over the organized memory: links, timeline, first-of, forget, quarantine.
+"""The CLI commands over the organized memory: links, timeline, first-of, forget, quarantine,
+answer.
 
 ``register(app)`` adds them to the main Typer app (``remem/cli.py`` calls it). Like every command,
 each parses its input, makes one Memory call and renders the result (a table, or ``--json``).
@@ -143,6 +144,41 @@ def restore(
     emit(rec.to_dict()) if as_json else console.print(record_table(rec))
 
 
+def answer(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    user: UserOpt,
+    agent: Annotated[str | None, typer.Option("--agent")] = None,
+    session: Annotated[str | None, typer.Option("--session")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-k", help="Memories to answer from.")] = 10,
+    filters: Annotated[str | None, typer.Option("--filters", help="A JSON filter object.")] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from one user's memories, citing them, or abstain."""
+    with open_memory(db) as m:
+        result = m.answer(
+            question,
+            user_id=user,
+            agent_id=agent,
+            session_id=session,
+            limit=limit,
+            filters=parse_json(filters, "--filters"),
+        )
+    if as_json:
+        emit(
+            {
+                "text": result.text,
+                "citations": list(result.citations),
+                "abstained": result.abstained,
+                "usage": dict(result.usage),
+            }
+        )
+        return
+    console.print(result.text, markup=False, highlight=False)
+    if result.citations:
+        console.print("sources: " + ", ".join(result.citations))
+
+
 def register(app: typer.Typer) -> None:
     """Add the commands of this module to the main CLI app."""
     app.command()(links)
@@ -152,3 +188,4 @@ def register(app: typer.Typer) -> None:
     app.command("forget-expired")(forget_expired)
     app.command()(quarantine)
     app.command()(restore)
+    app.command()(answer)

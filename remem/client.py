@@ -20,6 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from remem import errors
+from remem.answer import Answer
 from remem.errors import Forbidden, Unauthorized
 from remem.types import HistoryEntry, Hit, Link, Page, Record
 
@@ -304,6 +305,34 @@ class Client:
         body = {"event_a": event_a, "event_b": event_b, "user_id": user_id}
         data = self._request("POST", "/v1/first-of", json=body).json()
         return hit_from_dict(data["earlier"]), hit_from_dict(data["later"])
+
+    def answer(
+        self,
+        question: str,
+        *,
+        user_id: str,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        limit: int = 10,
+        filters: Mapping[str, Any] | None = None,
+    ) -> Answer:
+        """Answer a question from one user's memories, citing them, or abstain (see
+        ``Memory.answer``)."""
+        body = _drop_none(
+            question=question,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            limit=limit,
+            filters=filters,
+        )
+        data = self._request("POST", "/v1/answer", json=body).json()
+        return Answer(
+            text=data["text"],
+            citations=tuple(data["citations"]),
+            abstained=bool(data["abstained"]),
+            usage=dict(data.get("usage") or {}),
+        )
 
     # -- export / import --------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ Resolver: TypeAlias = Callable[[Mapping[str, str] | None], "Memory | TenantMemor
 TOOLS = (
     "add_memory",
     "search_memory",
+    "answer_question",
     "get_memory",
     "update_memory",
     "delete_memory",
@@ -143,6 +144,35 @@ def create_mcp_server(
             ),
         )
         return {"hits": [h.to_dict() for h in hits]}
+
+    @server.tool()
+    def answer_question(
+        ctx: Context,
+        question: str,
+        user_id: str,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        limit: int = 10,
+        filters: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Answer a question from a user's memories, citing the memory ids, or abstain."""
+        result = _call(
+            ctx,
+            lambda m: m.answer(
+                question,
+                user_id=user_id,
+                agent_id=agent_id,
+                session_id=session_id,
+                limit=limit,
+                filters=filters,
+            ),
+        )
+        return {
+            "text": result.text,
+            "citations": list(result.citations),
+            "abstained": result.abstained,
+            "usage": dict(result.usage),
+        }
 
     @server.tool()
     def get_memory(ctx: Context, id: str, user_id: str | None = None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from remem import _validate
+from remem.answer import Answer
 from remem.errors import Conflict, InvalidInput, NotFound
 from remem.keys import check_tenant
 from remem.memory import Memory
@@ -333,6 +334,26 @@ class TenantMemory:
         """
         earlier, later = self.memory.first_of(event_a, event_b, user_id=self.qualify(user_id))
         return self._hit(earlier), self._hit(later)
+
+    def answer(
+        self,
+        question: str,
+        *,
+        user_id: str,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        limit: int = 10,
+        filters: Mapping[str, Any] | None = None,
+    ) -> Answer:
+        """``Memory.answer`` from one user's memories of this tenant (citations are record ids)."""
+        return self.memory.answer(
+            question,
+            user_id=self.qualify(user_id),
+            agent_id=agent_id,
+            session_id=session_id,
+            limit=limit,
+            filters=filters,
+        )
 
     # -- export / import --------------------------------------------------------------------
 

@@ -169,3 +169,15 @@ def test_main_reports_usage_errors_without_a_traceback(
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "--filters is not valid JSON" in err and "Traceback" not in err
+
+
+def test_answer(db_path: Path, story: list[str]) -> None:
+    puppy = story[0]
+    question = "What is the name of the puppy I adopted?"
+    result = json.loads(ok(db_path, "answer", question, "--user", "ana", "--json"))
+    assert (result["abstained"], result["citations"]) == (False, [puppy])
+    out = ok(db_path, "answer", question, "-u", "ana")
+    assert "Rex" in out and puppy in out
+    assert "No information available." in ok(db_path, "answer", "favourite opera?", "-u", "ana")
+    code, _, exc = cli(db_path, "answer", " ", "--user", "ana")
+    assert code == 1 and isinstance(exc, InvalidInput)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from remem import Conflict, HistoryEntry, Hit, InvalidInput, Memory, NotFound, Page, Record
+from remem.answer import Answer
 from remem.client import Client
 from remem.errors import StoreError, TooLarge
 from remem.keys import KeyStore, Unauthorized
@@ -283,3 +284,13 @@ def test_organize_verbs_over_rest(acme: Client, globex: Client) -> None:
     time.sleep(1.1)
     assert acme.forget_expired(user_id="cli/ttl") == 1
     assert globex.forget_expired(user_id="cli/ttl") == 0
+
+
+def test_answer_over_rest(acme: Client, globex: Client) -> None:
+    rec = acme.add("I adopted a puppy named Rex", user_id="asker")
+    result = acme.answer("What is the name of the puppy I adopted?", user_id="asker", limit=5)
+    assert isinstance(result, Answer)
+    assert (result.abstained, result.citations) == (False, (rec.id,))
+    assert globex.answer("What is the name of the puppy I adopted?", user_id="asker").abstained
+    with pytest.raises(InvalidInput):
+        acme.answer("", user_id="asker")

@@ -283,3 +283,21 @@ def test_forget_and_quarantine_tools(mem: Memory) -> None:
     assert mem.get(shoes).level == "quarantine"
     with pytest.raises(NotFound):
         mem.get(pottery)
+
+
+def test_answer_question_tool(mem: Memory) -> None:
+    puppy, _, _ = _story(mem)
+
+    async def main() -> None:
+        async with Client(create_mcp_server(mem)) as client:
+            result = await call(
+                client,
+                "answer_question",
+                question="What is the name of the puppy I adopted?",
+                user_id="ana",
+            )
+            assert (result["abstained"], result["citations"]) == (False, [puppy])
+            text = await error_text(client, "answer_question", question=" ", user_id="ana")
+            assert "InvalidInput: " in text
+
+    run(main)

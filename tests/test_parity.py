@@ -20,6 +20,7 @@ REST = {
     "add": ("POST", "/v1/memories"),
     "add_many": ("POST", "/v1/memories"),  # the body {"items": [...]}
     "search": ("POST", "/v1/memories/search"),
+    "answer": ("POST", "/v1/answer"),
     "get": ("GET", "/v1/memories/{id}"),
     "list": ("GET", "/v1/memories"),
     "update": ("PATCH", "/v1/memories/{id}"),
@@ -39,6 +40,7 @@ REST = {
 MCP = {
     "add": "add_memory",
     "search": "search_memory",
+    "answer": "answer_question",
     "get": "get_memory",
     "list": "list_memories",
     "update": "update_memory",
@@ -54,6 +56,7 @@ CLI = {
     "add": "add",
     "add_many": "ingest",  # bulk-loads a file through add_many, with a progress bar
     "search": "search",
+    "answer": "answer",
     "get": "get",
     "list": "list",
     "update": "update",

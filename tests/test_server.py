@@ -25,6 +25,7 @@ from remem.server.app import create_app, serve_in_thread
 ROUTES = {
     ("POST", "/v1/memories"),
     ("POST", "/v1/memories/search"),
+    ("POST", "/v1/answer"),
     ("GET", "/v1/memories"),
     ("GET", "/v1/memories/{id}"),
     ("PATCH", "/v1/memories/{id}"),
@@ -550,3 +551,16 @@ def test_record_schema_documents_every_record_field(service: Service) -> None:
     spec = httpx.get(service.url + "/openapi.json").json()
     documented = set(spec["components"]["schemas"]["RecordOut"]["properties"])
     assert documented == {f.name for f in fields(Record)}
+
+
+def test_answer_route(service: Service) -> None:
+    puppy, _, _ = _story(service.acme, "asker")
+    body = {"question": "What is the name of the puppy I adopted?", "user_id": "asker"}
+    result = service.acme.post("/v1/answer", json=body)
+    assert result.status_code == 200
+    data = result.json()
+    assert data["abstained"] is False and data["citations"] == [puppy]
+    assert "Rex" in data["text"] and data["usage"] == {}
+    # Another tenant's memories give no support: the answer abstains.
+    assert service.globex.post("/v1/answer", json=body).json()["abstained"] is True
+    _error(service.acme.post("/v1/answer", json={**body, "question": " "}), 422, "InvalidInput")

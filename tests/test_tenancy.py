@@ -363,3 +363,13 @@ def test_quarantined_memories_travel_and_derived_units_cannot_be_imported(
         forged.write_text(json.dumps(line) + "\n")
         with pytest.raises(InvalidInput, match="line 1: level"):
             initech.import_(forged)
+
+
+def test_answer_within_the_tenant(acme: TenantMemory, globex: TenantMemory) -> None:
+    puppy, _, _ = _story(acme)
+    question = "What is the name of the puppy I adopted?"
+    result = acme.answer(question, user_id="ana", session_id="s1")
+    assert (result.abstained, result.citations) == (False, (puppy,))
+    assert globex.answer(question, user_id="ana").abstained
+    with pytest.raises(InvalidInput):
+        acme.answer(question, user_id="")

@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
+from remem.answer import Answer
 from remem.errors import InvalidInput
 from remem.memory import Memory
 from remem.server import schemas
@@ -164,6 +165,15 @@ def timeline(
 
 
 @router.post(
+    "/answer", response_model=schemas.AnswerOut, summary="Answer a question from memory, or abstain"
+)
+def answer(body: schemas.AnswerBody, memory: MemoryDep) -> JSONResponse:
+    """``Memory.answer``: the text, the ids of the memories it cites, and whether it abstained."""
+    fields = body.model_dump(exclude_unset=True)
+    return _json(answer_dict(memory.answer(fields.pop("question"), **fields)))
+
+
+@router.post(
     "/first-of", response_model=schemas.FirstOfOut, summary="Which of two events came first"
 )
 def first_of(body: schemas.FirstOfBody, memory: MemoryDep) -> JSONResponse:
@@ -250,6 +260,16 @@ async def import_memories(request: Request, memory: MemoryDep) -> JSONResponse:
     finally:
         os.unlink(path)
     return _json({"imported": count}, status.HTTP_201_CREATED)
+
+
+def answer_dict(answer: Answer) -> dict[str, Any]:
+    """An ``Answer`` as JSON (the dataclass has no ``to_dict``)."""
+    return {
+        "text": answer.text,
+        "citations": list(answer.citations),
+        "abstained": answer.abstained,
+        "usage": dict(answer.usage),
+    }
 
 
 def _parse_filters(text: str | None) -> dict[str, Any] | None:

@@ -68,6 +68,17 @@ class SearchBody(_Body):
     )
 
 
+class AnswerBody(_Body):
+    """The arguments of ``Memory.answer``."""
+
+    question: str
+    user_id: str
+    agent_id: str | None = None
+    session_id: str | None = None
+    limit: int = 10
+    filters: dict[str, Any] | None = Field(None, description="Field conditions, see remem.filters.")
+
+
 class FirstOfBody(_Body):
     """The arguments of ``Memory.first_of``: two event descriptions in one user's scope."""
 
@@ -213,6 +224,15 @@ class FirstOfOut(BaseModel):
 
     earlier: HitOut
     later: HitOut
+
+
+class AnswerOut(BaseModel):
+    """An answer with the ids of the memories it rests on, or an abstention."""
+
+    text: str
+    citations: list[str]
+    abstained: bool
+    usage: dict[str, int]
 
 
 class ForgetOut(BaseModel):
