@@ -13,6 +13,8 @@ from remem.errors import InvalidInput
 from remem.store.base import Store
 from remem.types import KINDS, ORIGINS, HistoryEntry, Link, Record
 
+# What a user stored (active or quarantined); every other level is derived and rebuilt.
+STORED_LEVELS = ("record", "quarantine")
 _TIMES = ("occurred_at", "created_at", "updated_at", "valid_from", "valid_to")
 _TUPLES = ("sources", "keywords", "entities", "dates", "flags")
 
@@ -24,7 +26,7 @@ def write_export(store: Store, path: str | Path, *, user_id: str | None) -> int:
     with open(path, "w", encoding="utf-8") as out:
         for item in store.export(user_id):
             if isinstance(item, Record):
-                if item.level != "record":
+                if item.level not in STORED_LEVELS:
                     continue  # derived units are rebuilt on import
                 count += 1
                 ids.append(item.id)
@@ -113,7 +115,8 @@ def _record(obj: dict[str, Any], settings: Settings) -> Record:
     if obj.get("created_at") is None or obj.get("updated_at") is None:
         raise InvalidInput("created_at and updated_at are required")
     _count(obj.get("version", 1), "version")
-    for name in ("speaker", "origin", "level", "kind"):
+    _validate.choice(obj.get("level", "record"), field="level", options=STORED_LEVELS)
+    for name in ("speaker", "origin", "kind"):
         value = obj.get(name)
         if value is not None:
             _validate.text(value, field=name, max_bytes=1024)

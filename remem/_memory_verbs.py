@@ -154,16 +154,20 @@ class OrganizeVerbs:
         happened (the dates a memory mentions, else ``occurred_at``).
 
         Returns:
-            (earlier, later) hits.
+            (earlier, later) hits; the two are always different memories.
 
         Raises:
-            NotFound: a description matches no memory.
+            NotFound: a description matches no memory (other than the first one's).
         """
-        hits = []
+        hits: builtins.list[Hit] = []
         for text in (event_a, event_b):
-            found = self.search(text, user_id=user_id, limit=1)
+            found = [
+                h
+                for h in self.search(text, user_id=user_id, limit=2)
+                if not hits or h.record.id != hits[0].record.id
+            ]
             if not found:
-                raise NotFound(f"no memory matches {text!r}")
+                raise NotFound(f"no memory matches {text!r} (apart from the other event)")
             hits.append(found[0])
         a, b = hits
         return (a, b) if timeline.when(a.record) <= timeline.when(b.record) else (b, a)

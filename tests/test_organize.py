@@ -259,3 +259,12 @@ def test_forget_by_id_and_by_filter_leaves_history(mem: Memory) -> None:
     assert len(mem.list(user_id="v")) == 1
     with pytest.raises(InvalidInput):
         mem.forget()
+
+
+def test_first_of_never_returns_one_memory_twice(mem: Memory) -> None:
+    only = mem.add("We adopted a puppy", user_id="u", occurred_at="2023-03-01")
+    with pytest.raises(NotFound):
+        mem.first_of("adopted a puppy", "got a puppy", user_id="u")
+    mem.add("I ran a marathon", user_id="u", occurred_at="2023-09-01")
+    first, second = mem.first_of("adopted a puppy", "adopted a dog", user_id="u")
+    assert first.record.id == only.id and second.record.id != only.id
