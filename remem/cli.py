@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -265,60 +264,11 @@ def ingest(
     console.print(f"ingested {len(items)} memories")
 
 
-@bench_app.command("locomo")
-def bench_locomo(
-    data: Annotated[Path, typer.Option("--data", help="LoCoMo JSON file.")] = Path(
-        "../shared/data/locomo/locomo_dev.json"
-    ),
-    embedder: Annotated[str, typer.Option("--embedder")] = "minilm",
-    out: Annotated[Path | None, typer.Option("--json", help="Also write the results here.")] = None,
-) -> None:
-    """Retrieval quality (Recall@k, NDCG@10), search latency, ingest rate and peak memory."""
-    from rich.progress import Progress
-
-    from remem.bench import locomo
-    from remem.memory import Memory
-
-    samples = locomo.load(data)
-    total_q = sum(len(locomo.questions(s)) for s in samples)
-    total_t = sum(1 for s in samples for _ in locomo.turns(s))
-    with Progress(console=console) as progress:
-        tasks = {
-            "ingest": progress.add_task("ingest turns", total=total_t),
-            "search": progress.add_task("questions", total=total_q),
-        }
-        result = locomo.run(
-            data,
-            memory_factory=lambda p: Memory(p, embedder=embedder),
-            progress=lambda phase, n: progress.advance(tasks[phase], n),
-        )
-    summary = locomo.summarize(result)
-    table = Table(title=f"LoCoMo retrieval ({summary['questions']} questions)")
-    metrics = list(summary["overall"])
-    table.add_column("category")
-    table.add_column("n", justify="right")
-    for metric in metrics:
-        table.add_column(metric, justify="right")
-    table.add_row(
-        "overall", str(summary["questions"]), *[f"{summary['overall'][x]:.3f}" for x in metrics]
-    )
-    for name, row in summary["per_category"].items():
-        table.add_row(name, str(row["n"]), *[f"{row[x]:.3f}" for x in metrics])
-    console.print(table)
-    console.print(
-        f"search p50 {summary['search_ms']['p50']} ms, p95 {summary['search_ms']['p95']} ms · "
-        f"ingest {summary['ingest_turns_per_s']} turns/s ({summary['turns']} turns) · "
-        f"peak RSS {summary['peak_rss_mb']} MB"
-    )
-    if out is not None:
-        out.write_text(
-            json.dumps({"summary": summary, "per_question": result.per_question}, indent=1)
-        )
-
-
+from remem.cli_bench import register as _register_bench  # noqa: E402
 from remem.cli_organize import register as _register_organize  # noqa: E402
 from remem.cli_service import register as _register_service  # noqa: E402
 
+_register_bench(bench_app)
 _register_organize(app)
 _register_service(app)
 

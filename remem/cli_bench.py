@@ -1,0 +1,141 @@
+"""``remem bench …``: the benchmarks, each a thin shell over ``remem.bench`` (imported lazily)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from remem.errors import InvalidInput
+
+console = Console()
+DATA = Path("../shared/data/locomo/locomo_dev.json")
+DataOpt = Annotated[Path, typer.Option("--data", help="LoCoMo JSON file.")]
+OutOpt = Annotated[Path | None, typer.Option("--json", help="Also write the results here.")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="A setting for the Memory under test, e.g. session_weight=0."),
+]
+
+
+def _settings(pairs: list[str] | None) -> dict[str, Any]:
+    """Parse ``key=value`` pairs; values are JSON when they parse (0, 0.5, false), else text."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"--set takes key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def locomo(
+    data: DataOpt = DATA,
+    embedder: Annotated[str, typer.Option("--embedder")] = "minilm",
+    settings: SetOpt = None,
+    out: OutOpt = None,
+) -> None:
+    """Retrieval quality (Recall@k, NDCG@10), search latency, ingest rate and peak memory."""
+    from remem.bench import locomo as bench
+    from remem.memory import Memory
+
+    overrides = _settings(settings)
+    samples = bench.load(data)
+    total_q = sum(len(bench.questions(s)) for s in samples)
+    total_t = sum(1 for s in samples for _ in bench.turns(s))
+    with Progress(console=console) as progress:
+        tasks = {
+            "ingest": progress.add_task("ingest turns", total=total_t),
+            "search": progress.add_task("questions", total=total_q),
+        }
+        result = bench.run(
+            data,
+            memory_factory=lambda p: Memory(p, embedder=embedder, **overrides),
+            progress=lambda phase, n: progress.advance(tasks[phase], n),
+        )
+    summary = bench.summarize(result)
+    table = Table(title=f"LoCoMo retrieval ({summary['questions']} questions)")
+    metrics = list(summary["overall"])
+    table.add_column("category")
+    table.add_column("n", justify="right")
+    for metric in metrics:
+        table.add_column(metric, justify="right")
+    table.add_row(
+        "overall", str(summary["questions"]), *[f"{summary['overall'][x]:.3f}" for x in metrics]
+    )
+    for name, row in summary["per_category"].items():
+        table.add_row(name, str(row["n"]), *[f"{row[x]:.3f}" for x in metrics])
+    console.print(table)
+    console.print(
+        f"search p50 {summary['search_ms']['p50']} ms, p95 {summary['search_ms']['p95']} ms · "
+        f"ingest {summary['ingest_turns_per_s']} turns/s ({summary['turns']} turns) · "
+        f"peak RSS {summary['peak_rss_mb']} MB"
+    )
+    if out is not None:
+        out.write_text(
+            json.dumps(
+                {"settings": overrides, "summary": summary, "per_question": result.per_question},
+                indent=1,
+            )
+        )
+
+
+def guard(
+    data: DataOpt = DATA,
+    targets: Annotated[
+        int, typer.Option("--targets", help="Questions attacked per conversation and attack.")
+    ] = 10,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    out: OutOpt = None,
+) -> None:
+    """Poisoned-memory attacks on LoCoMo: top-5 reach and benign Recall@10, guard off and on."""
+    from remem.bench import guard as bench
+    from remem.memory import Memory
+
+    results = []
+    for on in (False, True):
+        with Progress(console=console) as progress:
+            task = progress.add_task(f"guard {'on' if on else 'off'}", total=None)
+            results.append(
+                bench.run(
+                    data,
+                    guard=on,
+                    memory_factory=lambda p, g: Memory(p, guard=g),
+                    targets_per_conversation=targets,
+                    seed=seed,
+                    progress=lambda n, t=task: progress.advance(t, n),  # type: ignore[misc]
+                )
+            )
+    table = Table(
+        title="Memory poisoning: share of target queries with a poisoned record in the top 5"
+    )
+    for col in ("guard", *bench.ATTACKS, "all", "benign Recall@10"):
+        table.add_column(col, justify="right")
+    for r in results:
+        rates = r["poisoned_top5"]
+        table.add_row(
+            "on" if r["guard"] else "off",
+            *[f"{rates[a]:.3f}" for a in (*bench.ATTACKS, "all")],
+            f"{r['benign_recall@10']:.4f}",
+        )
+    console.print(table)
+    off, on_ = results
+    if off["poisoned_top5"]["all"]:
+        cut = 1 - on_["poisoned_top5"]["all"] / off["poisoned_top5"]["all"]
+        console.print(f"the guard cuts poisoned top-5 retrieval by {cut:.1%}")
+    if out is not None:
+        out.write_text(json.dumps(results, indent=1))
+
+
+def register(bench_app: typer.Typer) -> None:
+    """Add the benchmark commands to ``remem bench``."""
+    bench_app.command("locomo")(locomo)
+    bench_app.command("guard")(guard)
