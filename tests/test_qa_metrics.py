@@ -13,6 +13,7 @@ import pytest
 
 from remem import Memory
 from remem.bench import qa
+from remem.errors import ConfigError
 from remem.llm import LLMSettings, Usage
 from remem.llm.openai_compat import OpenAICompatClient
 from tests.llm_server import ScriptedLLMServer, serve
@@ -204,3 +205,85 @@ def test_run_qa_with_an_llm_counts_tokens_and_judges(
 def test_run_qa_can_cap_questions(data: Path) -> None:
     summary = qa.run_qa(data, _factory, None, max_questions=1)
     assert summary["questions"] == 1
+
+
+def test_run_qa_enriches_with_the_memorys_llm_before_answering(
+    data: Path, llm_server: ScriptedLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REMEM_LLM_MAX_RETRIES", "0")
+    fact = "Ana adopted a cat named Miso on 2023-05-01"
+    llm_server.json({"operations": [{"op": "add", "fact": fact, "target": None}]}, usage=(40, 10))
+    llm_server.json({"operations": []}, usage=(40, 10))
+    llm_server.json({"operations": []}, usage=(40, 10))
+    llm_server.json({"summary": "Ana adopted Miso; Bo plays violin."}, usage=(40, 10))
+    llm_server.json({"answer": "Miso", "citations": [1], "abstain": False}, usage=(100, 10))
+
+    def factory(path: Path) -> Memory:
+        return Memory(path, embedder="hashing", llm_base_url=llm_server.url, llm_model="m")
+
+    lines: list[str] = []
+    summary = qa.run_qa(data, factory, "memory", enrich=True, max_questions=1, echo=lines.append)
+    assert llm_server.unscripted == 0 and len(llm_server.requests) == 5
+    # The question was asked after enrichment finished: the fact is among its memories.
+    assert fact in llm_server.requests[4].body["messages"][-1]["content"]
+    assert summary["tokens"]["enrich"] == {
+        "prompt_tokens": 160,
+        "completion_tokens": 40,
+        "total_tokens": 200,
+        "calls": 4,
+    }
+    assert summary["tokens"]["total_tokens"] == 110  # answer tokens only
+    assert summary["enrich_seconds"] > 0
+    assert len(lines) == 1 and "110 tok" in lines[0] and " ms · " in lines[0]
+
+
+def test_cited_derived_records_count_their_sources_as_evidence(tmp_path: Path) -> None:
+    with Memory(tmp_path / "m.db", embedder="hashing") as m:
+        turn = m.add("I adopted Miso", user_id="u", metadata={"dia_id": "D1:1"})
+        fact = m.add(
+            "Ana has a cat", user_id="u", kind="semantic", origin="derived",
+            metadata={"derived": "fact", "sources": [turn.id]},
+        )  # fmt: skip
+        insight = m.add(
+            "Ana loves pets", user_id="u", kind="semantic", origin="derived",
+            metadata={"derived": "insight", "sources": [fact.id, "gone"]},
+        )  # fmt: skip
+        assert qa._dia_ids(m, turn.id) == {"D1:1"}
+        assert qa._dia_ids(m, fact.id) == {"D1:1"}
+        assert qa._dia_ids(m, insight.id) == {"D1:1"}
+        assert qa._dia_ids(m, "missing") == set()
+
+
+def test_main_qa_uses_the_configured_llm_judges_and_writes_json(
+    data: Path, tmp_path: Path, llm_server: ScriptedLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REMEM_LLM_BASE_URL", llm_server.url)
+    monkeypatch.setenv("REMEM_LLM_MODEL", "m")
+    monkeypatch.setenv("REMEM_LLM_MAX_RETRIES", "0")
+    llm_server.json({"answer": "Miso", "citations": [1], "abstain": False}, usage=(100, 10))
+    llm_server.json({"label": "CORRECT"}, usage=(20, 2))
+    out = tmp_path / "qa.json"
+    phases: list[str] = []
+    lines: list[str] = []
+    summary = qa.main_qa(
+        data,
+        judge=True,
+        out=out,
+        progress=lambda phase, n: phases.append(phase),
+        echo=lines.append,
+        embedder="hashing",
+        max_questions=1,
+    )
+    assert summary["overall"]["judge"] == 1.0 and summary["tokens"]["judge_total"] == 22
+    assert json.loads(out.read_text(encoding="utf-8"))["questions"] == 1
+    assert phases == ["ingest", "answer"] and "judge ✓" in lines[0]
+    text = "\n".join(qa.summary_lines(summary))
+    assert "overall" in text and "judge 1.000" in text and "answer tokens 110" in text
+
+
+def test_main_qa_refuses_to_judge_without_an_llm(data: Path) -> None:
+    with pytest.raises(ConfigError, match="REMEM_LLM_BASE_URL"):
+        qa.main_qa(data, judge=True, out=None, embedder="hashing")
+    summary = qa.main_qa(data, judge=False, out=None, embedder="hashing")
+    assert summary["questions"] == 3 and summary["tokens"]["total_tokens"] == 0
+    assert "5 adversarial" in "\n".join(qa.summary_lines(summary))

@@ -13,6 +13,8 @@ answer CORRECT or WRONG against the gold one (the "J" score of later memory pape
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import re
 import statistics
@@ -30,8 +32,15 @@ from pydantic import BaseModel
 from remem import Memory
 from remem.answer import answer
 from remem.bench import locomo
-from remem.errors import LLMError
-from remem.llm.base import LLMClient, Usage, complete_json
+from remem.config import Settings
+from remem.errors import ConfigError, LLMError, NotFound
+from remem.llm.base import LLMClient, LLMSettings, Usage, complete_json
+from remem.llm.enrich import Enricher
+from remem.types import Record
+
+# Pass as ``llm``/``judge_llm`` to use the Memory's own configured client (``Memory.llm``).
+FROM_MEMORY: Literal["memory"] = "memory"
+ModelChoice = LLMClient | Literal["memory"] | None
 
 ADVERSARIAL = 5
 CATEGORIES = {**locomo.CATEGORIES, ADVERSARIAL: "adversarial"}
@@ -55,7 +64,9 @@ class QAItem:
 class _Totals:
     usage: Usage = field(default_factory=Usage)
     judge_usage: Usage = field(default_factory=Usage)
+    enrich_usage: Usage = field(default_factory=Usage)
     ingest_seconds: float = 0.0
+    enrich_seconds: float = 0.0
     turns: int = 0
 
 
@@ -207,23 +218,29 @@ def qa_items(sample: dict[str, Any]) -> list[QAItem]:
 def run_qa(
     path: str | Path,
     memory_factory: Callable[[Path], Memory],
-    llm: LLMClient | None,
+    llm: ModelChoice,
     *,
-    judge_llm: LLMClient | None = None,
+    judge_llm: ModelChoice = None,
+    enrich: bool = False,
     limit: int = 10,
     max_questions: int | None = None,
     progress: Callable[[str, int], None] | None = None,
+    echo: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Ingest each conversation into its own scope, answer its questions and score them.
 
     Args:
         path: the LoCoMo JSON file.
         memory_factory: makes the Memory under test from a store path.
-        llm: the answering model; None uses the extractive no-LLM rule of ``remem.answer``.
-        judge_llm: when given, also grade each answerable question with this model.
+        llm: the answering model; ``"memory"`` uses ``Memory.llm`` (the ``REMEM_LLM_*`` settings);
+            None uses the extractive no-LLM rule of ``remem.answer``.
+        judge_llm: when given (a client or ``"memory"``), also grade each answerable question.
+        enrich: run LLM enrichment (facts, session summaries) over each conversation before
+            its questions; needs an LLM. A Memory that enriches by itself is always waited for.
         limit: hits given to the answerer per question.
         max_questions: stop after this many questions per sample (None: all).
         progress: called with (phase, units done): "ingest" per turn, "answer" per question.
+        echo: called with one line per question: category, score, judge, tokens, latency.
 
     Returns:
         The summary (see ``summarize_qa``) with every question's row under ``"rows"``.
@@ -232,20 +249,70 @@ def run_qa(
     totals = _Totals()
     with tempfile.TemporaryDirectory() as tmp:
         with memory_factory(Path(tmp) / "locomo-qa.db") as memory:
+            answerer = memory.llm if llm == FROM_MEMORY else llm
+            grader = memory.llm if judge_llm == FROM_MEMORY else judge_llm
+            assert not isinstance(answerer, str) and not isinstance(grader, str)
+            # A Memory wired to enrich its own writes exposes the enricher; else make one here.
+            hooked: Enricher | None = getattr(memory, "enricher", None)
+            own = Enricher(memory, memory.llm) if enrich and hooked is None else None
+            enricher = hooked or own
             memory.search("warm up", user_id="warm-up")  # load the model outside the timings
-            for sample in locomo.load(path):
-                items = list(locomo.turns(sample))
-                started = time.perf_counter()
-                memory.add_many(items)
-                totals.ingest_seconds += time.perf_counter() - started
-                totals.turns += len(items)
-                if progress:
-                    progress("ingest", len(items))
-                for item in qa_items(sample)[:max_questions]:
-                    rows.append(_answer_one(memory, item, llm, judge_llm, limit, totals))
+            try:
+                for sample in locomo.load(path):
+                    items = list(locomo.turns(sample))
+                    started = time.perf_counter()
+                    records = memory.add_many(items)
+                    totals.ingest_seconds += time.perf_counter() - started
+                    totals.turns += len(items)
+                    if enricher is not None:
+                        _enrich(enricher, own, records, totals)
                     if progress:
-                        progress("answer", 1)
+                        progress("ingest", len(items))
+                    for item in qa_items(sample)[:max_questions]:
+                        row = _answer_one(memory, item, answerer, grader, limit, totals)
+                        rows.append(row)
+                        if echo:
+                            echo(question_line(len(rows), row))
+                        if progress:
+                            progress("answer", 1)
+            finally:
+                if own is not None:
+                    own.close()
     return {**summarize_qa(rows, totals), "rows": rows}
+
+
+def _enrich(
+    enricher: Enricher, own: Enricher | None, records: list[Record], totals: _Totals
+) -> None:
+    before = enricher.llm.usage.total if enricher.llm is not None else Usage()
+    started = time.perf_counter()
+    if own is not None:
+        own.submit(records)
+    enricher.drain()  # questions see a fully enriched memory, every run alike
+    totals.enrich_seconds += time.perf_counter() - started
+    if enricher.llm is not None:
+        after = enricher.llm.usage.total
+        totals.enrich_usage = totals.enrich_usage + Usage(
+            after.prompt_tokens - before.prompt_tokens,
+            after.completion_tokens - before.completion_tokens,
+            after.total_tokens - before.total_tokens,
+            after.calls - before.calls,
+        )
+
+
+def question_line(number: int, row: dict[str, Any]) -> str:
+    """One question's result on one line: number, category, score, judge, tokens, latency.
+
+    Args:
+        number: the question's 1-based position in the run.
+        row: its row from ``run_qa``.
+    """
+    verdict = {True: " judge ✓", False: " judge ✗", None: ""}[row["judge"]]
+    answered = "abstained" if row["abstained"] else f"score {row['score']:.2f}"
+    return (
+        f"q{number} [{CATEGORIES[row['category']]}] {answered}{verdict} · "
+        f"{row['tokens']} tok · {row['latency_ms']:.0f} ms · {row['question'][:60]}"
+    )
 
 
 def _answer_one(
@@ -261,7 +328,7 @@ def _answer_one(
     latency = (time.perf_counter() - started) * 1000
     usage = Usage(**got.usage) if got.usage else Usage()
     totals.usage = totals.usage + usage
-    cited = {memory.get(i).metadata.get("dia_id") for i in got.citations}
+    cited = {d for i in got.citations for d in _dia_ids(memory, i)}
     row: dict[str, Any] = {
         "sample_id": item.sample_id,
         "category": item.category,
@@ -288,6 +355,20 @@ def _answer_one(
             row["judge"], judge_usage = judge(item.question, item.answer, got.text, llm=judge_llm)
             totals.judge_usage = totals.judge_usage + judge_usage
     return row
+
+
+def _dia_ids(memory: Memory, record_id: str, depth: int = 2) -> set[str]:
+    """The turns a cited record stands for: its own dia_id, or its sources' (derived records)."""
+    try:
+        meta = memory.get(record_id).metadata
+    except NotFound:
+        return set()
+    if isinstance(meta.get("dia_id"), str):
+        return {meta["dia_id"]}
+    sources = meta.get("sources")
+    if depth == 0 or not isinstance(sources, list):
+        return set()
+    return {d for s in sources if isinstance(s, str) for d in _dia_ids(memory, s, depth - 1)}
 
 
 def summarize_qa(rows: list[dict[str, Any]], totals: _Totals | None = None) -> dict[str, Any]:
@@ -332,10 +413,12 @@ def summarize_qa(rows: list[dict[str, Any]], totals: _Totals | None = None) -> d
             **totals.usage.as_dict(),
             "per_question": round(totals.usage.total_tokens / len(rows), 1) if rows else 0.0,
             "judge_total": totals.judge_usage.total_tokens,
+            "enrich": totals.enrich_usage.as_dict(),
         },
         "latency_ms": {"p50": round(_pct(lat, 50), 2), "p95": round(_pct(lat, 95), 2)},
         "turns": totals.turns,
         "ingest_seconds": round(totals.ingest_seconds, 3),
+        "enrich_seconds": round(totals.enrich_seconds, 3),
     }
 
 
@@ -348,3 +431,103 @@ def _pct(values: list[float], p: float) -> float:
         return 0.0
     i = min(len(values) - 1, max(0, math.ceil(p / 100 * len(values)) - 1))
     return values[i]
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def main_qa(
+    data: str | Path,
+    *,
+    judge: bool,
+    out: Path | None,
+    progress: Callable[[str, int], None] | None = None,
+    echo: Callable[[str], None] | None = None,
+    embedder: str = "minilm",
+    enrich: bool = False,
+    limit: int = 10,
+    max_questions: int | None = None,
+) -> dict[str, Any]:
+    """``remem bench locomo --qa``: answer LoCoMo's questions with ``Memory(path)`` and its LLM.
+
+    The LLM comes from ``REMEM_LLM_*`` (``Memory.llm``); with none configured the answers use the
+    extractive rule. The same model judges when ``judge`` is set.
+
+    Args:
+        data: the LoCoMo JSON file.
+        judge: grade answers with the LLM (needs one).
+        out: also write the summary and every row here as JSON.
+        progress: called with (phase, units): "ingest" per turn, "answer" per question.
+        echo: called with one line per question (tokens, latency); see ``question_line``.
+        embedder: the embedder name for each Memory.
+        enrich: enrich each conversation with the LLM (facts, summaries) first (needs one).
+        limit: hits given to the answerer per question.
+        max_questions: at most this many questions per conversation.
+
+    Returns:
+        The summary of ``run_qa`` (rows included).
+
+    Raises:
+        ConfigError: ``judge`` or ``enrich`` without a configured LLM.
+    """
+    if (judge or enrich) and not LLMSettings.from_env().configured:
+        raise ConfigError(
+            "--judge and --enrich need an LLM: set REMEM_LLM_BASE_URL, REMEM_LLM_MODEL"
+        )
+    options: dict[str, Any] = {"embedder": embedder}
+    if "llm_enrich" in {f.name for f in dataclasses.fields(Settings)}:
+        options["llm_enrich"] = (
+            enrich  # a Memory that enriches its own writes does so only if asked
+        )
+
+    def factory(path: Path) -> Memory:
+        return Memory(path, **options)
+
+    result = run_qa(
+        data,
+        factory,
+        FROM_MEMORY,
+        judge_llm=FROM_MEMORY if judge else None,
+        enrich=enrich,
+        limit=limit,
+        max_questions=max_questions,
+        progress=progress,
+        echo=echo,
+    )
+    if out is not None:
+        out.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    return result
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """The summary of a QA run as plain text lines, for the CLI to print.
+
+    Args:
+        summary: what ``run_qa`` or ``main_qa`` returned.
+    """
+
+    def fmt(name: str, m: dict[str, Any]) -> str:
+        judged = "" if m["judge"] is None else f"  judge {m['judge']:.3f}"
+        return (
+            f"{name:<16} n {m['n']:>5}  F1 {m['f1']:.3f}  BLEU-1 {m['bleu1']:.3f}{judged}  "
+            f"abstained {m['abstained']:.3f}"
+        )
+
+    tokens, enrich = summary["tokens"], summary["tokens"]["enrich"]
+    lines = [f"LoCoMo QA ({summary['questions']} questions)", fmt("overall", summary["overall"])]
+    lines += [fmt(name, m) for name, m in summary["per_category"].items()]
+    adversarial = summary["adversarial"]
+    lines.append(
+        f"{'5 adversarial':<16} n {adversarial['n']:>5}  abstained {adversarial['abstained']:.3f}"
+    )
+    lines.append(
+        f"evidence cited {summary['evidence_cited']:.3f} · answer tokens {tokens['total_tokens']} "
+        f"({tokens['per_question']}/question, {tokens['calls']} calls) · judge tokens "
+        f"{tokens['judge_total']} · latency p50 {summary['latency_ms']['p50']} ms, "
+        f"p95 {summary['latency_ms']['p95']} ms"
+    )
+    lines.append(
+        f"ingest {summary['turns']} turns in {summary['ingest_seconds']} s · enrichment "
+        f"{enrich['total_tokens']} tokens, {enrich['calls']} calls, {summary['enrich_seconds']} s"
+    )
+    return lines
