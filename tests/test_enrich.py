@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from remem import Memory
+from remem.llm import LLMSettings
 from remem.llm.enrich import Enricher, describe, enricher_for
+from remem.llm.openai_compat import OpenAICompatClient
 from remem.types import Record
 from tests.llm_server import Reply, ScriptedLLMServer, serve
 
@@ -27,28 +29,26 @@ def llm_server() -> Iterator[ScriptedLLMServer]:
 
 
 @pytest.fixture
-def memory(
-    tmp_path: Path, llm_server: ScriptedLLMServer, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Memory]:
-    # Through the environment, as a deployment would set them: fail fast in tests.
-    monkeypatch.setenv("REMEM_LLM_MAX_RETRIES", "0")
-    monkeypatch.setenv("REMEM_LLM_TIMEOUT", "0.5")
-    with Memory(
-        tmp_path / "m.db",
-        embedder="hashing",
-        llm_base_url=llm_server.url,
-        llm_model="m",
-        max_content_bytes=400,
-    ) as m:
+def llm(llm_server: ScriptedLLMServer) -> Iterator[OpenAICompatClient]:
+    settings = LLMSettings(base_url=llm_server.url, model="m", timeout=0.5, max_retries=0)
+    with OpenAICompatClient(settings) as client:
+        yield client
+
+
+@pytest.fixture
+def memory(tmp_path: Path) -> Iterator[Memory]:
+    # No LLM settings on the Memory itself: whatever Memory does with its own LLM (its add hook)
+    # stays out of these tests, which drive an Enricher directly.
+    with Memory(tmp_path / "m.db", embedder="hashing", max_content_bytes=400) as m:
         yield m
 
 
 @pytest.fixture
-def make(memory: Memory) -> Iterator[Callable[..., Enricher]]:
+def make(memory: Memory, llm: OpenAICompatClient) -> Iterator[Callable[..., Enricher]]:
     made: list[Enricher] = []
 
     def factory(**kw: Any) -> Enricher:
-        enricher = Enricher(memory, memory.llm, **kw)
+        enricher = Enricher(memory, llm, **kw)
         made.append(enricher)
         return enricher
 
@@ -426,9 +426,18 @@ def test_without_an_llm_nothing_happens(mem: Memory) -> None:
     assert enricher.insights("u") == []
 
 
-def test_enricher_for_uses_the_memorys_llm(memory: Memory) -> None:
-    enricher = enricher_for(memory)
-    assert enricher is not None and enricher.llm is memory.llm
+def test_enricher_for_uses_the_memorys_llm(tmp_path: Path, llm_server: ScriptedLLMServer) -> None:
+    # The URL shape the settings expect: the API root with /v1, as ScriptedLLMServer.url gives.
+    with Memory(
+        tmp_path / "m.db", embedder="hashing", llm_base_url=llm_server.url, llm_model="m"
+    ) as memory:
+        enricher = enricher_for(memory)
+        assert enricher is not None and enricher.llm is memory.llm
+        llm_server.json({"operations": []})
+        enricher.submit([_add(memory, "I like tea")])
+        enricher.drain(10)
+        enricher.close()
+    assert [r.path for r in llm_server.requests][-1] == "/v1/chat/completions"
 
 
 def test_describe() -> None:
