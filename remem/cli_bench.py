@@ -42,11 +42,29 @@ def locomo(
     embedder: Annotated[str, typer.Option("--embedder")] = "minilm",
     settings: SetOpt = None,
     out: OutOpt = None,
+    qa: Annotated[
+        bool,
+        typer.Option("--qa", help="Answer and score the questions (REMEM_LLM_*, else extractive)."),
+    ] = False,
+    judge: Annotated[
+        bool, typer.Option("--judge", help="With --qa: the LLM grades answers.")
+    ] = False,
+    enrich: Annotated[
+        bool,
+        typer.Option("--enrich", help="With --qa: enrich each conversation with the LLM first."),
+    ] = False,
+    max_questions: Annotated[
+        int | None, typer.Option("--max-questions", help="With --qa: questions per conversation.")
+    ] = None,
 ) -> None:
-    """Retrieval quality (Recall@k, NDCG@10), search latency, ingest rate and peak memory."""
+    """Retrieval quality (Recall@k, NDCG@10), search latency, ingest rate and peak memory;
+    with --qa, answer quality (token F1, BLEU-1, LLM judge), tokens and latency per question."""
     from remem.bench import locomo as bench
     from remem.memory import Memory
 
+    if qa:
+        _qa(data, embedder, judge=judge, enrich=enrich, max_questions=max_questions, out=out)
+        return
     overrides = _settings(settings)
     samples = bench.load(data)
     total_q = sum(len(bench.questions(s)) for s in samples)
@@ -86,6 +104,43 @@ def locomo(
                 indent=1,
             )
         )
+
+
+def _qa(
+    data: Path,
+    embedder: str,
+    *,
+    judge: bool,
+    enrich: bool,
+    max_questions: int | None,
+    out: Path | None,
+) -> None:
+    from remem.bench import locomo as bench
+    from remem.bench import qa as qa_bench
+
+    samples = bench.load(data)
+    with Progress(console=console) as progress:
+        tasks = {
+            "ingest": progress.add_task(
+                "ingest turns", total=sum(1 for s in samples for _ in bench.turns(s))
+            ),
+            "answer": progress.add_task(
+                "questions", total=sum(len(qa_bench.qa_items(s)[:max_questions]) for s in samples)
+            ),
+        }
+        summary = qa_bench.main_qa(
+            data,
+            judge=judge,
+            out=out,
+            embedder=embedder,
+            enrich=enrich,
+            max_questions=max_questions,
+            progress=lambda phase, n: progress.advance(tasks[phase], n),
+            # markup off: rich would eat "[temporal]" and the like.
+            echo=lambda line: console.print(line, markup=False, highlight=False),
+        )
+    for line in qa_bench.summary_lines(summary):
+        console.print(line, markup=False, highlight=False)
 
 
 def guard(

@@ -44,6 +44,8 @@ class Settings:
         guard: flag and quarantine instruction-like writes; review hits for consensus.
         llm_base_url, llm_model, llm_api_key: an OpenAI-compatible chat endpoint (optional;
             ``REMEM_LLM_*``). Without one, every LLM use falls back to heuristics.
+        llm_enrich: with an LLM, extract facts and session summaries from new memories in the
+            background (``remem.llm.enrich``); adds never wait for it.
         default_ttl: seconds after which new memories expire (None: never).
         options: backend-specific options, keyed by backend name.
     """
@@ -72,6 +74,7 @@ class Settings:
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None
+    llm_enrich: bool = True
     default_ttl: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from remem.organize import notes, writer
 from remem.retrieve import hierarchy
 from remem.store.base import Scope, Store
 from remem.types import HistoryEntry, Hit, Page, Record, Vector
+
+if TYPE_CHECKING:
+    from remem.llm.enrich import Enricher
 
 MAX_LIMIT = 1000
 _QUERY_CACHE = 256
@@ -63,6 +66,7 @@ class Memory(OrganizeVerbs):
         self.store = store or self._open_store(path)
         self._query_vectors: OrderedDict[str, Vector] = OrderedDict()
         self._query_lock = threading.Lock()
+        self._enricher_lock = threading.Lock()
 
     def _make_embedder(self) -> Embedder:
         s = self.settings
@@ -83,8 +87,24 @@ class Memory(OrganizeVerbs):
     # -- lifecycle --------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the store. The Memory cannot be used afterwards."""
+        """Finish background enrichment (30 s at most), then close the store. Not usable after."""
+        enricher = getattr(self, "_enricher", None)
+        if enricher is not None:
+            enricher.close()
+        client = getattr(self, "_llm_client", None)
+        if client is not None and hasattr(client, "close"):
+            client.close()
         self.store.close()
+
+    @property
+    def enricher(self) -> Enricher | None:
+        """The background LLM enricher (made on first use), or None without an LLM."""
+        with self._enricher_lock:
+            if not hasattr(self, "_enricher"):
+                from remem.llm.enrich import enricher_for
+
+                self._enricher: Enricher | None = enricher_for(self)
+        return self._enricher
 
     def __enter__(self) -> Memory:
         return self
@@ -252,6 +272,9 @@ class Memory(OrganizeVerbs):
                 embed_one=self._embed_record,
             )
         results.update(zip(fresh, new_records, strict=True))
+        enricher = self.enricher
+        if enricher is not None:
+            enricher.submit(new_records)  # returns at once, never raises
         return [results[i] for i in range(len(records))]
 
     def _merge(self, old: Record, new: Record, at: datetime) -> Record:

@@ -443,3 +443,26 @@ def test_enricher_for_uses_the_memorys_llm(tmp_path: Path, llm_server: ScriptedL
 def test_describe() -> None:
     record = Record(id="x", user_id="u", content="hi\n there")
     assert describe(record) == "hi there"
+
+
+def test_memory_enriches_its_own_adds_when_an_llm_is_configured(
+    tmp_path: Path, llm_server: ScriptedLLMServer
+) -> None:
+    llm_server.default = Reply(
+        content=json.dumps(_ops(("add", "Ana's sister lives in Porto", None)))
+    )
+    with Memory(
+        tmp_path / "m.db", embedder="hashing", llm_base_url=llm_server.url, llm_model="m"
+    ) as m:
+        rec = m.add("My sister moved to Porto", user_id="u", speaker="Ana")
+        assert m.enricher is not None
+        m.enricher.drain(timeout=10)
+        facts = [r for r in m.list(user_id="u") if r.kind == "semantic"]
+        assert [f.content for f in facts] == ["Ana's sister lives in Porto"]
+        assert facts[0].metadata["sources"] == [rec.id]
+
+
+def test_memory_without_an_llm_has_no_enricher(tmp_path: Path) -> None:
+    with Memory(tmp_path / "m.db", embedder="hashing") as m:
+        m.add("plain", user_id="u")
+        assert m.enricher is None and m.llm is None
