@@ -132,22 +132,9 @@ def _supersede(
             record.content, old.content, speaker_new=record.speaker, speaker_old=old.speaker
         ):
             continue
-        closed = replace(
-            old, valid_to=record.occurred_at or at, version=old.version + 1, updated_at=at
-        )
-        store.replace(
-            closed,
-            None,
-            HistoryEntry(
-                memory_id=old.id,
-                version=closed.version,
-                op="supersede",
-                at=at,
-                actor="remem",
-                reason=f"superseded by {record.id}",
-                before=old.to_dict(),
-                after=closed.to_dict(),
-            ),
+        changed = replace(old, valid_to=record.occurred_at or at)
+        new_version(
+            store, old, changed, None, op="supersede", at=at, reason=f"superseded by {record.id}"
         )
         out.append(Link(record.id, old.id, "supersedes", 1.0))
 
@@ -173,27 +160,41 @@ def _correct(
     if not earlier:
         return
     old = units.order(earlier)[-1]
-    fixed = replace(
-        old,
-        content=f"{old.content} [corrected: {record.content}]",
-        version=old.version + 1,
-        updated_at=at,
-    )
-    store.replace(
-        fixed,
-        embed_one(fixed),
-        HistoryEntry(
-            memory_id=old.id,
-            version=fixed.version,
-            op="correct",
-            at=at,
-            actor="remem",
-            reason=f"corrected by {record.id}",
-            before=old.to_dict(),
-            after=fixed.to_dict(),
-        ),
+    fixed = replace(old, content=f"{old.content} [corrected: {record.content}]")
+    new_version(
+        store, old, fixed, embed_one, op="correct", at=at, reason=f"corrected by {record.id}"
     )
     out.append(Link(record.id, old.id, "corrects", 1.0))
+
+
+def new_version(
+    store: Store,
+    old: Record,
+    changed: Record,
+    embed_one: Callable[[Record], Vector] | None,
+    *,
+    op: str,
+    at: datetime,
+    reason: str,
+) -> Record:
+    """Store ``changed`` as the next version of ``old`` (re-embedded when given an embedder),
+    with a history entry by remem saying why."""
+    new = replace(changed, version=old.version + 1, updated_at=at)
+    store.replace(
+        new,
+        embed_one(new) if embed_one is not None else None,
+        HistoryEntry(
+            memory_id=old.id,
+            version=new.version,
+            op=op,
+            at=at,
+            actor="remem",
+            reason=reason,
+            before=old.to_dict(),
+            after=new.to_dict(),
+        ),
+    )
+    return new
 
 
 def refresh_sessions(store: Store, sessions: set[tuple[str, str]], *, at: datetime) -> None:

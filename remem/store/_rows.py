@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from remem import _time
+from remem.errors import Conflict
 from remem.filters import Condition
 from remem.store.base import Scope
 from remem.types import HistoryEntry, Record
@@ -103,6 +104,28 @@ def history_row(entry: HistoryEntry, user_id: str) -> tuple[Any, ...]:
         None if entry.before is None else dumps(entry.before),
         None if entry.after is None else dumps(entry.after),
     )
+
+
+def history_rows(
+    history: Sequence[HistoryEntry],
+    owner: Mapping[str, str],
+    lookup: Callable[[str], str | None],
+) -> list[tuple[Any, ...]]:
+    """Rows for history entries; each entry's user comes from ``owner`` (records written in the
+    same call), else ``lookup`` (a stored record), else the entry's own snapshot.
+
+    Raises:
+        Conflict: an entry of a memory no one can place.
+    """
+    rows = []
+    for entry in history:
+        user_id = owner.get(entry.memory_id) or lookup(entry.memory_id)
+        if user_id is None:
+            user_id = (entry.after or entry.before or {}).get("user_id")
+        if user_id is None:
+            raise Conflict(f"history entry for unknown memory {entry.memory_id}")
+        rows.append(history_row(entry, user_id))
+    return rows
 
 
 def history_from_row(row: tuple[Any, ...]) -> HistoryEntry:

@@ -172,17 +172,13 @@ class PostgresStore:
     def _insert_history(
         self, conn: psycopg.Connection[Any], history: Sequence[HistoryEntry], owner: dict[str, str]
     ) -> None:
-        rows = []
-        for entry in history:
-            user_id = owner.get(entry.memory_id)
-            if user_id is None:
-                row = conn.execute(
-                    "SELECT user_id FROM memories WHERE id = %s", (entry.memory_id,)
-                ).fetchone()
-                user_id = row[0] if row else (entry.after or entry.before or {}).get("user_id")
-            if user_id is None:
-                raise Conflict(f"history entry for unknown memory {entry.memory_id}")
-            rows.append(_rows.history_row(entry, user_id))
+        def lookup(memory_id: str) -> str | None:
+            row = conn.execute(
+                "SELECT user_id FROM memories WHERE id = %s", (memory_id,)
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        rows = _rows.history_rows(history, owner, lookup)
         if rows:
             marks = ", ".join(["%s"] * len(_rows.HISTORY_COLUMNS))
             with conn.cursor() as cur:

@@ -178,17 +178,11 @@ class SQLiteStore:
     def _insert_history(
         self, conn: sqlite3.Connection, history: Sequence[HistoryEntry], owner: dict[str, str]
     ) -> None:
-        rows = []
-        for entry in history:
-            user_id = owner.get(entry.memory_id)
-            if user_id is None:
-                row = conn.execute(
-                    "SELECT user_id FROM memories WHERE id = ?", (entry.memory_id,)
-                ).fetchone()
-                user_id = row[0] if row else (entry.after or entry.before or {}).get("user_id")
-            if user_id is None:
-                raise Conflict(f"history entry for unknown memory {entry.memory_id}")
-            rows.append(_rows.history_row(entry, user_id))
+        def lookup(memory_id: str) -> str | None:
+            row = conn.execute("SELECT user_id FROM memories WHERE id = ?", (memory_id,)).fetchone()
+            return None if row is None else str(row[0])
+
+        rows = _rows.history_rows(history, owner, lookup)
         conn.executemany(
             f"INSERT INTO history ({_HCOLS}) VALUES ({', '.join('?' * len(_rows.HISTORY_COLUMNS))})",
             rows,
