@@ -3,7 +3,9 @@
 The writer (``tests/_writer.py crash``) prints a line only after ``add``, ``add_many`` or
 ``update`` has returned. After every kill the store is reopened and checked: every acknowledged
 id is there, every batch is complete or absent, versions match history, the FTS index and the
-vectors cover exactly the stored rows, and SQLite's integrity check passes.
+vectors cover exactly the stored rows, session units name only stored turns and cover every
+acknowledged one, no link dangles, and SQLite's integrity check passes. ``test_crash_pg.py``
+runs the same writer and checks against PostgreSQL.
 
 The default run makes 25 kills; ``REMEM_CRASH_TRIALS=200`` runs the long variant.
 """
