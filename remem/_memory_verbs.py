@@ -92,7 +92,9 @@ class OrganizeVerbs:
         else:
             scope = self._scope(user_id, agent_id, session_id, filters)
             targets = self._all(scope)
-        count = self.store.remove([r.id for r in targets], op="forget", actor="user", reason=reason)
+        count = self.store.remove(
+            [r.id for r in targets], op="forget", actor="user", reason=_validate.reason(reason)
+        )
         self._refresh(*targets)
         return count
 
@@ -194,6 +196,7 @@ class OrganizeVerbs:
     def _move(
         self, id: str, level: str, op: str, *, user_id: str | None, reason: str | None
     ) -> Record:
+        reason = _validate.reason(reason)
         old = self.get(id, user_id=user_id)
         if old.level not in ("record", policy.QUARANTINE):
             raise NotFound(f"memory {id} not found")
@@ -228,6 +231,7 @@ class OrganizeVerbs:
         Returns:
             The number of memories written.
         """
+        _validate.ident(user_id, field="user_id")
         return _io.write_export(self.store, path, user_id=user_id)
 
     def import_(self, path: str | Path) -> int:

@@ -56,6 +56,11 @@ def text(value: Any, *, field: str, max_bytes: int) -> str:
     return value
 
 
+def reason(value: Any) -> str | None:
+    """An optional free-text reason for history: valid UTF-8, at most 4 KiB."""
+    return None if value is None else text(value, field="reason", max_bytes=4096)
+
+
 def ident(value: Any, *, field: str, required: bool = False) -> str | None:
     """An optional scope identifier: a non-empty string of at most 256 characters."""
     if value is None:

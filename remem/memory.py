@@ -323,6 +323,7 @@ class Memory(OrganizeVerbs):
         """
         if content is None and metadata is None:
             raise InvalidInput("update needs content or metadata")
+        reason = _validate.reason(reason)
         s = self.settings
         new_content = (
             None
@@ -368,6 +369,7 @@ class Memory(OrganizeVerbs):
         Raises:
             NotFound: no such memory (in this user's scope).
         """
+        reason = _validate.reason(reason)
         record = self.get(id, user_id=user_id)
         if self.store.remove([id], op="delete", actor="user", reason=reason) == 0:
             raise NotFound(f"memory {id} not found")

@@ -407,7 +407,9 @@ class TenantMemory:
         fd, tmp = tempfile.mkstemp(suffix=".jsonl", prefix="remem-import-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.writelines(json.dumps(obj, ensure_ascii=False) + "\n" for obj in lines)
+                # ASCII escapes: a lone surrogate reaches import_'s validation instead of
+                # failing to encode here.
+                out.writelines(json.dumps(obj) + "\n" for obj in lines)
             return self.memory.import_(tmp)
         finally:
             os.unlink(tmp)
@@ -417,35 +419,34 @@ class TenantMemory:
         record_ids: set[str] = set()
         orphans: set[str] = set()
         try:
-            handle = open(path, encoding="utf-8")
+            raw = Path(path).read_bytes()
         except OSError as exc:
             raise InvalidInput(f"cannot read {path}: {exc}") from exc
-        with handle:
-            for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except ValueError as exc:
-                    raise InvalidInput(f"line {lineno}: {exc}") from exc
-                if not isinstance(obj, dict):
-                    raise InvalidInput(f"line {lineno}: expected a JSON object")
-                try:
-                    if obj.get("type") == "record":
-                        obj["user_id"] = self.qualify(obj.get("user_id"))
-                        # A forged derived unit (a guard lesson, say) must not come in as data.
-                        if obj.get("level", "record") not in _PORTABLE_LEVELS:
-                            raise InvalidInput(f"level: expected one of {_PORTABLE_LEVELS}")
-                        record_ids.add(str(obj.get("id")))
-                    elif obj.get("type") == "history":
-                        for name in ("before", "after"):
-                            snap = obj.get(name)
-                            if isinstance(snap, dict) and "user_id" in snap:
-                                snap["user_id"] = self.qualify(snap["user_id"])
-                        orphans.add(str(obj.get("memory_id")))
-                except InvalidInput as exc:
-                    raise InvalidInput(f"line {lineno}: {exc}") from exc
-                out.append(obj)
+        for lineno, line in enumerate(raw.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line.decode("utf-8"))
+            except (ValueError, RecursionError) as exc:  # bad UTF-8, bad JSON, too deep
+                raise InvalidInput(f"line {lineno}: {exc}") from exc
+            if not isinstance(obj, dict):
+                raise InvalidInput(f"line {lineno}: expected a JSON object")
+            try:
+                if obj.get("type") == "record":
+                    obj["user_id"] = self.qualify(obj.get("user_id"))
+                    # A forged derived unit (a guard lesson, say) must not come in as data.
+                    if obj.get("level", "record") not in _PORTABLE_LEVELS:
+                        raise InvalidInput(f"level: expected one of {_PORTABLE_LEVELS}")
+                    record_ids.add(str(obj.get("id")))
+                elif obj.get("type") == "history":
+                    for name in ("before", "after"):
+                        snap = obj.get(name)
+                        if isinstance(snap, dict) and "user_id" in snap:
+                            snap["user_id"] = self.qualify(snap["user_id"])
+                    orphans.add(str(obj.get("memory_id")))
+            except InvalidInput as exc:
+                raise InvalidInput(f"line {lineno}: {exc}") from exc
+            out.append(obj)
         # History of a deleted record comes without its record line; it must not attach itself
         # to an id that has history already (possibly another tenant's).
         for memory_id in sorted(orphans - record_ids):
