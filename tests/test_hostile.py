@@ -615,7 +615,12 @@ def rest(
     keys = KeyStore(tmp / "keys.db") if request.param == "keys" else None
     headers = {"Authorization": f"Bearer {keys.create('acme')[1]}"} if keys else {}
     app = create_app(memory, keys=keys, max_body_bytes=REST_LIMIT)
-    with serve_in_thread(app) as url, httpx.Client(base_url=url, headers=headers) as http:
+    # No keep-alive: see NO_KEEPALIVE in test_isolation_service.py (a 40 ms stall per request).
+    limits = httpx.Limits(max_keepalive_connections=0)
+    with (
+        serve_in_thread(app) as url,
+        httpx.Client(base_url=url, headers=headers, limits=limits) as http,
+    ):
         made = http.post("/v1/memories", json={"content": "the anchor note", "user_id": "keep"})
         target = http.post("/v1/memories", json=ITEM)
         assert made.status_code == target.status_code == 201
@@ -685,7 +690,7 @@ def _mutate(data: Any, how: int, key_pick: int, value: Any) -> Any:
     return value  # the whole body replaced
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     route=st.integers(0, len(ROUTES) - 1),
     how=st.integers(0, 4),
