@@ -2,13 +2,16 @@
 duplicate nothing and see no 5xx; concurrent edits of one record never share a version.
 
 Each server is a separate ``python -m remem serve`` process (no API keys, so 127.0.0.1 only) with
-the hashing embedder, on a free port; both are always terminated by the fixture's finalizer.
+the hashing embedder, on a free port, the second with ``--workers 2``; both are always terminated
+by the fixture's finalizer. A last test runs ``remem.bench.serve`` briefly on SQLite.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -54,7 +57,7 @@ class Server:
     log: Path
 
 
-def _start(store_url: str, tmp: Path, name: str) -> Server:
+def _start(store_url: str, tmp: Path, name: str, *, workers: int = 1) -> Server:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REMEM_")}
     env["HF_HUB_OFFLINE"] = "1"
@@ -72,6 +75,8 @@ def _start(store_url: str, tmp: Path, name: str) -> Server:
                 store_url,
                 "--embedder",
                 "hashing",
+                "--workers",
+                str(workers),
                 # A keys file that does not exist: open mode, whatever the user's data dir holds.
                 "--keys",
                 str(tmp / "no-keys.db"),
@@ -79,6 +84,7 @@ def _start(store_url: str, tmp: Path, name: str) -> Server:
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     return Server(f"http://127.0.0.1:{port}", proc, log)
 
@@ -96,13 +102,18 @@ def _wait_ready(server: Server, deadline: float) -> None:
 
 
 def _stop(server: Server) -> None:
+    # Each server leads its own process group (start_new_session): the signal reaches uvicorn's
+    # worker processes too, and nothing else.
     if server.proc.poll() is None:
-        server.proc.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.proc.pid, signal.SIGTERM)
         try:
             server.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            server.proc.kill()
-            server.proc.wait(timeout=15)
+            pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.proc.pid, signal.SIGKILL)
+    server.proc.wait(timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +126,8 @@ def servers(
     started: list[Server] = []
     try:
         # Start both, then wait: they migrate the same empty database at the same moment.
-        started = [_start(url, tmp, f"server{i}") for i in range(2)]
+        # The second runs two uvicorn workers (the app_from_env factory): three processes in all.
+        started = [_start(url, tmp, "server0"), _start(url, tmp, "server1", workers=2)]
         deadline = time.monotonic() + 60
         for server in started:
             _wait_ready(server, deadline)
@@ -310,3 +322,22 @@ def test_concurrent_edits_through_two_servers_never_share_a_version(
         history = httpx.get(f"{server.url}/v1/memories/{memory_id}/history").json()["entries"]
         assert [e["version"] for e in history] == list(range(1, 2 + len(versions)))
         assert [e["op"] for e in history] == ["add"] + ["update"] * len(versions)
+
+
+def test_bench_serve_runs_briefly_without_errors(tmp_path: Path) -> None:
+    from remem.bench import serve
+
+    result = serve.run(
+        tmp_path / "bench.db",
+        memories=60,
+        clients=3,
+        workers=2,
+        duration_s=1.0,
+        embedder="hashing",
+        batch_size=20,
+    )
+    assert result["backend"] == "sqlite"
+    assert result["errors"] == 0
+    assert result["requests"] > 0
+    assert 0 < result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
+    assert result["load_per_s"] > 0
