@@ -268,3 +268,34 @@ def test_first_of_never_returns_one_memory_twice(mem: Memory) -> None:
     mem.add("I ran a marathon", user_id="u", occurred_at="2023-09-01")
     first, second = mem.first_of("adopted a puppy", "adopted a dog", user_id="u")
     assert first.record.id == only.id and second.record.id != only.id
+
+
+def test_a_long_session_built_turn_by_turn_has_complete_ordered_chunks(mem: Memory) -> None:
+    from remem.organize.units import CHUNK
+
+    ids = [
+        mem.add(
+            f"turn number {i}",
+            user_id="u",
+            session_id="long",
+            occurred_at=f"2024-01-01T00:{i // 60:02d}:{i % 60:02d}",
+        ).id
+        for i in range(2 * CHUNK + 5)
+    ]
+    units = sorted(
+        mem.store.list(Scope(user_id="u", levels=("session",)), limit=10, cursor=None),
+        key=lambda u: u.metadata["chunk"],
+    )
+    assert [u.metadata["chunk"] for u in units] == [0, 1, 2]
+    assert [t for u in units for t in u.sources] == ids
+    nxt = {(x.a, x.b) for x in mem.links(ids[CHUNK]) if x.relation == "next"}
+    assert {(ids[CHUNK - 1], ids[CHUNK]), (ids[CHUNK], ids[CHUNK + 1])} <= nxt
+    # An earlier event arriving late shifts every later chunk: they are rebuilt.
+    late = mem.add(
+        "a late turn", user_id="u", session_id="long", occurred_at="2024-01-01T00:00:00.5"
+    )
+    units = sorted(
+        mem.store.list(Scope(user_id="u", levels=("session",)), limit=10, cursor=None),
+        key=lambda u: u.metadata["chunk"],
+    )
+    assert [t for u in units for t in u.sources] == [ids[0], late.id, *ids[1:]]

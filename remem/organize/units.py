@@ -34,7 +34,11 @@ def order(records: Sequence[Record]) -> list[Record]:
 
 
 def session_units(
-    records: Sequence[Record], vectors: Mapping[str, Vector], *, at: datetime
+    records: Sequence[Record],
+    vectors: Mapping[str, Vector],
+    *,
+    at: datetime,
+    first_chunk: int = 0,
 ) -> list[tuple[Record, Vector]]:
     """Build the units of one session from its records (any order) and their vectors.
 
@@ -42,6 +46,7 @@ def session_units(
         records: every stored record of one (user, session).
         vectors: their vectors by id (records without one are left out of the mean).
         at: the time to stamp the units with.
+        first_chunk: the chunk number of the first record (when rebuilding a session's tail).
 
     Returns:
         (unit, vector) pairs, one per ``CHUNK`` turns.
@@ -52,7 +57,7 @@ def session_units(
     first = turns[0]
     agents = {r.agent_id for r in turns}
     out = []
-    for chunk, start in enumerate(range(0, len(turns), CHUNK)):
+    for chunk, start in enumerate(range(0, len(turns), CHUNK), start=first_chunk):
         part = turns[start : start + CHUNK]
         lines = [f"{r.speaker}: {r.content}" if r.speaker else r.content for r in part]
         counts = Counter(k for r in part for k in r.keywords)

@@ -115,7 +115,12 @@ def organize(
     for user_id, user_links in links.items():
         if user_links:
             store.add_links(user_id, user_links)
-    refresh_sessions(store, {(r.user_id, r.session_id) for r in records if r.session_id}, at=at)
+    refresh_sessions(
+        store,
+        {(r.user_id, r.session_id) for r in records if r.session_id},
+        at=at,
+        added={r.id for r in records},
+    )
 
 
 def _supersede(
@@ -197,26 +202,50 @@ def new_version(
     return new
 
 
-def refresh_sessions(store: Store, sessions: set[tuple[str, str]], *, at: datetime) -> None:
-    """Rebuild the session units (and "next" links) of each (user_id, session_id)."""
+def refresh_sessions(
+    store: Store,
+    sessions: set[tuple[str, str]],
+    *,
+    at: datetime,
+    added: set[str] | None = None,
+) -> None:
+    """Rebuild the session units (and "next" links) of each (user_id, session_id).
+
+    With ``added`` (ids just inserted), only the chunks from the first one holding a new turn
+    onwards are rebuilt and only the new turns' "next" links written: appending to a long session
+    costs one chunk, not the whole session.
+    """
     for user_id, session_id in sessions:
-        turns = store.list(
-            Scope(user_id=user_id, session_id=session_id), limit=_SESSION_PAGE, cursor=None
-        ).records
-        vectors = store.vectors([r.id for r in turns])
-        built = units.session_units(turns, vectors, at=at)
+        turns = units.order(
+            store.list(
+                Scope(user_id=user_id, session_id=session_id), limit=_SESSION_PAGE, cursor=None
+            ).records
+        )
+        first = 0
+        if added is not None:
+            touched = [i for i, r in enumerate(turns) if r.id in added]
+            if not touched:
+                continue
+            first = touched[0] // units.CHUNK
+        rebuilt = turns[first * units.CHUNK :]
+        vectors = store.vectors([r.id for r in rebuilt])
+        built = units.session_units(rebuilt, vectors, at=at, first_chunk=first)
         stale = store.list(
             Scope(user_id=user_id, session_id=session_id, levels=(units.LEVEL,)),
             limit=_SESSION_PAGE,
             cursor=None,
         ).records
         keep = {u.id for u, _ in built}
-        drop = [u.id for u in stale if u.id not in keep]
+        drop = [u.id for u in stale if u.id not in keep and u.metadata.get("chunk", 0) >= first]
         if drop:
             store.drop_derived(drop)
         if built:
             store.put_derived([u for u, _ in built], np.vstack([v for _, v in built]))
-        ordered = units.order(turns)
-        nxt = [Link(a.id, b.id, "next", 1.0) for a, b in zip(ordered, ordered[1:], strict=False)]
+        pairs = zip(turns, turns[1:], strict=False)
+        nxt = [
+            Link(a.id, b.id, "next", 1.0)
+            for a, b in pairs
+            if added is None or a.id in added or b.id in added
+        ]
         if nxt:
             store.add_links(user_id, nxt)

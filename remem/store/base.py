@@ -41,11 +41,11 @@ class Scope:
 
     @property
     def is_plain(self) -> bool:
-        """True when only ``user_id`` narrows the scope (the fast path for cached vectors)."""
+        """True when only ``user_id`` and ``levels`` narrow the scope (the fast path for cached
+        vectors: a mask per level, no query)."""
         return (
             self.agent_id is None
             and self.session_id is None
-            and self.levels == ("record",)
             and not self.conditions
             and self.as_of is None
             and not self.include_superseded

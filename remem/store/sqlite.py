@@ -48,18 +48,24 @@ def _condition(cond: Condition, prefix: str) -> tuple[str, list[Any]]:
 
 
 class _Vectors:
-    """One user's vectors as a matrix, with the rowids, the plain-scope mask and expiry times."""
+    """One user's vectors as a matrix, with rowids, levels, validity and expiry times."""
 
     def __init__(
         self,
         rowids: np.ndarray,
         ids: list[str],
         matrix: Vector,
-        plain: np.ndarray,
+        levels: np.ndarray,
+        valid: np.ndarray,
         expires: np.ndarray,
     ):
         self.rowids, self.ids, self.matrix = rowids, ids, matrix
-        self.plain, self.expires = plain, expires
+        self.levels, self.valid, self.expires = levels, valid, expires
+
+    def mask(self, levels: tuple[str, ...], now: float) -> np.ndarray:
+        """Rows of these levels, not superseded, not expired."""
+        rows: np.ndarray = np.isin(self.levels, levels) & self.valid & (self.expires > now)
+        return rows
 
 
 class SQLiteStore:
@@ -344,7 +350,7 @@ class SQLiteStore:
         if not vecs.ids:
             return []
         if scope.is_plain:
-            mask = vecs.plain & (vecs.expires > _time.now().timestamp())
+            mask = vecs.mask(scope.levels, _time.now().timestamp())
         else:
             clause, args = _rows.where(scope, "?", _condition)
             with self._read() as conn:
@@ -374,7 +380,7 @@ class SQLiteStore:
             if cached is not None:
                 return cached
             rows = conn.execute(
-                "SELECT rowid, id, embedding, level = 'record' AND valid_to IS NULL, expires_at "
+                "SELECT rowid, id, embedding, level, valid_to IS NULL, expires_at "
                 "FROM memories WHERE user_id = ? ORDER BY rowid",
                 (user_id,),
             ).fetchall()
@@ -387,9 +393,10 @@ class SQLiteStore:
             np.asarray([r[0] for r in rows], dtype=np.int64),
             [r[1] for r in rows],
             matrix,
-            np.asarray([bool(r[3]) for r in rows], dtype=bool),
+            np.asarray([r[3] for r in rows], dtype=object),
+            np.asarray([bool(r[4]) for r in rows], dtype=bool),
             np.asarray(
-                [np.inf if r[4] is None else _time.load(r[4]).timestamp() for r in rows],  # type: ignore[union-attr]
+                [np.inf if r[5] is None else _time.load(r[5]).timestamp() for r in rows],  # type: ignore[union-attr]
                 dtype=np.float64,
             ),
         )
