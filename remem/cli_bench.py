@@ -190,7 +190,53 @@ def guard(
         out.write_text(json.dumps(results, indent=1))
 
 
+def serve(
+    store: Annotated[
+        str | None,
+        typer.Option("--store", help="SQLite file, postgresql:// URL, or 'postgres' (embedded)."),
+    ] = None,
+    memories: Annotated[int, typer.Option("--memories")] = 10_000,
+    clients: Annotated[int, typer.Option("--clients")] = 16,
+    workers: Annotated[int, typer.Option("--workers")] = 2,
+    duration: Annotated[float, typer.Option("--duration", help="Seconds of searching.")] = 20.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    embedder: Annotated[str, typer.Option("--embedder")] = "minilm",
+    out: OutOpt = None,
+) -> None:
+    """The REST service under concurrent searches: load rate, throughput, p50/p95/p99 latency."""
+    from remem.bench import serve as bench
+
+    result = bench.run(
+        store,
+        memories=memories,
+        clients=clients,
+        workers=workers,
+        duration_s=duration,
+        seed=seed,
+        embedder=embedder,
+        progress=lambda line: console.print(line, markup=False, highlight=False),
+    )
+    table = Table(title=f"remem serve ({result['backend']}, {workers} workers, {clients} clients)")
+    columns = (
+        "memories",
+        "load_s",
+        "load_per_s",
+        "throughput_rps",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "errors",
+    )
+    for col in columns:
+        table.add_column(col, justify="right")
+    table.add_row(*[str(result.get(c)) for c in columns])
+    console.print(table)
+    if out is not None:
+        out.write_text(json.dumps(result, indent=1))
+
+
 def register(bench_app: typer.Typer) -> None:
     """Add the benchmark commands to ``remem bench``."""
     bench_app.command("locomo")(locomo)
     bench_app.command("guard")(guard)
+    bench_app.command("serve")(serve)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -96,14 +97,30 @@ def serve(
         }
         if db is not None:
             env["REMEM_PATH"] = str(db)
+        # Share the two cores instead of oversubscribing them: each worker's torch gets its part.
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
         os.environ.update(env)
-        uvicorn.run(
+        from uvicorn.supervisors import Multiprocess
+
+        config = uvicorn.Config(
             "remem.server.app:app_from_env", factory=True, host=host, port=port, workers=workers
         )
+        Multiprocess(config, sockets=[_tcp_socket(host, port)]).run()
         return
     memory = Memory(db, **settings)
     app = create_app(memory, keys=key_store, max_body_bytes=max_body_bytes, owns_memory=True)
-    uvicorn.run(app, host=host, port=port)
+    uvicorn.Server(uvicorn.Config(app, host=host, port=port)).run(sockets=[_tcp_socket(host, port)])
+
+
+def _tcp_socket(host: str, port: int) -> socket.socket:
+    """A listening socket created as TCP explicitly: uvicorn's own (protocol 0) leaves asyncio
+    unaware it is TCP, so TCP_NODELAY is never set and keep-alive requests wait ~40 ms."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
 
 
 def mcp(

@@ -191,6 +191,9 @@ def _error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode (not UTF-8): bad input like any other.
+            return _error(422, "InvalidInput", f"the request body cannot be read: {exc.detail}")
         name = {404: "NotFound", 405: "MethodNotAllowed", 413: "TooLarge"}.get(
             exc.status_code, "HTTPError"
         )
