@@ -132,7 +132,12 @@ def main(path: Path) -> None:
             table.add_column("found by")
             for hit in hits:
                 rec = hit.record
-                found = ", ".join(f"{k} #{v}" for k, v in hit.explain.items() if isinstance(v, int))
+                # Ranks in each retriever, then what the other components added.
+                found = ", ".join(
+                    f"{k} #{v}" if isinstance(v, int) else f"+{k}"
+                    for k, v in hit.explain.items()
+                    if k != "score"
+                )
                 table.add_row(
                     f"{hit.score:.3f}",
                     rec.occurred_at.strftime("%Y-%m-%d") if rec.occurred_at else "",
