@@ -97,9 +97,13 @@ def run(
                 for attack in ATTACKS:
                     for q in chosen:
                         evidence = by_dia.get(q.evidence[0])
-                        item = _poison(attack, q.text, evidence.content if evidence else q.text, rng)
+                        item = _poison(
+                            attack, q.text, evidence.content if evidence else q.text, rng
+                        )
                         rec = memory.add(
-                            item["content"], user_id=q.sample_id, origin=item["origin"],
+                            item["content"],
+                            user_id=q.sample_id,
+                            origin=item["origin"],
                             metadata={"poison": attack},
                         )
                         planted[attack] += 1
