@@ -495,7 +495,7 @@ class Memory(OrganizeVerbs):
             time=s.time_weight,
             router=s.router,
         )
-        scored = hierarchy.search(
+        hits = hierarchy.search(
             self.store,
             query,
             self._query_vector(query),
@@ -506,8 +506,6 @@ class Memory(OrganizeVerbs):
             weights=weights,
             now=_time.now,
         )
-        records = self.store.get_many([x.id for x in scored])
-        hits = [Hit(records[x.id], x.score, x.explain) for x in scored if x.id in records]
         return self._review(hits, scope.user_id) if s.guard else hits
 
     def _review(self, hits: builtins.list[Hit], user_id: str) -> builtins.list[Hit]:

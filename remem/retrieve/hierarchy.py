@@ -20,9 +20,9 @@ from datetime import datetime
 from remem import _text
 from remem.organize import timeexpr
 from remem.retrieve import fusion, router
-from remem.retrieve.hybrid import Scored, turn_runs
+from remem.retrieve.hybrid import turn_runs
 from remem.store.base import Scope, Store
-from remem.types import Record, Vector
+from remem.types import Hit, Record, Vector
 
 _UNIT_LIMIT = 50
 _LIFT_TOP = 10
@@ -66,7 +66,7 @@ def search(
     rrf_k: int,
     weights: Weights,
     now: Callable[[], datetime],
-) -> list[Scored]:
+) -> list[Hit]:
     """The ``limit`` best records in ``scope`` for ``query``, best first, with explanations."""
     runs = turn_runs(store, query, query_vector, scope, depth=max(candidates, limit))
     fused = fusion.rrf(runs, k=rrf_k, weights={"bm25": 1.0, "vector": weights.vector})
@@ -153,8 +153,8 @@ def search(
         info = explain.get(doc, {})
         info.update({k: round(v, 4) for k, v in parts.items()})
         info["score"] = round(score, 6)
-        scored.append(Scored(doc, score, info))
-    scored.sort(key=lambda s: (-s.score, s.id))
+        scored.append(Hit(records[doc], score, info))
+    scored.sort(key=lambda h: (-h.score, h.record.id))
     return scored[:limit]
 
 

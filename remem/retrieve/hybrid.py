@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from remem import _text
 from remem.store.base import Scope, Store
 from remem.types import Vector
 
 MIN_BM25 = 1e-3
-
-
-@dataclass(frozen=True)
-class Scored:
-    """An id with its fused score and the evidence for it."""
-
-    id: str
-    score: float
-    explain: dict[str, Any] = field(default_factory=dict)
 
 
 def turn_runs(
