@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from remem import _io, _time, _validate
 from remem.errors import ConfigError, InvalidInput, NotFound
 from remem.guard import policy
+from remem.organize import writer
 from remem.retrieve import timeline
-from remem.types import HistoryEntry, Hit, Link, Record, Vector
+from remem.types import Hit, Link, Record, Vector
 
 if TYPE_CHECKING:
     from remem.answer import Answer
@@ -205,20 +207,15 @@ class OrganizeVerbs:
                 f"memory {id} is already {'in quarantine' if level != 'record' else 'active'}"
             )
         at = _time.now()
-        new = policy.set_level(old, level, at)
-        self.store.replace(
-            new,
+        new = writer.new_version(
+            self.store,
+            old,
+            replace(old, level=level),
             None,
-            HistoryEntry(
-                memory_id=id,
-                version=new.version,
-                op=op,
-                at=at,
-                actor="user",
-                reason=reason,
-                before=old.to_dict(),
-                after=new.to_dict(),
-            ),
+            op=op,
+            at=at,
+            reason=reason,
+            actor="user",
         )
         self._refresh(new)
         return new

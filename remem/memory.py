@@ -278,22 +278,16 @@ class Memory(OrganizeVerbs):
         return [results[i] for i in range(len(records))]
 
     def _merge(self, old: Record, new: Record, at: datetime) -> Record:
-        version = writer.merged(old, new, at)
-        self.store.replace(
-            version,
+        return writer.new_version(
+            self.store,
+            old,
+            writer.merged(old, new, at),
             None,
-            HistoryEntry(
-                memory_id=old.id,
-                version=version.version,
-                op="merge",
-                at=at,
-                actor=new.origin,
-                reason=f"near-duplicate add merged: {new.content[:200]}",
-                before=old.to_dict(),
-                after=version.to_dict(),
-            ),
+            op="merge",
+            at=at,
+            reason=f"near-duplicate add merged: {new.content[:200]}",
+            actor=new.origin,
         )
-        return version
 
     def update(
         self,

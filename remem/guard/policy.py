@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from remem.guard import consensus, signals
@@ -113,8 +113,3 @@ def review(
         out.append((record, score * factor, tuple(dict.fromkeys((*record.flags, *flags)))))
     out.sort(key=lambda x: (-x[1], x[0].id))
     return out
-
-
-def set_level(record: Record, level: str, at: datetime) -> Record:
-    """The next version of ``record`` moved to ``level`` ("quarantine" or back to "record")."""
-    return replace(record, level=level, version=record.version + 1, updated_at=at)

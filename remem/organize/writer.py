@@ -180,10 +180,11 @@ def new_version(
     *,
     op: str,
     at: datetime,
-    reason: str,
+    reason: str | None,
+    actor: str = "remem",
 ) -> Record:
     """Store ``changed`` as the next version of ``old`` (re-embedded when given an embedder),
-    with a history entry by remem saying why."""
+    with a history entry saying who did what and why."""
     new = replace(changed, version=old.version + 1, updated_at=at)
     store.replace(
         new,
@@ -193,7 +194,7 @@ def new_version(
             version=new.version,
             op=op,
             at=at,
-            actor="remem",
+            actor=actor,
             reason=reason,
             before=old.to_dict(),
             after=new.to_dict(),
