@@ -15,8 +15,8 @@ from remem.types import KINDS, ORIGINS, HistoryEntry, Link, Record
 
 # What a user stored (active or quarantined); every other level is derived and rebuilt.
 STORED_LEVELS = ("record", "quarantine")
-_TIMES = ("occurred_at", "created_at", "updated_at", "valid_from", "valid_to")
-_TUPLES = ("sources", "keywords", "entities", "dates", "flags")
+_TIMES = ("occurred_at", "created_at", "updated_at", "valid_from", "valid_to", "expires_at")
+_TUPLES = ("sources", "keywords", "entities", "dates", "flags", "tags")
 
 
 def write_export(store: Store, path: str | Path, *, user_id: str | None) -> int:
@@ -116,6 +116,8 @@ def _record(obj: dict[str, Any], settings: Settings) -> Record:
         raise InvalidInput("created_at and updated_at are required")
     _count(obj.get("version", 1), "version")
     _validate.choice(obj.get("level", "record"), field="level", options=STORED_LEVELS)
+    if obj.get("context") is not None:  # files from before LLM notes have no tags or context
+        _validate.text(obj["context"], field="context", max_bytes=4096)
     for name in ("speaker", "origin", "kind"):
         value = obj.get(name)
         if value is not None:

@@ -24,7 +24,10 @@ class Record:
 
     ``occurred_at`` is when the event happened (defaults to ``created_at``); ``created_at`` is when
     remem learned it; ``version`` starts at 1 and grows with every update. ``valid_to`` is set when a
-    newer fact supersedes this one. ``keywords``, ``entities`` and ``dates`` are derived notes.
+    newer fact supersedes this one. ``keywords``, ``entities`` and ``dates`` are derived notes;
+    ``tags`` (broad category labels) and ``context`` (one line on what the note is about) are the
+    A-MEM notes an optional LLM writes in the background (empty without one). Notes change
+    without a new version: ``version`` counts changes to what the user stored.
     """
 
     id: str
@@ -50,6 +53,8 @@ class Record:
     level: str = "record"
     expires_at: datetime | None = None
     flags: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    context: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (datetimes as ISO 8601 strings, tuples as lists)."""
@@ -78,6 +83,8 @@ class Hit:
     score: float
     explain: dict[str, Any] = field(default_factory=dict)
     flags: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    context: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""

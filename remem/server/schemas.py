@@ -149,6 +149,8 @@ class RecordOut(BaseModel):
     level: str
     expires_at: str | None
     flags: list[str]
+    tags: list[str]
+    context: str | None
 
 
 class BatchOut(BaseModel):

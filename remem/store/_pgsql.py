@@ -116,6 +116,14 @@ def m003_guard_flags(ctx: MigrationContext) -> None:
     ctx.conn.execute("ALTER TABLE memories ADD COLUMN flags jsonb NOT NULL DEFAULT '[]'")
 
 
+@migrations
+def m004_note_tags_and_context(ctx: MigrationContext) -> None:
+    # A-MEM notes an optional LLM writes (SQLite's m004 twin); search_text already carries them.
+    ctx.conn.execute(
+        "ALTER TABLE memories ADD COLUMN tags jsonb NOT NULL DEFAULT '[]', ADD COLUMN context text"
+    )
+
+
 # -- filters and full text ---------------------------------------------------------------------
 
 _NUMERIC_COLUMNS = frozenset({"trust", "version"})

@@ -9,6 +9,7 @@ from typing import Any
 from remem import _time
 from remem.errors import Conflict
 from remem.filters import Condition
+from remem.store import base
 from remem.store.base import Scope
 from remem.types import HistoryEntry, Record
 
@@ -37,8 +38,12 @@ COLUMNS = (
     "dates",
     "expires_at",
     "flags",
+    "tags",
+    "context",
 )
-_JSON = frozenset({"metadata", "sources", "keywords", "entities", "dates", "flags"})
+_JSON = frozenset({"metadata", "sources", "keywords", "entities", "dates", "flags", "tags"})
+# The note columns ``update_notes`` writes without a new version.
+NOTE_COLUMNS = ("keywords", "tags", "context")
 _TIME = frozenset(
     {"occurred_at", "created_at", "updated_at", "valid_from", "valid_to", "expires_at"}
 )
@@ -60,6 +65,15 @@ def dumps(value: Any) -> str:
     return json.dumps(
         value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
     )
+
+
+def index_text(record: Record) -> str:
+    """The full-text index text: ``base.index_text`` plus the LLM notes (tags and context), so a
+    search for a tag word finds the note."""
+    parts = [base.index_text(record), *record.tags]
+    if record.context:
+        parts.append(record.context)
+    return "\n".join(parts)
 
 
 def to_row(record: Record) -> tuple[Any, ...]:

@@ -89,6 +89,18 @@ def m003_guard_flags(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE memories ADD COLUMN flags TEXT NOT NULL DEFAULT '[]'")
 
 
+@migrations
+def m004_note_tags_and_context(conn: sqlite3.Connection) -> None:
+    # A-MEM notes an optional LLM writes: tags (a JSON list, like keywords) and a one-line context.
+    _script(
+        conn,
+        """
+        ALTER TABLE memories ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE memories ADD COLUMN context TEXT;
+        """,
+    )
+
+
 def _script(conn: sqlite3.Connection, sql: str) -> None:
     """Run several statements inside the caller's transaction (executescript would commit first)."""
     pending = ""

@@ -21,7 +21,8 @@ import numpy as np
 from remem import _time
 from remem.errors import ConfigError, Conflict, MigrationError, MissingDependency, StoreError
 from remem.store import _pgsql, _rows
-from remem.store.base import CAPABILITIES, Scope, index_text
+from remem.store._rows import index_text
+from remem.store.base import CAPABILITIES, Scope
 from remem.types import HistoryEntry, Link, Page, Record, Vector
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class PostgresStore:
         StoreError: the server cannot be reached or the schema cannot be migrated.
     """
 
-    capabilities = CAPABILITIES
+    capabilities = CAPABILITIES | {"notes"}
 
     def __init__(
         self,
@@ -202,6 +203,28 @@ class PostgresStore:
                     f"memory {record.id} changed since version {record.version - 1} was read"
                 )
             self._insert_history(conn, [entry], {record.id: record.user_id})
+
+    def update_notes(self, record: Record, entry: HistoryEntry) -> bool:
+        """Write ``record``'s notes (keywords, tags, context) if it is still at ``record.version``.
+
+        The version stays; ``entry`` goes to history (see ``SQLiteStore.update_notes``).
+
+        Returns:
+            False, with nothing written, when the record changed or was deleted since it was read.
+        """
+        row = _rows.to_row(record)
+        sets = ", ".join(f"{c} = %s" for c in _rows.NOTE_COLUMNS) + ", search_text = %s"
+        args = [row[_rows.COLUMNS.index(c)] for c in _rows.NOTE_COLUMNS]
+        with self._conn("update notes") as conn:
+            found = conn.execute(
+                f"UPDATE memories SET {sets} WHERE id = %s AND user_id = %s AND version = %s "
+                "RETURNING id",
+                (*args, index_text(record), record.id, record.user_id, record.version),
+            ).fetchone()
+            if found is None:
+                return False
+            self._insert_history(conn, [entry], {record.id: record.user_id})
+            return True
 
     def remove(self, ids: Sequence[str], *, op: str, actor: str | None, reason: str | None) -> int:
         """See ``Store.remove``."""

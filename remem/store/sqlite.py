@@ -21,8 +21,9 @@ from remem import _time
 from remem.errors import Conflict, MigrationError, StoreError
 from remem.filters import Condition
 from remem.store import _rows
+from remem.store._rows import index_text
 from remem.store._sqlite_schema import migrations
-from remem.store.base import CAPABILITIES, Scope, index_text
+from remem.store.base import CAPABILITIES, Scope
 from remem.types import HistoryEntry, Link, Page, Record, Vector
 
 _COLS = ", ".join(_rows.COLUMNS)
@@ -71,7 +72,7 @@ class _Vectors:
 class SQLiteStore:
     """SQLite backend. ``path`` is a file (created if missing) or ``":memory:"``."""
 
-    capabilities = CAPABILITIES | {"backup"}
+    capabilities = CAPABILITIES | {"backup", "notes"}
 
     def __init__(self, path: str | Path, *, dims: int, busy_timeout: float = 30.0) -> None:
         self.path = str(path)
@@ -221,6 +222,35 @@ class SQLiteStore:
             raise StoreError(f"update failed: {exc}") from exc
         finally:
             self._forget_vectors({record.user_id})
+
+    def update_notes(self, record: Record, entry: HistoryEntry) -> bool:
+        """Write ``record``'s notes (keywords, tags, context) if it is still at ``record.version``.
+
+        The version stays (notes are not what the user stored); ``entry`` goes to history. The
+        "notes" capability: the LLM enricher's way to annotate without racing the user's updates.
+
+        Returns:
+            False, with nothing written, when the record changed or was deleted since it was read.
+        """
+        notes = _rows.to_row(record)
+        sets = ", ".join(f"{c} = ?" for c in _rows.NOTE_COLUMNS)
+        args = [notes[_rows.COLUMNS.index(c)] for c in _rows.NOTE_COLUMNS]
+        try:
+            with self._write() as conn:
+                row = conn.execute(
+                    f"UPDATE memories SET {sets} WHERE id = ? AND user_id = ? AND version = ? "
+                    "RETURNING rowid",
+                    (*args, record.id, record.user_id, record.version),
+                ).fetchone()
+                if row is None:
+                    return False
+                conn.execute(
+                    "UPDATE memories_fts SET text = ? WHERE rowid = ?", (index_text(record), row[0])
+                )
+                self._insert_history(conn, [entry], {record.id: record.user_id})
+                return True
+        except sqlite3.Error as exc:
+            raise StoreError(f"updating notes failed: {exc}") from exc
 
     def remove(self, ids: Sequence[str], *, op: str, actor: str | None, reason: str | None) -> int:
         """See ``Store.remove``."""
