@@ -1,8 +1,9 @@
 """A real, scripted OpenAI-compatible chat server on 127.0.0.1 for tests (pytest plugin module).
 
 Each test queues the replies the "model" gives, in order: JSON content, malformed or fenced text,
-truncated output (``finish_reason="length"``), HTTP errors with ``Retry-After``, slow replies. The
-server records every request it received. It is a stdlib ``ThreadingHTTPServer`` on a free port,
+truncated output (``finish_reason="length"``), HTTP errors with ``Retry-After``, slow replies. A
+test can also ``route`` requests by what their prompt says (a reply per task, whatever the order
+the tasks run in); routes are tried before the queue. The server records every request it received. It is a stdlib ``ThreadingHTTPServer`` on a free port,
 so the client under test goes through real sockets, real HTTP and real timeouts.
 
 Fixture:
@@ -66,6 +67,7 @@ class ScriptedLLMServer:
         self.replies: deque[Reply] = deque()
         self.requests: list[Received] = []
         self.default: Reply | None = None
+        self.routes: list[tuple[str, Any]] = []
         self.unscripted = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -100,6 +102,20 @@ class ScriptedLLMServer:
         body = json.dumps({"error": {"message": f"scripted {status}", "code": status}})
         self.script(*[Reply(status=status, headers=headers, body=body) for _ in range(times)])
 
+    def route(self, marker: str, answer: Any) -> None:
+        """Answer every request whose last message contains ``marker`` with ``answer``.
+
+        ``answer`` is a ``Reply``, a ``str`` (the exact content), any other value (sent as JSON),
+        or a callable taking the prompt and returning one of those. The first matching route wins.
+        """
+        with self._lock:
+            self.routes.append((marker, answer))
+
+    def prompts(self, marker: str) -> list[str]:
+        """The last message of every request received so far that contains ``marker``."""
+        with self._lock:
+            return [p for p in map(_prompt, self.requests) if marker in p]
+
     def start(self) -> None:
         """Serve in a background thread."""
         self._thread.start()
@@ -114,6 +130,10 @@ class ScriptedLLMServer:
     def _next(self, received: Received) -> Reply | None:
         with self._lock:
             self.requests.append(received)
+            prompt = _prompt(received)
+            for marker, answer in self.routes:
+                if marker in prompt:
+                    return _as_reply(answer(prompt) if callable(answer) else answer)
             if self.replies:
                 return self.replies.popleft()
             self.unscripted += 1
@@ -142,6 +162,18 @@ class ScriptedLLMServer:
                 "total_tokens": prompt + completion,
             }
         return json.dumps(data).encode()
+
+
+def _prompt(received: Received) -> str:
+    messages = received.body.get("messages") or [{}]
+    content = messages[-1].get("content") if isinstance(messages[-1], dict) else None
+    return content if isinstance(content, str) else ""
+
+
+def _as_reply(answer: Reply | str | Any) -> Reply:
+    if isinstance(answer, Reply):
+        return answer
+    return Reply(content=answer if isinstance(answer, str) else json.dumps(answer))
 
 
 def _handler_for(server: ScriptedLLMServer) -> type[BaseHTTPRequestHandler]:

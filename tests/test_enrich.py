@@ -48,6 +48,9 @@ def make(memory: Memory, llm: OpenAICompatClient) -> Iterator[Callable[..., Enri
     made: list[Enricher] = []
 
     def factory(**kw: Any) -> Enricher:
+        # These tests script the model's replies in order; LLM notes (one more call per record)
+        # are tested on their own in test_llm_notes.py.
+        kw.setdefault("notes", False)
         enricher = Enricher(memory, llm, **kw)
         made.append(enricher)
         return enricher

@@ -1,4 +1,4 @@
-"""Background LLM enrichment of the write path: facts, session summaries and (on request) insights.
+"""Background LLM enrichment of the write path: notes, facts, session summaries, (on request) insights.
 
 An add never waits for enrichment and never fails because of it. ``Memory`` hands the records it
 just stored to ``Enricher.submit``, which only puts them on a bounded queue; when the queue is full
@@ -7,6 +7,11 @@ works the queue, taking every batch waiting at once so a burst of adds costs one
 
 What is enriched: records the user stored (level "record", no guard flags, origin not "derived").
 Derived records are never enriched again, so enrichment cannot feed on itself.
+
+notes and evolution (A-MEM), for every eligible record, first: keywords, tags and a one-line
+    context from ``tasks.enrich_note``, then the record's nearest notes of the same scope get new
+    tags or context from ``tasks.evolve_notes``. Written without a new version, with ``enrich`` /
+    ``evolve`` history entries: see ``remem.llm.notes``.
 
 facts (Mem0-style), for episodic records: the record, prefixed with its date and speaker, goes to
     ``tasks.extract_facts`` with the user's known facts (the ``KNOWN_FACTS`` best derived facts
@@ -31,10 +36,8 @@ insights, only on an explicit ``Enricher.insights(user_id)``: ``tasks.insights``
     Insights a newer pass does not repeat are forgotten (their history stays).
 
 Derived records carry no ``session_id`` (they are not turns of a session), and enrichment never
-changes the user's own records or their metadata: when remem merges a derived fact into a
-near-duplicate the user stored, that record's metadata is restored. ``enrich_note`` is not used
-here: the write path's heuristic notes already fill keywords and entities, and metadata is the
-user's. Closing a superseded fact and adding provenance links need ``Memory.store``; everything
+changes the content or metadata of the user's own records, only their notes: when remem merges a
+derived fact into a near-duplicate the user stored, that record's metadata is restored. Closing a superseded fact and adding provenance links need ``Memory.store``; everything
 else goes through the public ``Memory`` verbs (validation, guard, embedding, history).
 
 Failures: when the model fails, the tasks return nothing (no heuristic fact, summary or insight is
@@ -53,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 from remem import _time
 from remem.llm import tasks
 from remem.llm.base import LLMClient
+from remem.llm.notes import NoteWriter, eligible
 from remem.types import HistoryEntry, Link, Record
 
 if TYPE_CHECKING:
@@ -80,6 +84,10 @@ class EnrichStats:
     summaries: int = 0
     insights: int = 0
     errors: int = 0
+    notes: int = 0
+    notes_failed: int = 0
+    evolved: int = 0
+    evolve_failed: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """Return the counters as a plain dict."""
@@ -99,7 +107,9 @@ def enricher_for(memory: Memory) -> Enricher | None:
     if not getattr(memory.settings, "llm_enrich", True):
         return None
     llm = memory.llm
-    return None if llm is None else Enricher(memory, llm)
+    if llm is None:
+        return None
+    return Enricher(memory, llm, notes=getattr(memory.settings, "llm_notes", True))
 
 
 class Enricher:
@@ -112,6 +122,8 @@ class Enricher:
         max_pending: batches the queue holds; when full, a submitted batch is skipped.
         facts: extract facts from episodic records.
         summaries: summarize the sessions a batch touched.
+        notes: write LLM notes (keywords, tags, context) for each record.
+        evolve: with ``notes``, let each new note update its neighbours' tags and context.
     """
 
     def __init__(
@@ -123,13 +135,18 @@ class Enricher:
         max_pending: int = 256,
         facts: bool = True,
         summaries: bool = True,
+        notes: bool = True,
+        evolve: bool = True,
     ) -> None:
         self.memory = memory
         self.llm = llm
         self.background = background
         self.facts = facts
         self.summaries = summaries
+        self.notes = notes
+        self.evolve = evolve
         self.stats = EnrichStats()
+        self._notes = NoteWriter(memory, llm, count=self._count, describe=describe)
         self._stats_lock = threading.Lock()
         self._queue: queue.Queue[list[Record] | None] = queue.Queue(maxsize=max(1, max_pending))
         self._done = threading.Condition()
@@ -257,6 +274,12 @@ class Enricher:
 
     def _run(self, batches: Sequence[Sequence[Record]]) -> None:
         records = [r for batch in batches for r in batch]
+        if self.notes:
+            noted = [self._guarded(f"notes for {r.id}", self._notes.enrich, r) for r in records]
+            if self.evolve:
+                for note in noted:
+                    if note is not None:
+                        self._guarded(f"evolution from {note.id}", self._notes.evolve, note)
         if self.facts:
             for record in records:
                 if record.kind == "episodic":
@@ -274,15 +297,17 @@ class Enricher:
                     session_id,
                 )
 
-    def _guarded(self, what: str, step: Any, *args: Any) -> None:
+    def _guarded(self, what: str, step: Any, *args: Any) -> Any:
+        """``step(*args)``, or None when stopping or when it raised (logged and counted)."""
         if self._stopping.is_set():
-            return
+            return None
         # The write path must survive anything: store conflicts, a closed store, bad model output.
         try:
-            step(*args)
+            return step(*args)
         except Exception as exc:
             self._count(errors=1)
             logger.warning("enrichment (%s) failed: %s: %s", what, type(exc).__name__, exc)
+            return None
 
     def _facts_for(self, record: Record) -> None:
         hits = self.memory.search(
@@ -520,8 +545,7 @@ def describe(record: Record) -> str:
     return f"{date}{who}{' '.join(record.content.split())}"
 
 
-def _eligible(record: Record) -> bool:
-    return record.level == "record" and record.origin != "derived" and not record.flags
+_eligible = eligible
 
 
 def _union(existing: object, more: Iterable[str]) -> list[str]:

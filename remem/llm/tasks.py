@@ -7,6 +7,7 @@ write paths and never raise because of the model.
 Heuristics (no model):
     enrich_note: keywords = the most frequent content words (ties: first seen); tags = none;
         context = the first sentence.
+    evolve_notes: none (no model, no evolution).
     extract_facts: no operations (remem keeps the raw record; facts need a model).
     summarize_session: the most central turns (bag-of-words cosine to the others), in order.
     insights: topics (content words) recurring in at least two summaries.
@@ -25,6 +26,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, Field
 
 from remem import _text
+from remem.errors import LLMOutputError
 from remem.llm.base import LLMClient, complete_json
 
 logger = logging.getLogger("remem.llm")
@@ -57,6 +59,16 @@ class _Note(BaseModel):
     context: str
 
 
+class _EvolveOut(BaseModel):
+    neighbor: int
+    tags: list[str] | None = Field(default=None, max_length=20)
+    context: str | None = None
+
+
+class _Evolution(BaseModel):
+    updates: list[_EvolveOut] = Field(max_length=20)
+
+
 class _FactOpOut(BaseModel):
     op: FactOpName
     fact: str = ""
@@ -87,13 +99,15 @@ def _ask(
     schema: type[S],
     fallback: Callable[[], T],
     convert: Callable[[S], T],
+    *,
+    max_tokens: int | None = None,
 ) -> T:
     """Run one structured call; on no model or any failure, log and return the fallback."""
     if llm is None:
         return fallback()
     messages = [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": prompt}]
     try:
-        parsed, _usage = complete_json(llm, messages, schema)
+        parsed, _usage = complete_json(llm, messages, schema, max_tokens=max_tokens)
         return convert(parsed)
     # A write path must survive any client (including third-party ones): log and fall back.
     except Exception as exc:
@@ -103,33 +117,168 @@ def _ask(
 
 # -- enrich_note -------------------------------------------------------------------------------
 
+# Budgets for the notes an LLM writes: small enough to index and to show in a prompt.
+NOTE_KEYWORDS = 8
+NOTE_TAGS = 5
+MAX_TAG_CHARS = 40
+MAX_CONTEXT_CHARS = 200
+NOTE_MAX_TOKENS = 256
+EVOLVE_MAX_TOKENS = 512
 
-def enrich_note(content: str, *, llm: LLMClient | None = None) -> dict[str, Any]:
+
+def enrich_note(
+    content: str, *, llm: LLMClient | None = None, fallback: bool = True
+) -> dict[str, Any] | None:
     """Keywords, tags and a one-line context for a note (A-MEM style).
 
     Args:
-        content: the note's text.
+        content: the note's text (``enrich.describe`` adds its date and speaker).
         llm: the model, or None for the heuristic.
+        fallback: use the heuristic when there is no model or it fails; False returns None then
+            (for callers that store the notes and want only model-written ones).
 
     Returns:
-        ``{"keywords": list[str], "tags": list[str], "context": str}``.
+        ``{"keywords": list[str], "tags": list[str], "context": str}``: at most ``NOTE_KEYWORDS``
+        keywords and ``NOTE_TAGS`` tags (lower-cased labels of at most ``MAX_TAG_CHARS``), a
+        context of one line of at most ``MAX_CONTEXT_CHARS``; or None (see ``fallback``).
     """
     prompt = (
         "Describe this memory note for later retrieval.\n"
-        'Return {"keywords": [up to 8 salient words or short phrases from the note], '
-        '"tags": [up to 5 broad category labels], '
+        f'Return {{"keywords": [up to {NOTE_KEYWORDS} salient words or short phrases from the '
+        f'note], "tags": [up to {NOTE_TAGS} broad category labels], '
         '"context": "one sentence on the topic, who is involved and why it matters"}.\n\n'
         f"Note:\n{content[:MAX_PROMPT_CHARS]}"
     )
 
     def convert(note: _Note) -> dict[str, Any]:
+        context = one_line(note.context)
+        if not context:
+            # A reply with no context is no description: the caller keeps its heuristic notes.
+            raise LLMOutputError("the note's context is empty")
         return {
-            "keywords": _clean_list(note.keywords, 8),
-            "tags": _clean_list(note.tags, 5),
-            "context": note.context.strip(),
+            "keywords": _clean_list(note.keywords, NOTE_KEYWORDS),
+            "tags": clean_tags(note.tags),
+            "context": context,
         }
 
-    return _ask(llm, "enrich_note", prompt, _Note, lambda: _heuristic_note(content), convert)
+    return _ask(
+        llm,
+        "enrich_note",
+        prompt,
+        _Note,
+        lambda: _heuristic_note(content) if fallback else None,
+        convert,
+        max_tokens=NOTE_MAX_TOKENS,
+    )
+
+
+def clean_tags(items: Sequence[str], n: int = NOTE_TAGS) -> list[str]:
+    """Tags as labels: lower-cased, one space between words, no ``#``, at most ``MAX_TAG_CHARS``
+    (longer ones are dropped, not cut), no repeats, at most ``n``.
+
+    Args:
+        items: tags as a model wrote them.
+        n: how many to keep.
+    """
+    out = []
+    for item in items:
+        tag = " ".join(str(item).split()).lstrip("#").strip(" .,;:").lower()
+        if tag and len(tag) <= MAX_TAG_CHARS:
+            out.append(tag)
+    return list(dict.fromkeys(out))[:n]
+
+
+def one_line(text: str | None, max_chars: int = MAX_CONTEXT_CHARS) -> str:
+    """``text`` on one line (whitespace collapsed), cut to ``max_chars`` with an ellipsis."""
+    line = " ".join(str(text or "").split())
+    return line if len(line) <= max_chars else line[: max_chars - 1].rstrip() + "…"
+
+
+# -- evolve_notes (A-MEM memory evolution) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoteView:
+    """A note as the evolution prompt shows it: its text, tags and context."""
+
+    text: str
+    tags: Sequence[str] = ()
+    context: str | None = None
+
+    def render(self) -> str:
+        """``text`` (bounded), then its tags and context on their own lines when present."""
+        lines = [" ".join(self.text.split())[:MAX_TURN_CHARS]]
+        if self.tags:
+            lines.append(f"   tags: {', '.join(self.tags)}")
+        if self.context:
+            lines.append(f"   context: {self.context}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class NoteChange:
+    """New tags and/or context for ``neighbours[index]``; None keeps the old value."""
+
+    index: int
+    tags: tuple[str, ...] | None = None
+    context: str | None = None
+
+
+def evolve_notes(
+    new: NoteView, neighbours: Sequence[NoteView], *, llm: LLMClient | None = None
+) -> list[NoteChange] | None:
+    """Decide how a new note changes its nearest notes' tags and context (A-MEM evolution).
+
+    The model sees the new note and the numbered neighbours and returns only the neighbours to
+    change; it can never change what a note says, only how it is labelled and described.
+
+    Args:
+        new: the note that just arrived.
+        neighbours: its nearest existing notes (``NoteChange.index`` indexes this list).
+        llm: the model; None means no evolution (there is no heuristic for it).
+
+    Returns:
+        The changes (changes naming no neighbour, or changing nothing, are dropped); [] when
+        nothing should change; None when there is no model or the call failed (logged).
+    """
+    if not neighbours:
+        return []
+    shown = "\n".join(f"{i}. {n.render()}" for i, n in enumerate(neighbours, start=1))
+    prompt = (
+        "A new note joined an agent's long-term memory. Below are its nearest existing notes. "
+        "Decide whether the new note changes how any of them should be tagged or described: "
+        "it may reveal what a vague note was about, tie it to a person, place or project, or "
+        "call for a more precise tag. Never restate or change what a note says.\n"
+        f'Return {{"updates": [{{"neighbor": number, "tags": [up to {NOTE_TAGS} labels, the '
+        'full new list], "context": "one new sentence"}]}, listing only the notes that should '
+        'change; leave out "tags" or "context" to keep it. Return {"updates": []} when nothing '
+        "should change.\n\n"
+        f"New note:\n{new.render()}\n\nExisting notes:\n{shown}"
+    )
+
+    def convert(out: _Evolution) -> list[NoteChange]:
+        changes: dict[int, NoteChange] = {}
+        for raw in out.updates:
+            index = raw.neighbor - 1
+            if not 0 <= index < len(neighbours):
+                logger.warning("LLM note evolution names no neighbour (%s); dropped", raw.neighbor)
+                continue
+            tags = None if raw.tags is None else tuple(clean_tags(raw.tags))
+            context = one_line(raw.context) or None
+            if tags is None and context is None:
+                continue
+            changes[index] = NoteChange(index, tags, context)  # a repeat: the last one wins
+        return [changes[i] for i in sorted(changes)]
+
+    return _ask(
+        llm,
+        "evolve_notes",
+        prompt,  # bounded by its parts: the caller's k notes of MAX_TURN_CHARS each
+        _Evolution,
+        lambda: None,
+        convert,
+        max_tokens=EVOLVE_MAX_TOKENS,
+    )
 
 
 def _heuristic_note(content: str) -> dict[str, Any]:
