@@ -9,18 +9,25 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace as dataclass_replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from remem import Memory
 from remem.llm import LLMSettings, tasks
 from remem.llm.enrich import Enricher
 from remem.llm.openai_compat import OpenAICompatClient
-from remem.store.base import Scope
-from remem.types import Record
+from remem.store.base import Scope, Store
+from remem.store.postgres import PostgresStore
+from remem.store.sqlite import SQLiteStore
+from remem.types import HistoryEntry, Record
 from tests.llm_server import Reply, ScriptedLLMServer, serve
+
+pytest_plugins = ["pg_server"]
 
 NOTE = "Describe this memory note"
 EVOLVE = "A new note joined"
@@ -340,3 +347,61 @@ def test_evolve_notes_parses_and_bounds_the_models_changes(
     ]
     assert tasks.evolve_notes(tasks.NoteView("new"), [], llm=llm) == []
     assert len(llm_server.requests) == 1
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        made: Store = SQLiteStore(tmp_path / "s.db", dims=4)
+    else:
+        made = PostgresStore(request.getfixturevalue("pg_fresh_url"), dims=4, pool_size=2)
+    yield made
+    made.close()
+
+
+def test_update_notes_keeps_the_version_and_refuses_a_stale_one(store: Store) -> None:
+    assert "notes" in store.capabilities
+    notes: Any = store  # update_notes is the "notes" capability, not part of the Store protocol
+    at = datetime(2023, 5, 8, tzinfo=UTC)
+    base = Record(
+        id="r1",
+        user_id="u",
+        content="repotted the fern",
+        keywords=("fern",),
+        created_at=at,
+        updated_at=at,
+        occurred_at=at,
+    )
+    store.insert([base], np.eye(4, dtype=np.float32)[:1], [])
+    noted = dataclass_replace(base, keywords=("fern", "balcony"), tags=("gardening",), context="c")
+    entry = HistoryEntry("r1", 1, "enrich", at, "llm", "notes", base.to_dict(), noted.to_dict())
+    assert notes.update_notes(noted, entry) is True
+    assert store.get_many(["r1"])["r1"] == noted
+    assert store.history("r1") == [entry]
+    assert [i for i, _ in store.bm25(["gardening"], Scope("u"), limit=5)] == ["r1"]
+    assert [i for i, _ in store.bm25(["balcony"], Scope("u"), limit=5)] == ["r1"]
+    # A stale read (the record moved on to version 2) writes nothing.
+    newer = dataclass_replace(noted, content="repotted the palm", version=2)
+    store.replace(newer, None, dataclass_replace(entry, op="update", version=2))
+    assert notes.update_notes(dataclass_replace(noted, tags=("stale",)), entry) is False
+    assert store.get_many(["r1"])["r1"] == newer  # the update carried the tags and context
+    assert store.bm25(["stale"], Scope("u"), limit=5) == []
+    assert notes.update_notes(dataclass_replace(newer, user_id="v"), entry) is False  # not v's
+    assert len(store.history("r1")) == 2
+
+
+def test_notes_and_evolution_on_postgres(
+    pg_fresh_url: str, llm: OpenAICompatClient, llm_server: ScriptedLLMServer
+) -> None:
+    with Memory(embedder="hashing", store="postgres", store_url=pg_fresh_url) as memory:
+        flights = _add(memory, "Booked the flights for the Lisbon trip in May")
+        llm_server.route(NOTE, _note(["trip"], ["travel"], "Ana's May trip."))
+        llm_server.route(EVOLVE, {"updates": [{"neighbor": 1, "context": "Lisbon, in May."}]})
+        hotel = _add(memory, "The Lisbon trip in May: booked the hotel near the river")
+        enricher = Enricher(memory, llm, background=False, facts=False, summaries=False)
+        enricher.submit([hotel])
+        assert memory.get(hotel.id).tags == ("travel",)
+        assert memory.get(flights.id).context == "Lisbon, in May."
+        assert memory.get(flights.id).version == 1
+        assert _ops(memory, flights) == ["add", "evolve"]
+        assert memory.search("travel", user_id="u", limit=1)[0].record.id == hotel.id

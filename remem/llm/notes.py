@@ -99,11 +99,17 @@ class NoteWriter:
         if note is None:
             self._count(notes_failed=1)  # tasks logged why
             return None
-        seen = {k.casefold() for k in current.keywords}
-        added = [k for k in note["keywords"] if k.casefold() not in seen]
-        keywords = tuple(dict.fromkeys([*current.keywords, *added]))[:MAX_KEYWORDS]
+        keywords = list(current.keywords)
+        seen = {k.casefold() for k in keywords}
+        for word in note["keywords"]:  # the model's, after the heuristic ones; case-blind repeats
+            if word.casefold() not in seen:
+                seen.add(word.casefold())
+                keywords.append(word)
         noted = replace(
-            current, keywords=keywords, tags=tuple(note["tags"]), context=note["context"]
+            current,
+            keywords=tuple(keywords[:MAX_KEYWORDS]),
+            tags=tuple(note["tags"]),
+            context=note["context"],
         )
         if not self._write(store, current, noted, op="enrich", reason="LLM notes for a new memory"):
             return None

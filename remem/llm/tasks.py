@@ -54,7 +54,7 @@ class FactOp:
 
 
 class _Note(BaseModel):
-    keywords: list[str] = Field(max_length=20)
+    keywords: list[str] = Field(default_factory=list, max_length=20)
     tags: list[str] = Field(default_factory=list, max_length=20)
     context: str
 
