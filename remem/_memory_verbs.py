@@ -52,8 +52,9 @@ class OrganizeVerbs:
     def _embed(self, texts: builtins.list[str]) -> Vector:  # pragma: no cover
         raise NotImplementedError
 
-    @staticmethod
-    def _embed_text(record: Record) -> str:  # pragma: no cover
+    def _embed_records(
+        self, records: builtins.list[Record]
+    ) -> tuple[Vector, builtins.list[builtins.list[tuple[str, Vector]]]]:  # pragma: no cover
         raise NotImplementedError
 
     def _refresh(self, *records: Record) -> None:  # pragma: no cover
@@ -244,7 +245,7 @@ class OrganizeVerbs:
             Conflict: a memory with one of the ids already exists; nothing is imported.
         """
         records, history, links = _io.read_export(path, self.settings)
-        vectors = self._embed([self._embed_text(r) for r in records])
+        vectors, _ = self._embed_records(records)
         self.store.insert(records, vectors, history)
         owner = {r.id: r.user_id for r in records}
         by_user: dict[str, builtins.list[Link]] = {}

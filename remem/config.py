@@ -36,6 +36,9 @@ class Settings:
         candidates: how many candidates each retriever contributes before fusion.
         rrf_k: the reciprocal-rank-fusion constant (small: the head of each ranking counts most).
         vector_weight: the vector retriever's weight in fusion (BM25's is 1).
+        fact_weight: the fact-unit retriever's weight in fusion (turns ranked by their best
+            sentence; see ``remem.organize.facts``).
+        substance_weight: how much a turn's substance (content words, capped) adds.
         session_weight, lift_weight, neighbor_weight, link_weight, speaker_weight, time_weight:
             what each retrieval component adds (see ``remem.retrieve.hierarchy.Weights``); 0
             turns one off.
@@ -46,6 +49,8 @@ class Settings:
             ``REMEM_LLM_*``). Without one, every LLM use falls back to heuristics.
         llm_enrich: with an LLM, extract facts and session summaries from new memories in the
             background (``remem.llm.enrich``); adds never wait for it.
+        llm_notes: with an LLM, also write richer notes (keywords, tags, a one-line context) and
+            evolve neighbouring notes (A-MEM); see ``docs/llm.md``.
         default_ttl: seconds after which new memories expire (None: never).
         options: backend-specific options, keyed by backend name.
     """
@@ -62,6 +67,8 @@ class Settings:
     candidates: int = 100
     rrf_k: int = 5
     vector_weight: float = 0.7
+    fact_weight: float = 0.5
+    substance_weight: float = 0.3
     session_weight: float = 0.5
     lift_weight: float = 0.25
     neighbor_weight: float = 0.2
@@ -75,6 +82,7 @@ class Settings:
     llm_model: str | None = None
     llm_api_key: str | None = None
     llm_enrich: bool = True
+    llm_notes: bool = True
     default_ttl: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -119,6 +127,8 @@ class Settings:
                 raise ConfigError(f"setting {name} must be a positive integer, got {value!r}")
         for name in (
             "vector_weight",
+            "fact_weight",
+            "substance_weight",
             "session_weight",
             "lift_weight",
             "neighbor_weight",

@@ -21,7 +21,7 @@ from remem.embed.base import Embedder, embed
 from remem.errors import InvalidInput, NotFound
 from remem.guard import policy
 from remem.guard.consensus import Lesson
-from remem.organize import notes, writer
+from remem.organize import facts, notes, writer
 from remem.retrieve import hierarchy
 from remem.store.base import Scope, Store
 from remem.types import HistoryEntry, Hit, Page, Record, Vector
@@ -237,7 +237,7 @@ class Memory(OrganizeVerbs):
                     **fields,
                 )
             )
-        vectors = self._embed([self._embed_text(r) for r in records])
+        vectors, pieces = self._embed_records(records)
         results: dict[int, Record] = {}
         if self.settings.organize:
             for i, (record, vector) in enumerate(zip(records, vectors, strict=True)):
@@ -271,6 +271,7 @@ class Memory(OrganizeVerbs):
                 at=at,
                 embed_one=self._embed_record,
             )
+            self._put_facts([records[i] for i in kept], [pieces[i] for i in kept])
         results.update(zip(fresh, new_records, strict=True))
         enricher = self.enricher
         if enricher is not None:
@@ -341,7 +342,15 @@ class Memory(OrganizeVerbs):
         vector = None
         if new.content != old.content:
             note = notes.extract(new.content, occurred_at=new.occurred_at, speaker=new.speaker)
-            new = replace(new, keywords=note.keywords, entities=note.entities, dates=note.dates)
+            # An LLM's tags and context described the old text: they go with it.
+            new = replace(
+                new,
+                keywords=note.keywords,
+                entities=note.entities,
+                dates=note.dates,
+                tags=(),
+                context=None,
+            )
             vector = self._embed_record(new)
         entry = HistoryEntry(
             memory_id=id,
@@ -460,7 +469,8 @@ class Memory(OrganizeVerbs):
             filters: field conditions, see ``remem.filters``.
             as_of: a past moment (datetime or ISO 8601): see what was known and valid then,
                 superseded facts included.
-            level: "record" (what was stored) or "session" (the derived session units).
+            level: "record" (what was stored), "session" (the derived session units) or "fact"
+                (the derived one-sentence fact units).
 
         Returns:
             Hits with the record, a score (higher is better) and ``explain``: the rank in each
@@ -471,7 +481,7 @@ class Memory(OrganizeVerbs):
         """
         query = _validate.text(query, field="query", max_bytes=self.settings.max_content_bytes)
         limit = _validate.positive(limit, field="limit", maximum=MAX_LIMIT)
-        _validate.choice(level, field="level", options=("record", "session"))
+        _validate.choice(level, field="level", options=("record", "session", "fact"))
         scope = replace(
             self._scope(user_id, agent_id, session_id, filters),
             as_of=_time.parse(as_of, field="as_of"),
@@ -481,12 +491,14 @@ class Memory(OrganizeVerbs):
         coarse = level != "record"
         weights = hierarchy.Weights(
             vector=s.vector_weight,
+            fact=s.fact_weight,
             session=0.0 if coarse else s.session_weight,
             lift=0.0 if coarse else s.lift_weight,
             neighbor=0.0 if coarse else s.neighbor_weight,
             link=0.0 if coarse else s.link_weight,
             speaker=s.speaker_weight,
             time=s.time_weight,
+            substance=s.substance_weight,
             router=s.router,
         )
         hits = hierarchy.search(
@@ -545,13 +557,64 @@ class Memory(OrganizeVerbs):
             cursor = page.next_cursor
 
     def _refresh(self, *records: Record) -> None:
-        if self.settings.organize:
-            sessions = {(r.user_id, r.session_id) for r in records if r.session_id}
-            writer.refresh_sessions(self.store, sessions, at=_time.now())
+        """Rebuild what is derived from ``records`` after they changed or went: session units and
+        fact units (a record no longer stored, or no longer trusted, keeps none)."""
+        if not self.settings.organize:
+            return
+        sessions = {(r.user_id, r.session_id) for r in records if r.session_id}
+        writer.refresh_sessions(self.store, sessions, at=_time.now())
+        self.store.drop_derived([f for r in records for f in facts.all_ids(r.id)])
+        current = self.store.get_many([r.id for r in records])
+        live = [r for r in current.values() if r.level == "record"]
+        if live:
+            _, pieces = self._embed_records(live)
+            self._put_facts(live, pieces)
+
+    def _put_facts(
+        self,
+        records: builtins.list[Record],
+        pieces: builtins.list[builtins.list[tuple[str, Vector]]],
+    ) -> None:
+        at = _time.now()
+        units = [
+            unit
+            for record, parts in zip(records, pieces, strict=True)
+            for unit in facts.fact_units(
+                record,
+                [text for text, _ in parts],
+                np.asarray([v for _, v in parts], dtype=np.float32),
+                at=at,
+            )
+        ]
+        if units:
+            self.store.put_derived([u for u, _ in units], np.vstack([v for _, v in units]))
 
     def _embed_record(self, record: Record) -> Vector:
-        vector: Vector = self._embed([self._embed_text(record)])[0]
+        vectors, _ = self._embed_records([record])
+        vector: Vector = vectors[0]
         return vector
+
+    def _embed_records(
+        self, records: builtins.list[Record]
+    ) -> tuple[Vector, builtins.list[builtins.list[tuple[str, Vector]]]]:
+        """Each record's vector (its sentences' pooled vectors, see ``organize.facts``) and its
+        sentences with their vectors, all embedded in one batch."""
+        split = [facts.sentences(r.content) for r in records]
+        texts = [
+            t
+            for r, parts in zip(records, split, strict=True)
+            for t in facts.embed_texts(parts, r.speaker)
+        ]
+        flat = self._embed(texts)
+        pooled = np.zeros((len(records), self.embedder.dims), dtype=np.float32)
+        pieces: builtins.list[builtins.list[tuple[str, Vector]]] = []
+        start = 0
+        for i, parts in enumerate(split):
+            block = flat[start : start + len(parts)]
+            start += len(parts)
+            pooled[i] = facts.pool(block) if len(parts) > 1 else block[0]
+            pieces.append(list(zip(parts, block, strict=True)))
+        return pooled, pieces
 
     def _embed(self, texts: builtins.list[str]) -> Vector:
         return embed(self.embedder, texts, batch_size=self.settings.embed_batch_size)
@@ -568,7 +631,3 @@ class Memory(OrganizeVerbs):
             while len(self._query_vectors) > _QUERY_CACHE:
                 self._query_vectors.popitem(last=False)
         return vector
-
-    @staticmethod
-    def _embed_text(record: Record) -> str:
-        return f"{record.speaker}: {record.content}" if record.speaker else record.content

@@ -200,6 +200,8 @@ def test_record_from_dict_round_trips_every_field() -> None:
         entities=("e",),
         dates=("2024-05-01",),
         flags=("instruction",),
+        tags=("travel",),
+        context="A note's one-line context.",
     )
     # Every field is set to a non-default value, so a field the rebuild misses would show.
     defaults = Record(id="x", user_id="ana", content="c")

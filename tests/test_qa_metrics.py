@@ -219,7 +219,9 @@ def test_run_qa_enriches_with_the_memorys_llm_before_answering(
     llm_server.json({"answer": "Miso", "citations": [1], "abstain": False}, usage=(100, 10))
 
     def factory(path: Path) -> Memory:
-        return Memory(path, embedder="hashing", llm_base_url=llm_server.url, llm_model="m")
+        return Memory(
+            path, embedder="hashing", llm_base_url=llm_server.url, llm_model="m", llm_notes=False
+        )
 
     lines: list[str] = []
     summary = qa.run_qa(data, factory, "memory", enrich=True, max_questions=1, echo=lines.append)

@@ -969,7 +969,7 @@ def test_a_store_from_before_m003_gains_empty_flags_and_keeps_its_data(backend: 
         "ALTER TABLE memories DROP COLUMN flags",
         "DELETE FROM _remem_migrations WHERE name = 'm003_guard_flags'",
     )
-    assert backend.applied() == backend.migration_names[:-1]
+    assert backend.applied() == [n for n in backend.migration_names if n != "m003_guard_flags"]
     again = backend.open()
     try:
         assert backend.applied() == backend.migration_names

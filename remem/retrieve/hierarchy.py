@@ -1,12 +1,15 @@
 """Routed, coarse-to-fine retrieval over turns and session units (MemGAS + HCAM), then features.
 
-1. Turn candidates: BM25 and vector, fused by weighted reciprocal rank.
+1. Turn candidates: BM25 and vector over turns, and vector over fact units (one per sentence of a
+   turn, see ``organize.facts``) with each turn ranked by its best fact; fused by weighted
+   reciprocal rank.
 2. Session units: the same over ``level="session"`` units; the router weights them by how peaked
    their scores are. The best sessions lift their turns, and turns next to a strong turn are
    pulled in (a reply is often where the fact is).
 3. Links: one hop from the strongest turns along "similar" and "entity" links (multi-hop).
-4. Features: a speaker the query names, a time window the query names, and dates on turns when
-   the query asks "when".
+4. Features: a speaker the query names, a time window the query names, dates on turns when the
+   query asks "when", and substance (a turn that says more is likelier to hold what is asked than
+   an acknowledgement that matched a word or two).
 Every hit's ``explain`` says which paths and features contributed.
 """
 
@@ -18,13 +21,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from remem import _text
-from remem.organize import timeexpr
+from remem.organize import facts, timeexpr
 from remem.retrieve import fusion, router
 from remem.retrieve.hybrid import turn_runs
 from remem.store.base import Scope, Store
 from remem.types import Hit, Record, Vector
 
 _UNIT_LIMIT = 50
+_FACT_LIMIT = 60
+_SUBSTANCE_TERMS = 15  # content words at which a turn counts as fully substantive
 _LIFT_TOP = 10
 _LINK_TOP = 10
 _LINK_RELATIONS = frozenset({"similar", "entity"})
@@ -36,22 +41,26 @@ class Weights:
 
     Attributes:
         vector: the vector run's weight in turn-level fusion (BM25's is 1).
+        fact: the fact-unit run's weight in turn-level fusion (turns ranked by their best fact).
         session: session units' score (routed).
         lift: the summed score of a session's best turns.
         neighbor: the better of a turn's two neighbours' scores.
         link: a linked strong turn's score times the link weight.
         speaker: the turn's speaker is named in the query.
         time: the turn falls in the time window the query names.
+        substance: scaled by how many content words the turn has (up to ``_SUBSTANCE_TERMS``).
         router: scale session weights by peakedness.
     """
 
     vector: float = 0.7
+    fact: float = 0.5
     session: float = 0.5
     lift: float = 0.25
     neighbor: float = 0.2
     link: float = 0.1
     speaker: float = 0.3
     time: float = 0.3
+    substance: float = 0.3
     router: bool = True
 
 
@@ -69,7 +78,11 @@ def search(
 ) -> list[Hit]:
     """The ``limit`` best records in ``scope`` for ``query``, best first, with explanations."""
     runs = turn_runs(store, query, query_vector, scope, depth=max(candidates, limit))
-    fused = fusion.rrf(runs, k=rrf_k, weights={"bm25": 1.0, "vector": weights.vector})
+    if weights.fact and not scope.conditions and scope.levels == ("record",):
+        runs["fact"] = _fact_run(store, query_vector, scope)
+    fused = fusion.rrf(
+        runs, k=rrf_k, weights={"bm25": 1.0, "vector": weights.vector, "fact": weights.fact}
+    )
     if not fused:
         return []
     top_score = max(fused.values())
@@ -158,6 +171,17 @@ def search(
     return scored[:limit]
 
 
+def _fact_run(store: Store, query_vector: Vector, scope: Scope) -> list[tuple[str, float]]:
+    """Turns ranked by their best-matching fact unit (by vector: the turn's own BM25 run already
+    matches its words, and did as well as sentence-level BM25 on the dev split)."""
+    best: dict[str, float] = {}
+    for fid, score in store.vector(
+        query_vector, replace(scope, levels=("fact",)), limit=_FACT_LIMIT
+    ):
+        best.setdefault(facts.turn_of(fid), score)
+    return list(best.items())
+
+
 def _features(
     query: str,
     records: dict[str, Record],
@@ -178,6 +202,10 @@ def _features(
             for doc, r in records.items():
                 if r.speaker == who:
                     add(doc, "speaker", weights.speaker)
+    if weights.substance:
+        for doc, r in records.items():
+            said = len(_text.terms(r.content))
+            add(doc, "substance", weights.substance * min(1.0, said / _SUBSTANCE_TERMS))
     if weights.time:
         span = timeexpr.query_range(query, now=now())
         asks_when = timeexpr.asks_when(query)
