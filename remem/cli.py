@@ -76,7 +76,8 @@ def search(
         typer.Option("--as-of", help="ISO 8601 moment: what was known and valid then."),
     ] = None,
     level: Annotated[
-        str, typer.Option("--level", help="record (what was stored) or session (units).")
+        str,
+        typer.Option("--level", help="record (what was stored), session or fact (derived units)."),
     ] = "record",
     db: DbOpt = None,
     as_json: JsonOpt = False,

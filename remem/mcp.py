@@ -128,7 +128,8 @@ def create_mcp_server(
         """Find a user's memories that bear on a question, best first, with scores.
 
         as_of: an ISO 8601 moment, to see what was known and valid then. level: "record" (what
-        was stored) or "session" (whole-session summaries, for broad questions).
+        was stored), "session" (whole-session units, for broad questions) or "fact" (single
+        sentences).
         """
         hits = _call(
             ctx,

