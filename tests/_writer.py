@@ -45,7 +45,7 @@ def crash(db: str, seed: int) -> None:
             if roll < 0.6 or not mine:
                 token = f"tok{seed}x{n}"
                 rec = mem.add(
-                    f"note {token} about the garden",
+                    f"note {token} about the garden. The roses by the gate need water.",
                     user_id="crash",
                     metadata={"n": n},
                     session_id=f"s{seed}",
@@ -57,7 +57,7 @@ def crash(db: str, seed: int) -> None:
                 tag = f"b{seed}x{n}"
                 items = [
                     {
-                        "content": f"batch {tag} item {tag}i{k} walking the dog",
+                        "content": f"batch {tag} item {tag}i{k} walking the dog. It rained on the way back.",
                         "user_id": "crash",
                         "metadata": {"batch": tag, "size": size},
                     }
@@ -68,7 +68,11 @@ def crash(db: str, seed: int) -> None:
                 _say(f"B {tag} {size} " + ",".join(r.id for r in recs))
             else:
                 target = rng.choice(mine)
-                rec = mem.update(target, content=f"updated {target} at step {n}", reason="crash")
+                rec = mem.update(
+                    target,
+                    content=f"updated {target} at step {n}. Two sentences now.",
+                    reason="crash",
+                )
                 _say(f"U {rec.id} {rec.version}")
 
 

@@ -181,7 +181,13 @@ def _check_raw(db: Path) -> None:
         ).fetchone()[0]
         assert orphans == 0
         levels = {r[0] for r in conn.execute("SELECT DISTINCT level FROM memories")}
-        assert levels <= {"record", "session"}
+        assert levels <= {"record", "session", "fact"}
+        # A fact unit never outlives its turn (removal drops them in one transaction).
+        orphan_facts = conn.execute(
+            "SELECT count(*) FROM memories f WHERE f.level = 'fact' AND NOT EXISTS "
+            "(SELECT 1 FROM memories m WHERE m.id = json_extract(f.sources, '$[0]'))"
+        ).fetchone()[0]
+        assert orphan_facts == 0
         dangling = conn.execute(
             "SELECT count(*) FROM links l WHERE NOT EXISTS (SELECT 1 FROM memories m WHERE m.id = l.a)"
             " OR NOT EXISTS (SELECT 1 FROM memories m WHERE m.id = l.b)"

@@ -98,7 +98,15 @@ def _check_sql(url: str) -> None:
             == 0
         )
         levels = {r[0] for r in conn.execute("SELECT DISTINCT level FROM memories")}
-        assert levels <= {"record", "session"}
+        assert levels <= {"record", "session", "fact"}
+        # A fact unit never outlives its turn (removal drops them in one transaction).
+        assert (
+            one(
+                "SELECT count(*) FROM memories f WHERE f.level = 'fact' AND NOT EXISTS "
+                "(SELECT 1 FROM memories m WHERE m.id = f.sources->>0)"
+            )
+            == 0
+        )
         dangling = one(
             "SELECT count(*) FROM links l WHERE NOT EXISTS (SELECT 1 FROM memories m "
             "WHERE m.id = l.a) OR NOT EXISTS (SELECT 1 FROM memories m WHERE m.id = l.b)"

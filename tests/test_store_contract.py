@@ -24,7 +24,7 @@ import pytest
 from remem import Memory, _time
 from remem import filters as F
 from remem.errors import ConfigError, Conflict, MissingDependency, StoreError
-from remem.store.base import CAPABILITIES, Scope, Store
+from remem.store.base import CAPABILITIES, Scope, Store, part_id
 from remem.store.postgres import PostgresStore
 from remem.store.postgres import migrations as pg_migrations
 from remem.store.sqlite import SQLiteStore
@@ -725,6 +725,19 @@ def test_drop_derived_never_removes_a_stored_record(store: Store) -> None:
     store.drop_derived(["k"])
     store.drop_derived([])
     assert listed(store, everything) == ["r"]
+
+
+def test_removing_a_record_removes_its_parts_and_nothing_else(store: Store) -> None:
+    put(store, rec("r", "the turn itself"), vectors=[vec(1, 0)])
+    put(store, rec("other", "another turn"), vectors=[vec(0, 1)])
+    parts = [rec(part_id("r", i), f"part {i} words", level="fact") for i in range(2)]
+    theirs = rec(part_id("other", 0), "their part words", level="fact")
+    store.put_derived([*parts, theirs], np.stack([vec(1, 0), vec(1, 1), vec(0, 1)]))
+    assert store.remove(["r"], op="delete", actor="user", reason=None) == 1
+    assert set(store.get_many(["r", *(p.id for p in parts), theirs.id])) == {theirs.id}
+    facts = Scope("u", levels=("fact",))
+    assert ranked(store.bm25(["words"], facts, limit=5)) == [theirs.id]
+    assert ranked(store.vector(vec(1, 0), facts, limit=5)) == [theirs.id]
 
 
 def test_derived_units_are_invisible_to_the_default_scope(store: Store) -> None:

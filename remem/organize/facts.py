@@ -23,10 +23,11 @@ from datetime import datetime
 
 import numpy as np
 
+from remem.store.base import MAX_PARTS, part_id, part_ids
 from remem.types import Record, Vector
 
 LEVEL = "fact"
-MAX_FACTS = 12
+MAX_FACTS = MAX_PARTS
 # A fragment this short ("Wow!", "Thanks, Mel!") says nothing on its own: it joins the next one.
 _MIN_WORDS = 3
 _BOUNDARY = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|\n+")
@@ -72,7 +73,7 @@ def pool(vectors: Vector) -> Vector:
 
 def fact_id(turn_id: str, index: int) -> str:
     """The deterministic id of a turn's ``index``-th fact unit: ``<turn id>#<index>``."""
-    return f"{turn_id}#{index}"
+    return part_id(turn_id, index)
 
 
 def turn_of(fact: str) -> str:
@@ -82,7 +83,7 @@ def turn_of(fact: str) -> str:
 
 def all_ids(turn_id: str) -> list[str]:
     """Every id a fact of ``turn_id`` can have (to drop them without looking them up)."""
-    return [fact_id(turn_id, i) for i in range(MAX_FACTS)]
+    return part_ids(turn_id)
 
 
 def fact_units(

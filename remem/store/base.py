@@ -123,6 +123,23 @@ class Store(Protocol):
         """Release connections and caches."""
 
 
+MAX_PARTS = 12
+
+
+def part_id(record_id: str, index: int) -> str:
+    """The id of a derived unit that is part of one record (a fact unit): ``<record id>#<n>``.
+
+    Parts belong to their record: ``Store.remove`` deletes them with it, in the same transaction,
+    so no derived copy of removed content outlives it.
+    """
+    return f"{record_id}#{index}"
+
+
+def part_ids(record_id: str) -> list[str]:
+    """Every id a part of ``record_id`` can have (``MAX_PARTS`` of them)."""
+    return [part_id(record_id, i) for i in range(MAX_PARTS)]
+
+
 def index_text(record: Record) -> str:
     """The text a backend indexes for full-text search: content plus speaker and derived notes."""
     parts = [record.content]

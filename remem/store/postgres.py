@@ -22,7 +22,7 @@ from remem import _time
 from remem.errors import ConfigError, Conflict, MigrationError, MissingDependency, StoreError
 from remem.store import _pgsql, _rows
 from remem.store._rows import index_text
-from remem.store.base import CAPABILITIES, Scope
+from remem.store.base import CAPABILITIES, Scope, part_ids
 from remem.types import HistoryEntry, Link, Page, Record, Vector
 
 if TYPE_CHECKING:
@@ -243,6 +243,10 @@ class PostgresStore:
             if removed:
                 gone = [r.id for r in removed]
                 conn.execute("DELETE FROM links WHERE a = ANY(%s) OR b = ANY(%s)", (gone, gone))
+                parts = [p for r in removed for p in part_ids(r.id)]
+                conn.execute(
+                    "DELETE FROM memories WHERE id = ANY(%s) AND level != 'record'", (parts,)
+                )
         return len(rows)
 
     def purge(self, user_id: str) -> int:

@@ -23,7 +23,7 @@ from remem.filters import Condition
 from remem.store import _rows
 from remem.store._rows import index_text
 from remem.store._sqlite_schema import migrations
-from remem.store.base import CAPABILITIES, Scope
+from remem.store.base import CAPABILITIES, Scope, part_ids
 from remem.types import HistoryEntry, Link, Page, Record, Vector
 
 _COLS = ", ".join(_rows.COLUMNS)
@@ -273,6 +273,7 @@ class SQLiteStore:
                         conn.execute(
                             "DELETE FROM links WHERE a = ? OR b = ?", (record.id, record.id)
                         )
+                        self._drop_parts(conn, record.id)
                         entry = HistoryEntry(
                             memory_id=record.id,
                             version=record.version,
@@ -294,6 +295,16 @@ class SQLiteStore:
         finally:
             self._forget_vectors(users)
         return removed
+
+    @staticmethod
+    def _drop_parts(conn: sqlite3.Connection, record_id: str) -> None:
+        parts = part_ids(record_id)
+        marks = ", ".join("?" * len(parts))
+        for (rowid,) in conn.execute(
+            f"SELECT rowid FROM memories WHERE id IN ({marks}) AND level != 'record'", parts
+        ).fetchall():
+            conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (rowid,))
+            conn.execute("DELETE FROM memories WHERE rowid = ?", (rowid,))
 
     def purge(self, user_id: str) -> int:
         """See ``Store.purge``."""
