@@ -15,6 +15,7 @@ less trusted ones. Detected attacks become ``Lesson``s, matched later by ``match
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -193,7 +194,8 @@ def _normal(text: str) -> str:
     return " ".join(w for w in words if w not in _FILLER)
 
 
-def _claims(text: str) -> list[_Claim]:
+@functools.lru_cache(maxsize=16384)  # the same hits come back query after query
+def _claims(text: str) -> tuple[_Claim, ...]:
     out = []
     for m in _ASSERT_RE.finditer(text):
         subj, rel, val = m.group("subj"), m.group("rel").lower(), m.group("val")
@@ -209,7 +211,7 @@ def _claims(text: str) -> list[_Claim]:
         out.append(
             _Claim(f"{' '.join(subj_words[-3:])}|{rel}", words, frozenset(_NUMBER.findall(val)))
         )
-    return out
+    return tuple(out)
 
 
 def _conflict(a: _Claim, b: _Claim) -> bool:
@@ -223,7 +225,7 @@ def _outvoted(
     i: int,
     near: list[int],
     items: Sequence[Candidate],
-    claims: list[list[_Claim]],
+    claims: list[tuple[_Claim, ...]],
     same: npt.NDArray[np.bool_],
 ) -> bool:
     for mine in claims[i]:

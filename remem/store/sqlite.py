@@ -406,10 +406,8 @@ class SQLiteStore:
         take = min(limit, sims.size)
         top = np.argpartition(-sims, take - 1)[:take]
         top = top[np.argsort(-sims[top], kind="stable")]
-        return [
-            (vecs.ids[int(candidates[i])], float(np.clip((sims[i] + 1.0) / 2.0, 0.0, 1.0)))
-            for i in top
-        ]
+        scores = np.clip((sims[top] + 1.0) / 2.0, 0.0, 1.0).tolist()
+        return [(vecs.ids[int(candidates[i])], s) for i, s in zip(top, scores, strict=True)]
 
     def _vectors(self, user_id: str) -> _Vectors:
         with self._read() as conn:
