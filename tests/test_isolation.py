@@ -31,7 +31,9 @@ WORDS = ["apple", "budget", "cat", "dentist", "Lisbon", "piano", "secret", "trip
 HIDDEN = " \u200b"  # a zero-width space: the guard quarantines the content and learns a lesson
 
 users = st.sampled_from(USERS)
-content = st.lists(st.sampled_from(WORDS), min_size=1, max_size=6).map(" ".join)
+words = st.lists(st.sampled_from(WORDS), min_size=1, max_size=6).map(" ".join)
+# Sometimes two sentences, so the turn gets fact units (one per sentence).
+content = st.one_of(words, st.tuples(words, words).map(lambda p: f"{p[0]} one. {p[1]} two three."))
 sessions = st.sampled_from([None, *SESSIONS])
 ops = st.one_of(
     st.tuples(st.just("add"), users, content, sessions),
@@ -175,9 +177,10 @@ def _check_search(mem: Memory, model: Model, user: str, queries: list[str]) -> N
         for session in SESSIONS:
             for h in mem.search(query, user_id=user, session_id=session, limit=100):
                 assert h.record.user_id == user and h.record.session_id == session
-        for h in mem.search(query, user_id=user, level="session", limit=100):
-            assert h.record.user_id == user and h.record.level == "session"
-            assert set(h.record.sources) <= mine
+        for level in ("session", "fact"):
+            for h in mem.search(query, user_id=user, level=level, limit=100):
+                assert h.record.user_id == user and h.record.level == level
+                assert set(h.record.sources) <= mine
     first, second = (queries * 2)[:2]
     try:
         earlier, later = mem.first_of(first, second, user_id=user)
@@ -188,7 +191,10 @@ def _check_search(mem: Memory, model: Model, user: str, queries: list[str]) -> N
 
 
 def _check_units(mem: Memory, model: Model, user: str) -> None:
-    """Each session's units are this user's and cover exactly its visible turns."""
+    """Each session's units are this user's and cover exactly its visible turns; each fact unit
+    is this user's and belongs to a visible turn."""
+    for fact in _pages(mem, Scope(user_id=user, levels=("fact",))):
+        assert fact.user_id == user and fact.sources[0] in model.ids_of(user)
     for session in SESSIONS:
         units = _pages(mem, Scope(user_id=user, session_id=session, levels=("session",)))
         assert all(u.user_id == user and u.session_id == session for u in units)
