@@ -10,6 +10,9 @@ import pytest
 
 from remem import Memory
 
+# The scripted chat-completions server's ``llm_server`` fixture, for every test file.
+pytest_plugins = ["tests.llm_server"]
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

@@ -18,14 +18,7 @@ from remem.llm import LLMSettings
 from remem.llm.enrich import Enricher, describe, enricher_for
 from remem.llm.openai_compat import OpenAICompatClient
 from remem.types import Record
-from tests.llm_server import Reply, ScriptedLLMServer, serve
-
-
-@pytest.fixture
-def llm_server() -> Iterator[ScriptedLLMServer]:
-    # Same as the plugin fixture in tests/llm_server.py, until conftest loads that plugin.
-    with serve() as server:
-        yield server
+from tests.llm_server import Reply, ScriptedLLMServer
 
 
 @pytest.fixture

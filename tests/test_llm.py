@@ -24,7 +24,7 @@ from remem.llm import (
     tasks,
 )
 from remem.llm.openai_compat import OpenAICompatClient, _retry_after
-from tests.llm_server import Reply, ScriptedLLMServer, serve
+from tests.llm_server import Reply, ScriptedLLMServer
 
 USER = [{"role": "user", "content": "hi"}]
 
@@ -45,13 +45,6 @@ def fast(server: ScriptedLLMServer, **kw: Any) -> LLMSettings:
         "backoff_max": 0.02,
     }
     return LLMSettings(**{**base, **kw})
-
-
-@pytest.fixture
-def llm_server() -> Iterator[ScriptedLLMServer]:
-    # Same as the plugin fixture in tests/llm_server.py, until conftest loads that plugin.
-    with serve() as server:
-        yield server
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from remem.store.base import Scope, Store
 from remem.store.postgres import PostgresStore
 from remem.store.sqlite import SQLiteStore
 from remem.types import HistoryEntry, Record
-from tests.llm_server import Reply, ScriptedLLMServer, serve
+from tests.llm_server import Reply, ScriptedLLMServer
 
 pytest_plugins = ["pg_server"]
 
@@ -34,13 +34,6 @@ EVOLVE = "A new note joined"
 FACTS = "Extract durable facts"
 SUMMARY = "Summarize this conversation session"
 WHEN = "2023-05-08T10:00:00"
-
-
-@pytest.fixture
-def llm_server() -> Iterator[ScriptedLLMServer]:
-    # Same as the plugin fixture in tests/llm_server.py, until conftest loads that plugin.
-    with serve() as server:
-        yield server
 
 
 @pytest.fixture

@@ -16,14 +16,7 @@ from remem.bench import qa
 from remem.errors import ConfigError
 from remem.llm import LLMSettings, Usage
 from remem.llm.openai_compat import OpenAICompatClient
-from tests.llm_server import ScriptedLLMServer, serve
-
-
-@pytest.fixture
-def llm_server() -> Iterator[ScriptedLLMServer]:
-    # Same as the plugin fixture in tests/llm_server.py, until conftest loads that plugin.
-    with serve() as server:
-        yield server
+from tests.llm_server import ScriptedLLMServer
 
 
 @pytest.fixture
