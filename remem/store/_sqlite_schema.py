@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 
 from remem.store.migrations import Migrations
@@ -99,6 +100,33 @@ def m004_note_tags_and_context(conn: sqlite3.Connection) -> None:
         ALTER TABLE memories ADD COLUMN context TEXT;
         """,
     )
+
+
+def scope_token(user_id: str, level: str) -> str:
+    """The full-text token naming one (user, level): full-text queries match only their own scope's
+    rows instead of ranking every user's matches (persisted: never change it)."""
+    key = f"{user_id}\x1f{level}".encode("utf-8", "surrogatepass")
+    return "s" + hashlib.blake2b(key, digest_size=10).hexdigest()
+
+
+@migrations
+def m005_full_text_scope(conn: sqlite3.Connection) -> None:
+    # A second full-text column, ``scope``, holding scope_token(user_id, level): a query ANDs its
+    # scope's token, so its cost follows the matches in its own scope, not in the whole file.
+    conn.execute(
+        "CREATE VIRTUAL TABLE memories_fts_scoped USING fts5("
+        "text, scope, tokenize = 'porter unicode61 remove_diacritics 2')"
+    )
+    rows = conn.execute(
+        "SELECT f.rowid, f.text, m.user_id, m.level FROM memories_fts f "
+        "JOIN memories m ON m.rowid = f.rowid"
+    ).fetchall()
+    conn.executemany(
+        "INSERT INTO memories_fts_scoped (rowid, text, scope) VALUES (?, ?, ?)",
+        [(rowid, text, scope_token(user, level)) for rowid, text, user, level in rows],
+    )
+    conn.execute("DROP TABLE memories_fts")
+    conn.execute("ALTER TABLE memories_fts_scoped RENAME TO memories_fts")
 
 
 def _script(conn: sqlite3.Connection, sql: str) -> None:

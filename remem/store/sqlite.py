@@ -22,7 +22,7 @@ from remem.errors import Conflict, MigrationError, StoreError
 from remem.filters import Condition
 from remem.store import _rows
 from remem.store._rows import index_text
-from remem.store._sqlite_schema import migrations
+from remem.store._sqlite_schema import migrations, scope_token
 from remem.store.base import CAPABILITIES, Scope, part_ids
 from remem.types import HistoryEntry, Link, Page, Record, Vector
 
@@ -172,10 +172,7 @@ class SQLiteStore:
                         )
                     except sqlite3.IntegrityError as exc:
                         raise Conflict(f"a memory with id {record.id} already exists") from exc
-                    conn.execute(
-                        "INSERT INTO memories_fts (rowid, text) VALUES (?, ?)",
-                        (cur.lastrowid, index_text(record)),
-                    )
+                    _index(conn, cur.lastrowid, record, new=True)
                 self._insert_history(conn, history, owner)
         except sqlite3.Error as exc:
             raise StoreError(f"insert failed: {exc}") from exc
@@ -214,9 +211,7 @@ class SQLiteStore:
                     raise Conflict(
                         f"memory {record.id} changed since version {record.version - 1} was read"
                     )
-                conn.execute(
-                    "UPDATE memories_fts SET text = ? WHERE rowid = ?", (index_text(record), row[0])
-                )
+                _index(conn, row[0], record, new=False)
                 self._insert_history(conn, [entry], {record.id: record.user_id})
         except sqlite3.Error as exc:
             raise StoreError(f"update failed: {exc}") from exc
@@ -244,9 +239,7 @@ class SQLiteStore:
                 ).fetchone()
                 if row is None:
                     return False
-                conn.execute(
-                    "UPDATE memories_fts SET text = ? WHERE rowid = ?", (index_text(record), row[0])
-                )
+                _index(conn, row[0], record, new=False)
                 self._insert_history(conn, [entry], {record.id: record.user_id})
                 return True
         except sqlite3.Error as exc:
@@ -371,11 +364,13 @@ class SQLiteStore:
         cleaned = [t for t in cleaned if t.strip()]
         if not cleaned:
             return []
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in cleaned)
+        words = " OR ".join('"' + t.replace('"', '""') + '"' for t in cleaned)
+        scopes = " OR ".join(scope_token(scope.user_id, level) for level in scope.levels)
+        match = f"text : ({words}) AND scope : ({scopes})"
         clause, args = _rows.where(scope, "?", _condition, prefix="m.")
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT m.id, bm25(memories_fts) AS s FROM memories_fts "
+                "SELECT m.id, bm25(memories_fts, 1.0, 0.0) AS s FROM memories_fts "
                 "JOIN memories m ON m.rowid = memories_fts.rowid "
                 f"WHERE memories_fts MATCH ? AND {clause} ORDER BY s LIMIT ?",
                 (match, *args, limit),
@@ -473,10 +468,7 @@ class SQLiteStore:
                         f"VALUES ({', '.join('?' * (len(_rows.COLUMNS) + 1))})",
                         (*_rows.to_row(record), _blob(vec)),
                     )
-                    conn.execute(
-                        "INSERT INTO memories_fts (rowid, text) VALUES (?, ?)",
-                        (cur.lastrowid, index_text(record)),
-                    )
+                    _index(conn, cur.lastrowid, record, new=True)
         except sqlite3.Error as exc:
             raise StoreError(f"writing derived units failed: {exc}") from exc
         finally:
@@ -571,6 +563,15 @@ class SQLiteStore:
         with self._lock:
             self._cache.clear()
             self._conn.close()
+
+
+def _index(conn: sqlite3.Connection, rowid: int | None, record: Record, *, new: bool) -> None:
+    """Write ``record``'s full-text row: its text and its scope token (user and level)."""
+    values = (index_text(record), scope_token(record.user_id, record.level), rowid)
+    if new:
+        conn.execute("INSERT INTO memories_fts (text, scope, rowid) VALUES (?, ?, ?)", values)
+    else:
+        conn.execute("UPDATE memories_fts SET text = ?, scope = ? WHERE rowid = ?", values)
 
 
 def _blob(vec: Vector) -> bytes:
