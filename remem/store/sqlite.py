@@ -80,7 +80,9 @@ class SQLiteStore:
         if self.path != ":memory:":
             Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._cache: dict[str, _Vectors] = {}
+        # One matrix per (user, levels): a write of one level (a turn, or derived units) leaves
+        # the others' matrices alone, so the write path does not reload every unit's vector.
+        self._cache: dict[tuple[str, tuple[str, ...]], _Vectors] = {}
         self._data_version = -1
         try:
             self._conn = sqlite3.connect(
@@ -149,9 +151,12 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 raise StoreError(f"SQLite read failed: {exc}") from exc
 
-    def _forget_vectors(self, user_ids: set[str]) -> None:
-        for user_id in user_ids:
-            self._cache.pop(user_id, None)
+    def _forget_vectors(self, user_ids: set[str], levels: set[str] | None = None) -> None:
+        """Drop the cached matrices of these users (only those holding ``levels``, if given)."""
+        with self._lock:
+            for key in [k for k in self._cache if k[0] in user_ids]:
+                if levels is None or levels.intersection(key[1]):
+                    self._cache.pop(key, None)
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -177,7 +182,7 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"insert failed: {exc}") from exc
         finally:
-            self._forget_vectors(set(users))
+            self._forget_vectors(set(users), {r.level for r in records})
 
     def _insert_history(
         self, conn: sqlite3.Connection, history: Sequence[HistoryEntry], owner: dict[str, str]
@@ -382,7 +387,7 @@ class SQLiteStore:
         self, query: Vector, scope: Scope, *, limit: int
     ) -> builtins.list[tuple[str, float]]:
         """See ``Store.vector``: exact cosine over the user's vectors."""
-        vecs = self._vectors(scope.user_id)
+        vecs = self._vectors(scope.user_id, scope.levels)
         if not vecs.ids:
             return []
         if scope.is_plain:
@@ -404,19 +409,21 @@ class SQLiteStore:
         scores = np.clip((sims[top] + 1.0) / 2.0, 0.0, 1.0).tolist()
         return [(vecs.ids[int(candidates[i])], s) for i, s in zip(top, scores, strict=True)]
 
-    def _vectors(self, user_id: str) -> _Vectors:
+    def _vectors(self, user_id: str, levels: tuple[str, ...]) -> _Vectors:
+        key = (user_id, tuple(sorted(set(levels))))
         with self._read() as conn:
             version = conn.execute("PRAGMA data_version").fetchone()[0]
             if version != self._data_version:  # another connection committed: drop everything
                 self._cache.clear()
                 self._data_version = version
-            cached = self._cache.get(user_id)
+            cached = self._cache.get(key)
             if cached is not None:
                 return cached
             rows = conn.execute(
                 "SELECT rowid, id, embedding, level, valid_to IS NULL, expires_at "
-                "FROM memories WHERE user_id = ? ORDER BY rowid",
-                (user_id,),
+                f"FROM memories WHERE user_id = ? AND level IN ({', '.join('?' * len(key[1]))}) "
+                "ORDER BY rowid",
+                (user_id, *key[1]),
             ).fetchall()
         matrix = (
             np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1)
@@ -434,7 +441,7 @@ class SQLiteStore:
                 dtype=np.float64,
             ),
         )
-        self._cache[user_id] = vecs
+        self._cache[key] = vecs
         return vecs
 
     def vectors(self, ids: Sequence[str]) -> dict[str, Vector]:
@@ -452,6 +459,7 @@ class SQLiteStore:
     def put_derived(self, records: Sequence[Record], vectors: Vector) -> None:
         """See ``Store.put_derived``."""
         users = {r.user_id for r in records}
+        levels = {r.level for r in records}
         try:
             with self._write() as conn:
                 for record, vec in zip(records, vectors, strict=True):
@@ -461,6 +469,7 @@ class SQLiteStore:
                     if old is not None:
                         if old[1] == "record":
                             raise Conflict(f"{record.id} is a stored record, not a derived unit")
+                        levels.add(old[1])
                         conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (old[0],))
                         conn.execute("DELETE FROM memories WHERE rowid = ?", (old[0],))
                     cur = conn.execute(
@@ -472,28 +481,30 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"writing derived units failed: {exc}") from exc
         finally:
-            self._forget_vectors(users)
+            self._forget_vectors(users, levels)
 
     def drop_derived(self, ids: Sequence[str]) -> None:
         """See ``Store.drop_derived``."""
         users: set[str] = set()
+        levels: set[str] = set()
         try:
             with self._write() as conn:
                 for chunk in _chunks(list(ids), 500):
                     marks = ", ".join("?" * len(chunk))
                     rows = conn.execute(
-                        f"SELECT rowid, user_id FROM memories WHERE id IN ({marks}) "
+                        f"SELECT rowid, user_id, level FROM memories WHERE id IN ({marks}) "
                         "AND level != 'record'",
                         chunk,
                     ).fetchall()
-                    for rowid, user_id in rows:
+                    for rowid, user_id, level in rows:
                         users.add(user_id)
+                        levels.add(level)
                         conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (rowid,))
                         conn.execute("DELETE FROM memories WHERE rowid = ?", (rowid,))
         except sqlite3.Error as exc:
             raise StoreError(f"dropping derived units failed: {exc}") from exc
         finally:
-            self._forget_vectors(users)
+            self._forget_vectors(users, levels)
 
     def add_links(self, user_id: str, links: Sequence[Link]) -> None:
         """See ``Store.add_links``."""
