@@ -57,7 +57,11 @@ class OrganizeVerbs:
     ) -> tuple[Vector, builtins.list[builtins.list[tuple[str, Vector]]]]:  # pragma: no cover
         raise NotImplementedError
 
-    def _refresh(self, *records: Record) -> None:  # pragma: no cover
+    def _refresh(
+        self,
+        *records: Record,
+        pieces: Mapping[str, builtins.list[tuple[str, Vector]]] | None = None,
+    ) -> None:  # pragma: no cover
         raise NotImplementedError
 
     def forget(
@@ -245,7 +249,7 @@ class OrganizeVerbs:
             Conflict: a memory with one of the ids already exists; nothing is imported.
         """
         records, history, links = _io.read_export(path, self.settings)
-        vectors, _ = self._embed_records(records)
+        vectors, pieces = self._embed_records(records)
         self.store.insert(records, vectors, history)
         owner = {r.id: r.user_id for r in records}
         by_user: dict[str, builtins.list[Link]] = {}
@@ -254,7 +258,7 @@ class OrganizeVerbs:
                 by_user.setdefault(owner[link.a], []).append(link)
         for uid, user_links in by_user.items():
             self.store.add_links(uid, user_links)
-        self._refresh(*records)
+        self._refresh(*records, pieces={r.id: p for r, p in zip(records, pieces, strict=True)})
         return len(records)
 
     def backup(self, path: str | Path) -> None:

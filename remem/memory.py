@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from remem.llm.enrich import Enricher
 
 MAX_LIMIT = 1000
+# A record's sentences with their vectors (see organize.facts), in order.
+_Pieces = builtins.list[tuple[str, Vector]]
 _QUERY_CACHE = 256
 
 
@@ -339,7 +341,7 @@ class Memory(OrganizeVerbs):
             version=old.version + 1,
             updated_at=at,
         )
-        vector = None
+        vector, pieces = None, None
         if new.content != old.content:
             note = notes.extract(new.content, occurred_at=new.occurred_at, speaker=new.speaker)
             # An LLM's tags and context described the old text: they go with it.
@@ -351,7 +353,8 @@ class Memory(OrganizeVerbs):
                 tags=(),
                 context=None,
             )
-            vector = self._embed_record(new)
+            vectors, embedded = self._embed_records([new])
+            vector, pieces = vectors[0], {new.id: embedded[0]}
         entry = HistoryEntry(
             memory_id=id,
             version=new.version,
@@ -363,7 +366,8 @@ class Memory(OrganizeVerbs):
             after=new.to_dict(),
         )
         self.store.replace(new, vector, entry)
-        self._refresh(new)
+        if pieces is not None:  # metadata alone changes nothing derived (units hold no metadata)
+            self._refresh(new, pieces=pieces)
         return new
 
     def delete(self, id: str, *, user_id: str | None = None, reason: str | None = None) -> None:
@@ -556,9 +560,10 @@ class Memory(OrganizeVerbs):
                 return out
             cursor = page.next_cursor
 
-    def _refresh(self, *records: Record) -> None:
+    def _refresh(self, *records: Record, pieces: Mapping[str, _Pieces] | None = None) -> None:
         """Rebuild what is derived from ``records`` after they changed or went: session units and
-        fact units (a record no longer stored, or no longer trusted, keeps none)."""
+        fact units (a record no longer stored, or no longer trusted, keeps none). ``pieces``: the
+        sentences and vectors already embedded for some of them, by id (not embedded again)."""
         if not self.settings.organize:
             return
         sessions = {(r.user_id, r.session_id) for r in records if r.session_id}
@@ -566,15 +571,13 @@ class Memory(OrganizeVerbs):
         self.store.drop_derived([f for r in records for f in facts.all_ids(r.id)])
         current = self.store.get_many([r.id for r in records])
         live = [r for r in current.values() if r.level == "record"]
+        known = pieces or {}
+        missing = [r for r in live if r.id not in known]
+        embedded = dict(zip((r.id for r in missing), self._embed_records(missing)[1], strict=True))
         if live:
-            _, pieces = self._embed_records(live)
-            self._put_facts(live, pieces)
+            self._put_facts(live, [known.get(r.id) or embedded[r.id] for r in live])
 
-    def _put_facts(
-        self,
-        records: builtins.list[Record],
-        pieces: builtins.list[builtins.list[tuple[str, Vector]]],
-    ) -> None:
+    def _put_facts(self, records: builtins.list[Record], pieces: builtins.list[_Pieces]) -> None:
         at = _time.now()
         units = [
             unit
@@ -596,7 +599,7 @@ class Memory(OrganizeVerbs):
 
     def _embed_records(
         self, records: builtins.list[Record]
-    ) -> tuple[Vector, builtins.list[builtins.list[tuple[str, Vector]]]]:
+    ) -> tuple[Vector, builtins.list[_Pieces]]:
         """Each record's vector (its sentences' pooled vectors, see ``organize.facts``) and its
         sentences with their vectors, all embedded in one batch."""
         split = [facts.sentences(r.content) for r in records]
@@ -607,7 +610,7 @@ class Memory(OrganizeVerbs):
         ]
         flat = self._embed(texts)
         pooled = np.zeros((len(records), self.embedder.dims), dtype=np.float32)
-        pieces: builtins.list[builtins.list[tuple[str, Vector]]] = []
+        pieces: builtins.list[_Pieces] = []
         start = 0
         for i, parts in enumerate(split):
             block = flat[start : start + len(parts)]

@@ -91,6 +91,17 @@ def test_facts_follow_their_turn_through_update_delete_and_quarantine(mem: Memor
     assert _facts(mem) == []
 
 
+def test_a_metadata_update_keeps_the_facts_and_a_content_update_replaces_them(
+    mem: Memory,
+) -> None:
+    rec = mem.add(TURN, user_id="u")
+    before = _facts(mem)
+    mem.update(rec.id, metadata={"topic": "trip"})
+    assert _facts(mem) == before
+    mem.update(rec.id, content="One new sentence here. And a second new one.")
+    assert _facts(mem) == ["And a second new one.", "One new sentence here."]
+
+
 def test_forgetting_and_purging_leave_no_fact_behind(mem: Memory) -> None:
     a = mem.add(TURN, user_id="u")
     mem.add(TURN, user_id="v")

@@ -670,7 +670,8 @@ def _query(data: dict[str, Any]) -> str:
     parts = []
     for key, value in data.items():
         text = (value if isinstance(value, str) else json.dumps(value))[:8192]
-        parts.append(f"{quote(key)}={quote(text.encode('utf-8', 'surrogatepass'))}")
+        raw_key = quote(str(key).encode("utf-8", "surrogatepass"))
+        parts.append(f"{raw_key}={quote(text.encode('utf-8', 'surrogatepass'))}")
     return "&".join(parts)
 
 

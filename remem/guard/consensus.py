@@ -194,8 +194,21 @@ def _normal(text: str) -> str:
     return " ".join(w for w in words if w not in _FILLER)
 
 
-@functools.lru_cache(maxsize=16384)  # the same hits come back query after query
 def _claims(text: str) -> tuple[_Claim, ...]:
+    # The same hits come back query after query; only short texts are cached, so the cache stays
+    # a few tens of MB at most.
+    return _claims_cached(text) if len(text) <= _CACHED_CHARS else _claims_of(text)
+
+
+_CACHED_CHARS = 2000
+
+
+@functools.lru_cache(maxsize=16384)
+def _claims_cached(text: str) -> tuple[_Claim, ...]:
+    return _claims_of(text)
+
+
+def _claims_of(text: str) -> tuple[_Claim, ...]:
     out = []
     for m in _ASSERT_RE.finditer(text):
         subj, rel, val = m.group("subj"), m.group("rel").lower(), m.group("val")

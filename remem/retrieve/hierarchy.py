@@ -205,7 +205,9 @@ def _features(
                     add(doc, "speaker", weights.speaker)
     if weights.substance:
         for doc, r in records.items():
-            add(doc, "substance", weights.substance * _substance(r.content))
+            # The first 600 characters hold 15 content words in any real turn, and keep the
+            # cache's keys small.
+            add(doc, "substance", weights.substance * _substance(r.content[:600]))
     if weights.time:
         span = timeexpr.query_range(query, now=now())
         asks_when = timeexpr.asks_when(query)
