@@ -29,6 +29,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
+from remem.bench.serve import use_reachable_binaries
+
 ENV_URL = "REMEM_TEST_PG_URL"
 # Read at import: the autouse clean_environ fixture removes REMEM_* before tests run.
 _EXTERNAL_URL = os.environ.get(ENV_URL)
@@ -111,6 +113,8 @@ class _Embedded:
                 raise RuntimeError("cannot create the unprivileged embedded_postgres account")
             self.user = account.pw_name
             shutil.chown(self.root, self.user, self.user)
+            # A checkout in a private (0700) directory hides the wheel's binaries from it.
+            use_reachable_binaries(self._commands, self.root)
 
     def start(self) -> str:
         kw: dict[str, object] = {"cwd": str(self.root), "timeout": 60}

