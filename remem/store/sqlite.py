@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from remem import _time
+from remem._fs import private_sqlite
 from remem.errors import Conflict, MigrationError, StoreError
 from remem.filters import Condition
 from remem.store import _rows
@@ -78,7 +79,8 @@ class SQLiteStore:
         self.path = str(path)
         self.dims = dims
         if self.path != ":memory:":
-            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only (0600 file, 0700 new folders) before SQLite opens it; see remem._fs.
+            private_sqlite(self.path)
         self._lock = threading.RLock()
         # One matrix per (user, levels): a write of one level (a turn, or derived units) leaves
         # the others' matrices alone, so the write path does not reload every unit's vector.
