@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from remem import _validate
+from remem.config import Settings
 from remem.errors import InvalidInput
 
 
@@ -54,3 +56,27 @@ def read_items(path: Path, *, fmt: str, user_id: str | None) -> list[dict[str, A
             obj.setdefault("user_id", user_id)
         items.append(obj)
     return items
+
+
+def check_items(items: list[dict[str, Any]], *, path: Path, fmt: str, settings: Settings) -> None:
+    """Validate every item as ``add`` would, before any is stored.
+
+    Raises:
+        InvalidInput: the first bad item, by its index in the file (and its line for JSONL).
+    """
+    lines = _line_numbers(path) if fmt == "jsonl" else None
+    for i, item in enumerate(items):
+        try:
+            _validate.add_item(
+                item,
+                max_content=settings.max_content_bytes,
+                max_metadata=settings.max_metadata_bytes,
+            )
+        except InvalidInput as exc:
+            where = f"{path}:{lines[i]}: item {i}" if lines else f"{path}: item {i}"
+            raise type(exc)(f"{where}: {exc}") from exc
+
+
+def _line_numbers(path: Path) -> list[int]:
+    text = path.read_text(encoding="utf-8")
+    return [n for n, line in enumerate(text.splitlines(), start=1) if line.strip()]

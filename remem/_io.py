@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from remem import _time, _validate
+from remem import _ids, _time, _validate
 from remem.config import Settings
 from remem.errors import InvalidInput
 from remem.store.base import Store
@@ -86,6 +86,7 @@ def _link(obj: dict[str, Any]) -> Link:
         raise InvalidInput("a link needs exactly a, b, relation and weight")
     for name in ("a", "b"):
         _validate.ident(obj[name], field=name, required=True)
+        _not_reserved(obj[name], name)
     _validate.text(obj["relation"], field="relation", max_bytes=64)
     weight = obj["weight"]
     if not isinstance(weight, int | float) or isinstance(weight, bool) or not math.isfinite(weight):
@@ -99,6 +100,7 @@ def _record(obj: dict[str, Any], settings: Settings) -> Record:
     if unknown:
         raise InvalidInput(f"unknown record field(s) {sorted(unknown)}")
     _validate.ident(obj.get("id"), field="id", required=True)
+    _not_reserved(obj["id"], "id")
     _validate.ident(obj.get("user_id"), field="user_id", required=True)
     for name in ("agent_id", "session_id"):
         _validate.ident(obj.get(name), field=name)
@@ -129,6 +131,13 @@ def _record(obj: dict[str, Any], settings: Settings) -> Record:
     return Record(**obj)
 
 
+def _not_reserved(id: str, field: str) -> None:
+    """Derived ids (session units, lessons, fact units) are remem's to make: a file that brings
+    one in could take the place of, or block, a unit of someone else's scope."""
+    if _ids.is_reserved(id):
+        raise InvalidInput(f"{field}: {id!r} is reserved for records remem derives")
+
+
 def _count(value: Any, field: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 2**62:
         raise InvalidInput(f"{field}: expected a positive integer")
@@ -139,6 +148,7 @@ def _history(obj: dict[str, Any]) -> HistoryEntry:
     if unknown:
         raise InvalidInput(f"unknown history field(s) {sorted(unknown)}")
     _validate.ident(obj.get("memory_id"), field="memory_id", required=True)
+    _not_reserved(obj["memory_id"], "memory_id")
     at = _time.parse(obj.get("at"), field="at")
     if at is None:
         raise InvalidInput("history entry without 'at'")

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from remem import _io, _time, _validate
 from remem.errors import ConfigError, InvalidInput, NotFound
-from remem.guard import policy
+from remem.guard import policy, trust
 from remem.organize import writer
 from remem.retrieve import timeline
-from remem.types import Hit, Link, Record, Vector
+from remem.types import ORIGINS, Hit, Link, Record, Vector
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from remem.answer import Answer
     from remem.config import Settings
     from remem.llm.base import LLMClient
@@ -55,6 +57,9 @@ class OrganizeVerbs:
     def _embed_records(
         self, records: builtins.list[Record]
     ) -> tuple[Vector, builtins.list[builtins.list[tuple[str, Vector]]]]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _learn(self, caught: builtins.list[Record], at: datetime) -> None:  # pragma: no cover
         raise NotImplementedError
 
     def _refresh(
@@ -236,10 +241,19 @@ class OrganizeVerbs:
         _validate.ident(user_id, field="user_id")
         return _io.write_export(self.store, path, user_id=user_id)
 
-    def import_(self, path: str | Path) -> int:
+    def import_(self, path: str | Path, *, max_origin: str | None = None) -> int:
         """Load a file written by ``export``: ids, versions, timestamps, history and links kept.
 
-        All or nothing for the memories and their history; session units are rebuilt after.
+        Every record passes the guard like an add: its content, speaker and metadata are
+        scanned, its trust is at most what its origin and flags give (a file cannot raise it)
+        and it is quarantined when a flag says so; a file can add flags, never remove one. Ids
+        that remem derives (session units, lessons, ``<id>#n``) are refused. All or nothing for
+        the memories and their history; session and fact units are rebuilt after.
+
+        Args:
+            path: the JSONL file.
+            max_origin: the most trusted origin the importer may claim (a REST key's, say):
+                records of a higher origin come in as this one. None: as the file says.
 
         Returns:
             The number of memories imported.
@@ -248,9 +262,13 @@ class OrganizeVerbs:
             InvalidInput: a malformed line (its number is in the message); nothing is imported.
             Conflict: a memory with one of the ids already exists; nothing is imported.
         """
+        if max_origin is not None:
+            _validate.choice(max_origin, field="max_origin", options=ORIGINS)
         records, history, links = _io.read_export(path, self.settings)
+        records = self._screen_imported(records, max_origin)
         vectors, pieces = self._embed_records(records)
         self.store.insert(records, vectors, history)
+        self._learn([r for r in records if r.level == policy.QUARANTINE], _time.now())
         owner = {r.id: r.user_id for r in records}
         by_user: dict[str, builtins.list[Link]] = {}
         for link in links:
@@ -260,6 +278,16 @@ class OrganizeVerbs:
             self.store.add_links(uid, user_links)
         self._refresh(*records, pieces={r.id: p for r, p in zip(records, pieces, strict=True)})
         return len(records)
+
+    def _screen_imported(
+        self, records: builtins.list[Record], max_origin: str | None
+    ) -> builtins.list[Record]:
+        order = self.settings.trust_order
+        capped = [replace(r, origin=trust.cap(r.origin, max_origin, order)) for r in records]
+        if not self.settings.guard:
+            return capped
+        known = {uid: policy.lessons(self.store, uid) for uid in {r.user_id for r in capped}}
+        return [policy.screen(r, known[r.user_id], keep=r.flags, max_trust=r.trust) for r in capped]
 
     def backup(self, path: str | Path) -> None:
         """Copy the whole store to a new SQLite file while it stays in use (online backup).

@@ -13,6 +13,9 @@ from remem.errors import InvalidInput, TooLarge
 from remem.types import KINDS, ORIGINS
 
 MAX_ID_CHARS = 256
+# A stored user_id may carry a tenant's prefix ("<tenant>/", at most 65 characters) in front of
+# the caller's, so a tenant's users get the full MAX_ID_CHARS (checked before qualifying).
+MAX_USER_ID_CHARS = MAX_ID_CHARS + 65
 MAX_METADATA_DEPTH = 32
 ADD_KEYS = frozenset(
     {
@@ -61,8 +64,12 @@ def reason(value: Any) -> str | None:
     return None if value is None else text(value, field="reason", max_bytes=4096)
 
 
-def ident(value: Any, *, field: str, required: bool = False) -> str | None:
-    """An optional scope identifier: a non-empty string of at most 256 characters."""
+def ident(
+    value: Any, *, field: str, required: bool = False, max_chars: int | None = None
+) -> str | None:
+    """An optional scope identifier: a non-empty string of at most 256 printable characters
+    (``max_chars``; a user_id by default ``MAX_USER_ID_CHARS``, room for a tenant prefix)."""
+    limit = max_chars or (MAX_USER_ID_CHARS if field == "user_id" else MAX_ID_CHARS)
     if value is None:
         if required:
             raise InvalidInput(f"{field} is required")
@@ -71,8 +78,8 @@ def ident(value: Any, *, field: str, required: bool = False) -> str | None:
         raise InvalidInput(f"{field}: expected a string, got {type(value).__name__}")
     if not value.strip():
         raise InvalidInput(f"{field}: must not be empty")
-    if len(value) > MAX_ID_CHARS or any(ord(c) < 32 for c in value):
-        raise InvalidInput(f"{field}: at most {MAX_ID_CHARS} printable characters")
+    if len(value) > limit or any(ord(c) < 32 for c in value):
+        raise InvalidInput(f"{field}: at most {limit} printable characters")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:

@@ -219,11 +219,16 @@ def export(
 @app.command("import")
 def import_(
     path: Annotated[Path, typer.Argument(help="JSONL file written by export.")],
+    max_origin: Annotated[
+        str | None,
+        typer.Option("--max-origin", help="Records of a more trusted origin come in as this one."),
+    ] = None,
     db: DbOpt = None,
 ) -> None:
-    """Load a file written by export (ids, versions and history kept; all or nothing)."""
+    """Load a file written by export (ids, versions and history kept; every record passes the
+    guard; all or nothing)."""
     with _memory(db) as m:
-        count = m.import_(path)
+        count = m.import_(path, max_origin=max_origin)
     console.print(f"imported {count} memories from {path}")
 
 
@@ -253,15 +258,24 @@ def ingest(
     """Bulk-load conversation turns, with a progress bar."""
     from rich.progress import Progress
 
-    from remem._ingest import read_items
+    from remem._ingest import check_items, read_items
 
     items = read_items(path, fmt=fmt, user_id=user)
-    with _memory(db) as m, Progress(console=console) as progress:
-        task = progress.add_task(f"ingesting {path.name}", total=len(items))
-        for i in range(0, len(items), batch):
-            chunk = items[i : i + batch]
-            m.add_many(chunk)
-            progress.advance(task, len(chunk))
+    with _memory(db) as m:
+        # Every item is checked before the first is stored: bad input anywhere stores nothing.
+        check_items(items, path=path, fmt=fmt, settings=m.settings)
+        with Progress(console=console) as progress:
+            task = progress.add_task(f"ingesting {path.name}", total=len(items))
+            for i in range(0, len(items), batch):
+                chunk = items[i : i + batch]
+                try:
+                    m.add_many(chunk)
+                except RememError as exc:
+                    raise type(exc)(
+                        f"{exc} (items {i} to {i + len(chunk) - 1}; the {i} before them are "
+                        "stored, and ingesting the same file again merges them, not repeats)"
+                    ) from exc
+                progress.advance(task, len(chunk))
     console.print(f"ingested {len(items)} memories")
 
 

@@ -352,8 +352,10 @@ class Client:
                     out.write(chunk)
             return int(response.headers.get("x-remem-count", "0"))
 
-    def import_(self, path: str | Path) -> int:
+    def import_(self, path: str | Path, *, max_origin: str | None = None) -> int:
         """Load a local export file into the server, all or nothing (see ``Memory.import_``).
+        ``max_origin`` lowers the origins the file's records come in with; the server also caps
+        them at what the API key may claim.
 
         Returns:
             The number of memories imported.
@@ -362,8 +364,13 @@ class Client:
             content = Path(path).read_bytes()
         except OSError as exc:
             raise errors.InvalidInput(f"cannot read {path}: {exc}") from exc
+        params = {"max_origin": max_origin} if max_origin is not None else None
         data = self._request(
-            "POST", "/v1/import", content=content, headers={"Content-Type": "application/x-ndjson"}
+            "POST",
+            "/v1/import",
+            content=content,
+            params=params,
+            headers={"Content-Type": "application/x-ndjson"},
         ).json()
         return int(data["imported"])
 

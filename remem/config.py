@@ -45,6 +45,9 @@ class Settings:
         router: weight session units by how peaked their scores are (MemGAS).
         organize: link, consolidate and build session units on every write.
         guard: flag and quarantine instruction-like writes; review hits for consensus.
+        trust_order: origin classes from most to least trusted ("user>agent>tool,import,derived"):
+            a write merges into, supersedes or corrects a record only when its class is at
+            least the record's (see ``remem.guard.trust``).
         llm_base_url, llm_model, llm_api_key: an OpenAI-compatible chat endpoint (optional;
             ``REMEM_LLM_*``). Without one, every LLM use falls back to heuristics.
         llm_enrich: with an LLM, extract facts and session summaries from new memories in the
@@ -78,6 +81,7 @@ class Settings:
     router: bool = True
     organize: bool = True
     guard: bool = True
+    trust_order: str = "user>agent>tool,import,derived"
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None
@@ -143,6 +147,11 @@ class Settings:
                 or not 0 <= value <= 10
             ):
                 raise ConfigError(f"setting {name} must be a number in [0, 10], got {value!r}")
+        if not isinstance(self.trust_order, str):
+            raise ConfigError(f"setting trust_order must be a string, got {self.trust_order!r}")
+        from remem.guard.trust import ranks
+
+        ranks(self.trust_order)  # raises ConfigError on an unknown or missing origin
         ttl = self.default_ttl
         if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or ttl <= 0):
             raise ConfigError(

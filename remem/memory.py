@@ -19,7 +19,7 @@ from remem._memory_verbs import OrganizeVerbs
 from remem.config import Settings, default_path
 from remem.embed.base import Embedder, embed
 from remem.errors import InvalidInput, NotFound
-from remem.guard import policy
+from remem.guard import policy, trust
 from remem.guard.consensus import Lesson
 from remem.organize import facts, notes, writer
 from remem.retrieve import hierarchy
@@ -215,30 +215,21 @@ class Memory(OrganizeVerbs):
             occurred = fields.pop("occurred_at") or at
             ttl = fields.pop("ttl") or self.settings.default_ttl
             note = notes.extract(fields["content"], occurred_at=occurred, speaker=fields["speaker"])
-            verdict = (
-                policy.assess(fields["content"], fields["origin"], known(fields["user_id"]))
-                if self.settings.guard
-                else None
+            record = Record(
+                id=_ids.new_id(),
+                occurred_at=occurred,
+                created_at=at,
+                updated_at=at,
+                valid_from=occurred,
+                keywords=note.keywords,
+                entities=note.entities,
+                dates=note.dates,
+                expires_at=at + timedelta(seconds=ttl) if ttl else None,
+                **fields,
             )
-            if verdict is not None:
-                fields["trust"] = verdict.trust
-                fields["flags"] = verdict.flags
-                if verdict.quarantine:
-                    fields["level"] = policy.QUARANTINE
-            records.append(
-                Record(
-                    id=_ids.new_id(),
-                    occurred_at=occurred,
-                    created_at=at,
-                    updated_at=at,
-                    valid_from=occurred,
-                    keywords=note.keywords,
-                    entities=note.entities,
-                    dates=note.dates,
-                    expires_at=at + timedelta(seconds=ttl) if ttl else None,
-                    **fields,
-                )
-            )
+            if self.settings.guard:
+                record = policy.screen(record, known(record.user_id))
+            records.append(record)
         vectors, pieces = self._embed_records(records)
         results: dict[int, Record] = {}
         if self.settings.organize:
@@ -257,22 +248,18 @@ class Memory(OrganizeVerbs):
             for r in new_records
         ]
         self.store.insert(new_records, vectors[fresh], history)
-        caught = [r for r in new_records if r.level == policy.QUARANTINE]
-        if caught:
-            learned = policy.lesson_records(caught, at)
-            # Lessons are matched by signature, never by similarity: they need no vector.
-            self.store.put_derived(
-                learned, np.zeros((len(learned), self.embedder.dims), dtype=np.float32)
-            )
+        self._learn([r for r in new_records if r.level == policy.QUARANTINE], at)
         kept = [i for i, r in zip(fresh, new_records, strict=True) if r.level == "record"]
         if self.settings.organize and kept:
-            writer.organize(
+            claims = writer.organize(
                 self.store,
                 [records[i] for i in kept],
                 vectors[kept],
                 at=at,
                 embed_one=self._embed_record,
+                order=self.settings.trust_order,
             )
+            new_records = [claims.get(r.id, r) for r in new_records]
             self._put_facts([records[i] for i in kept], [pieces[i] for i in kept])
         results.update(zip(fresh, new_records, strict=True))
         enricher = self.enricher
@@ -280,15 +267,31 @@ class Memory(OrganizeVerbs):
             enricher.submit(new_records)  # returns at once, never raises
         return [results[i] for i in range(len(records))]
 
+    def _learn(self, caught: builtins.list[Record], at: datetime) -> None:
+        """A lesson for each record the guard quarantined (see ``policy.lesson_records``)."""
+        learned = policy.lesson_records(caught, at) if caught else []
+        if learned:
+            # Lessons are matched by signature, never by similarity: they need no vector.
+            self.store.put_derived(
+                learned, np.zeros((len(learned), self.embedder.dims), dtype=np.float32)
+            )
+
     def _merge(self, old: Record, new: Record, at: datetime) -> Record:
+        absorb = trust.may_override(
+            new.origin, new.trust, old.origin, old.trust, self.settings.trust_order
+        )
         return writer.new_version(
             self.store,
             old,
-            writer.merged(old, new, at),
+            writer.merged(old, new, at, absorb=absorb),
             None,
-            op="merge",
+            op="merge" if absorb else "corroborate",
             at=at,
-            reason=f"near-duplicate add merged: {new.content[:200]}",
+            reason=(
+                f"near-duplicate add merged: {new.content[:200]}"
+                if absorb
+                else f"repeated by a less trusted {new.origin} write {new.id}: {new.content[:200]}"
+            ),
             actor=new.origin,
         )
 
@@ -355,6 +358,8 @@ class Memory(OrganizeVerbs):
             )
             vectors, embedded = self._embed_records([new])
             vector, pieces = vectors[0], {new.id: embedded[0]}
+        if s.guard:
+            new = self._rescreen(old, new)
         entry = HistoryEntry(
             memory_id=id,
             version=new.version,
@@ -366,9 +371,24 @@ class Memory(OrganizeVerbs):
             after=new.to_dict(),
         )
         self.store.replace(new, vector, entry)
+        if new.level == policy.QUARANTINE and old.level != policy.QUARANTINE:
+            self._learn([new], at)
+            pieces = pieces or {}
         if pieces is not None:  # metadata alone changes nothing derived (units hold no metadata)
             self._refresh(new, pieces=pieces)
         return new
+
+    def _rescreen(self, old: Record, new: Record) -> Record:
+        """An update passes the guard like an add. New text is judged afresh (a competing claim
+        stays one); a metadata change keeps the record's flags and level (a memory the user
+        restored stays restored) unless the metadata itself brings a quarantining flag."""
+        known = policy.lessons(self.store, new.user_id)
+        if new.content != old.content:
+            return policy.screen(new, known, keep=(trust.CONFLICT,))
+        screened = policy.screen(new, known, keep=old.flags)
+        if not policy.QUARANTINE_FLAGS.intersection(set(screened.flags) - set(old.flags)):
+            screened = replace(screened, level=old.level)
+        return screened
 
     def delete(self, id: str, *, user_id: str | None = None, reason: str | None = None) -> None:
         """Delete a memory from every index; its history keeps a copy of the last version.
@@ -523,10 +543,18 @@ class Memory(OrganizeVerbs):
         if not hits:
             return hits
         explain = {h.record.id: h.explain for h in hits}
+        claims = [h.record.id for h in hits if trust.CONFLICT in h.record.flags]
+        rivals: dict[str, builtins.list[str]] = {}
+        for link in self.store.links(claims) if claims else []:
+            if link.relation == trust.CONFLICT and link.a in explain:
+                rivals.setdefault(link.a, []).append(link.b)
+        for claim, contested in rivals.items():
+            explain[claim] = {**explain[claim], "conflict": {"contests": contested}}
         reviewed = policy.review(
             [(h.record, h.score) for h in hits],
             self.store.vectors([h.record.id for h in hits]),
             policy.lessons(self.store, user_id),
+            rivals,
         )
         return [Hit(r, score, explain[r.id], flags) for r, score, flags in reviewed]
 

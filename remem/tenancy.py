@@ -52,7 +52,9 @@ class TenantMemory:
         Raises:
             InvalidInput: a missing or malformed user_id.
         """
-        uid = _validate.ident(user_id, field="user_id", required=True)
+        uid = _validate.ident(
+            user_id, field="user_id", required=True, max_chars=_validate.MAX_ID_CHARS
+        )
         return self._prefix + str(uid)
 
     def owns(self, user_id: str | None) -> bool:
@@ -366,9 +368,8 @@ class TenantMemory:
         if user_id is not None:
             items = self.memory.store.export(self.qualify(user_id))
         else:
-            # Memory.export takes one user or everyone; a tenant is a user-id prefix, so filter
-            # the store's stream instead of writing other tenants' data anywhere.
-            items = self.memory.store.export(None)
+            # A tenant is a user-id prefix: the store reads only this tenant's rows.
+            items = self.memory.store.export(None, prefix=self._prefix)
         count = 0
         ids: builtins.list[str] = []
         with open(path, "w", encoding="utf-8") as out:
@@ -393,8 +394,9 @@ class TenantMemory:
                     out.write(json.dumps({"type": "link", **link.to_dict()}) + "\n")
         return count
 
-    def import_(self, path: str | Path) -> int:
+    def import_(self, path: str | Path, *, max_origin: str | None = None) -> int:
         """Load an export file into this tenant: every user_id is qualified. All or nothing.
+        ``max_origin`` and the guard as in ``Memory.import_``.
 
         Returns:
             The number of memories imported.
@@ -410,7 +412,7 @@ class TenantMemory:
                 # ASCII escapes: a lone surrogate reaches import_'s validation instead of
                 # failing to encode here.
                 out.writelines(json.dumps(obj) + "\n" for obj in lines)
-            return self.memory.import_(tmp)
+            return self.memory.import_(tmp, max_origin=max_origin)
         finally:
             os.unlink(tmp)
 

@@ -11,12 +11,13 @@ demoted and flagged; so are hits that match a lesson; low trust lowers a score.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from remem.guard import consensus, signals
+from remem import _ids
+from remem.guard import consensus, signals, trust
 from remem.store.base import Scope, Store
 from remem.types import Record, Vector
 
@@ -28,6 +29,7 @@ QUARANTINE_FLAGS = frozenset(
     {signals.INSTRUCTION, signals.TOOL_CALL, signals.HIDDEN_UNICODE, signals.BIDI, LESSON_FLAG}
 )
 CONSENSUS_DEMOTION = 0.5
+CONFLICT_DEMOTION = 0.5
 LESSON_DEMOTION = 0.25
 _MAX_LESSONS = 1000
 
@@ -51,15 +53,66 @@ def lessons(store: Store, user_id: str) -> list[consensus.Lesson]:
     ]
 
 
-def assess(content: str, origin: str, known: Sequence[consensus.Lesson]) -> Verdict:
-    """Flags, trust and the quarantine decision for one incoming memory."""
-    flags = signals.scan(content)
+def assess(
+    content: str,
+    origin: str,
+    known: Sequence[consensus.Lesson],
+    *,
+    speaker: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Verdict:
+    """Flags, trust and the quarantine decision for one incoming memory (its content, speaker
+    and string metadata are scanned)."""
+    flags = _scan_fields(content, speaker, metadata)
     if known and consensus.matches_lesson(content, known):
         flags = (*flags, LESSON_FLAG)
     trust = signals.trust_for(origin, flags)
     if LESSON_FLAG in flags:
         trust *= 0.5
     return Verdict(flags, trust, bool(QUARANTINE_FLAGS.intersection(flags)))
+
+
+def screen(
+    record: Record,
+    known: Sequence[consensus.Lesson],
+    *,
+    keep: Sequence[str] = (),
+    max_trust: float = 1.0,
+) -> Record:
+    """``record`` as the guard lets it in: flags from a scan of what it says (plus those of
+    ``keep`` it already had), trust from its origin and flags (at most ``max_trust``), and
+    quarantined when a flag says so. Every write path (add, update, import) passes here.
+
+    Args:
+        record: the record about to be stored (its origin already decided).
+        known: the lessons of its scope.
+        keep: flags of ``record`` to carry over (an import keeps the flags it came with: a
+            file can add flags, never remove one).
+        max_trust: a ceiling, e.g. the trust a file claims for an imported record.
+    """
+    verdict = assess(
+        record.content, record.origin, known, speaker=record.speaker, metadata=record.metadata
+    )
+    kept = [f for f in record.flags if f in keep]
+    quarantine = verdict.quarantine or record.level == QUARANTINE
+    return replace(
+        record,
+        flags=tuple(dict.fromkeys((*kept, *verdict.flags))),
+        trust=min(verdict.trust, max_trust),
+        level=QUARANTINE if quarantine else record.level,
+    )
+
+
+def _scan_fields(
+    content: str, speaker: str | None, metadata: Mapping[str, Any] | None
+) -> tuple[str, ...]:  # TEMPORARY until signals.scan_fields lands
+    fn = getattr(signals, "scan_fields", None)
+    if fn is not None:
+        return fn(content, speaker, metadata)  # type: ignore[no-any-return]
+    flags = signals.scan(content)
+    if speaker:
+        flags = tuple(dict.fromkeys((*flags, *signals.scan(speaker))))
+    return flags
 
 
 def lesson_records(records: Sequence[Record], at: datetime) -> list[Record]:
@@ -69,8 +122,7 @@ def lesson_records(records: Sequence[Record], at: datetime) -> list[Record]:
         key = consensus.lesson_key(r.content)
         if not key:
             continue
-        digest = hashlib.sha256(f"lesson\x1f{r.user_id}\x1f{key}".encode("utf-8", "surrogatepass"))
-        lesson_id = digest.hexdigest()[:32]
+        lesson_id = _ids.derived_id("lesson", r.user_id, key)
         out[lesson_id] = Record(
             id=lesson_id,
             user_id=r.user_id,
@@ -92,16 +144,21 @@ def review(
     hits: Sequence[tuple[Record, float]],
     vectors: dict[str, Vector],
     known: Sequence[consensus.Lesson],
+    rivals: Mapping[str, Sequence[str]] | None = None,
 ) -> list[tuple[Record, float, tuple[str, ...]]]:
     """Demote and flag hits that contradict the others' consensus, repeat an attack or are
-    untrusted; returns (record, new score, flags) best first."""
+    untrusted; returns (record, new score, flags) best first.
+
+    A competing claim (flag ``conflicts_with``; ``rivals`` maps its id to the more trusted
+    records it contests) is demoted, and always ranks below a contested record among the hits.
+    """
     items = [
         consensus.Candidate(r.content, vectors[r.id], r.trust, i)
         for i, (r, _) in enumerate(hits)
         if r.id in vectors
     ]
     flagged = consensus.check(items) if len(items) == len(hits) else {}
-    out = []
+    out: list[tuple[Record, float, tuple[str, ...]]] = []
     for i, (record, score) in enumerate(hits):
         flags = list(flagged.get(i, ()))
         factor = 0.5 + 0.5 * record.trust
@@ -110,6 +167,14 @@ def review(
         if known and consensus.matches_lesson(record.content, known):
             flags.append(LESSON_FLAG)
             factor *= LESSON_DEMOTION
+        if trust.CONFLICT in record.flags:
+            factor *= CONFLICT_DEMOTION
         out.append((record, score * factor, tuple(dict.fromkeys((*record.flags, *flags)))))
+    if rivals:
+        scores = {r.id: score for r, score, _ in out}
+        for i, (record, score, marks) in enumerate(out):
+            above = [scores[b] for b in rivals.get(record.id, ()) if b in scores]
+            if above and score >= min(above):
+                out[i] = (record, min(above) * 0.99, marks)
     out.sort(key=lambda x: (-x[1], x[0].id))
     return out

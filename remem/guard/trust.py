@@ -18,6 +18,9 @@ from remem.errors import ConfigError, Forbidden
 from remem.types import ORIGINS
 
 DEFAULT_ORDER = "user>agent>tool,import,derived"
+# The flag and link relation of a competing claim: a lower-trust write that would have changed
+# (superseded, corrected) a more trusted record. Both are kept; the claim ranks below.
+CONFLICT = "conflicts_with"
 
 
 @lru_cache(maxsize=32)

@@ -8,29 +8,31 @@ from the records whenever a session changes, never returned in place of what the
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 
+from remem import _ids
 from remem.types import Record, Vector
 
 CHUNK = 64
+# Undated turns (an imported record may have no occurred_at) sort first; aware, like the rest.
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 LEVEL = "session"
 _MAX_KEYWORDS = 16
 
 
 def unit_id(user_id: str, session_id: str, chunk: int) -> str:
-    """The deterministic id of one session chunk's unit (32 hex characters)."""
-    key = f"session\x1f{user_id}\x1f{session_id}\x1f{chunk}".encode("utf-8", "surrogatepass")
-    return hashlib.sha256(key).hexdigest()[:32]
+    """The deterministic id of one session chunk's unit (a derived UUIDv8: no client can bring
+    in, by import, an id that takes the place of a unit of someone else's session)."""
+    return _ids.derived_id("session", user_id, session_id, str(chunk))
 
 
 def order(records: Sequence[Record]) -> list[Record]:
     """Turns in event order: by ``occurred_at``, then by id (creation order)."""
-    return sorted(records, key=lambda r: (r.occurred_at or datetime.min, r.id))
+    return sorted(records, key=lambda r: (r.occurred_at or _EARLIEST, r.id))
 
 
 def session_units(

@@ -5,18 +5,26 @@ session units. Each step is rebuildable from the records, so each runs in its ow
 - supersede: a fact about the same subject and attribute with a new value closes the old one
   (``valid_to``), links them and leaves the old one in history and in ``as_of`` searches.
 - correct: "actually it was Tuesday" amends the speaker's previous statement in that session.
+
+Trust decides who may change whom (``remem.guard.trust``): a write merges into, supersedes or
+corrects a record only when its origin class is at least the record's. A lower-trust write that
+would have superseded or corrected is kept as a *competing claim*: linked ``conflicts_with`` to
+the record it contests, flagged, given a "conflict" history entry, and ranked below it by the
+guard's read-time review. A lower-trust repeat only corroborates: its id joins the record's
+sources; nothing of its metadata or notes is taken.
 - links (A-MEM): similar notes, shared entities, and the next turn of a session.
 - session units (MemGAS): rebuilt for every session the call touched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
 
+from remem.guard import trust
 from remem.organize import consolidate, units
 from remem.store.base import Scope, Store
 from remem.types import HistoryEntry, Link, Record, Vector
@@ -65,8 +73,17 @@ def duplicate_of(store: Store, record: Record, vector: Vector) -> Record | None:
     return None
 
 
-def merged(old: Record, new: Record, at: datetime) -> Record:
-    """The new version of ``old`` that absorbs ``new``: both provenances are kept."""
+def merged(old: Record, new: Record, at: datetime, *, absorb: bool = True) -> Record:
+    """The new version of ``old`` that absorbs ``new``: both provenances are kept.
+
+    With ``absorb=False`` (``new`` is less trusted) only ``new``'s id joins the sources."""
+    if not absorb:
+        return replace(
+            old,
+            version=old.version + 1,
+            updated_at=at,
+            sources=tuple(dict.fromkeys((*old.sources, new.id))),
+        )
     meta = {**old.metadata, **new.metadata}
     return replace(
         old,
@@ -87,9 +104,15 @@ def organize(
     *,
     at: datetime,
     embed_one: Callable[[Record], Vector],
-) -> None:
-    """Link, consolidate and refresh session units after ``records`` were inserted."""
+    order: str = trust.DEFAULT_ORDER,
+) -> dict[str, Record]:
+    """Link, consolidate and refresh session units after ``records`` were inserted.
+
+    Returns:
+        The new versions of those of ``records`` that became competing claims, by id.
+    """
     links: dict[str, list[Link]] = {}
+    claims: dict[str, Record] = {}
     for record, vector in zip(records, vectors, strict=True):
         scope = Scope(user_id=record.user_id, agent_id=record.agent_id)
         hits = [
@@ -110,8 +133,10 @@ def organize(
             shared = mine & {e.casefold() for e in other.entities}
             if shared:
                 out.append(Link(record.id, rid, "entity", float(len(shared))))
-        _supersede(store, record, neighbours.values(), at, out)
-        _correct(store, record, at, out, embed_one)
+        contested = _supersede(store, record, neighbours.values(), at, out, order)
+        contested += _correct(store, record, at, out, embed_one, order)
+        if contested:
+            claims[record.id] = _contest(store, record, contested, at, out)
     for user_id, user_links in links.items():
         if user_links:
             store.add_links(user_id, user_links)
@@ -121,14 +146,44 @@ def organize(
         at=at,
         added={r.id for r in records},
     )
+    return claims
+
+
+def _outranked(record: Record, old: Record, order: str) -> bool:
+    return not trust.may_override(record.origin, record.trust, old.origin, old.trust, order)
+
+
+def _contest(
+    store: Store, record: Record, contested: list[Record], at: datetime, out: list[Link]
+) -> Record:
+    """Keep ``record`` as a competing claim against ``contested`` (more trusted records)."""
+    ids = list(dict.fromkeys(r.id for r in contested))
+    out += [Link(record.id, i, trust.CONFLICT, 1.0) for i in ids]
+    flagged = replace(record, flags=tuple(dict.fromkeys((*record.flags, trust.CONFLICT))))
+    return new_version(
+        store,
+        record,
+        flagged,
+        None,
+        op="conflict",
+        at=at,
+        reason=f"competing claim against more trusted {', '.join(ids)}: kept, not applied",
+    )
 
 
 def _supersede(
-    store: Store, record: Record, candidates: object, at: datetime, out: list[Link]
-) -> None:
+    store: Store,
+    record: Record,
+    candidates: Iterable[Record],
+    at: datetime,
+    out: list[Link],
+    order: str,
+) -> list[Record]:
+    """Close the records ``record`` supersedes; returns those it may not (more trusted)."""
+    contested: list[Record] = []
     if not consolidate.slots(record.content, speaker=record.speaker):
-        return
-    for old in candidates:  # type: ignore[attr-defined]
+        return contested
+    for old in candidates:
         if old.valid_to is not None or old.level != "record" or old.id == record.id:
             continue
         if (old.occurred_at or at) > (record.occurred_at or at):
@@ -137,11 +192,15 @@ def _supersede(
             record.content, old.content, speaker_new=record.speaker, speaker_old=old.speaker
         ):
             continue
+        if _outranked(record, old, order):
+            contested.append(old)
+            continue
         changed = replace(old, valid_to=record.occurred_at or at)
         new_version(
             store, old, changed, None, op="supersede", at=at, reason=f"superseded by {record.id}"
         )
         out.append(Link(record.id, old.id, "supersedes", 1.0))
+    return contested
 
 
 def _correct(
@@ -150,9 +209,11 @@ def _correct(
     at: datetime,
     out: list[Link],
     embed_one: Callable[[Record], Vector],
-) -> None:
+    order: str,
+) -> list[Record]:
+    """Amend the statement ``record`` corrects; returns it instead when it is more trusted."""
     if not record.session_id or not consolidate.is_correction(record.content):
-        return
+        return []
     scope = Scope(user_id=record.user_id, session_id=record.session_id)
     earlier = [
         r
@@ -163,13 +224,16 @@ def _correct(
         and not consolidate.is_correction(r.content)
     ]
     if not earlier:
-        return
+        return []
     old = units.order(earlier)[-1]
+    if _outranked(record, old, order):
+        return [old]
     fixed = replace(old, content=f"{old.content} [corrected: {record.content}]")
     new_version(
         store, old, fixed, embed_one, op="correct", at=at, reason=f"corrected by {record.id}"
     )
     out.append(Link(record.id, old.id, "corrects", 1.0))
+    return []
 
 
 def new_version(

@@ -202,3 +202,12 @@ def where(
 
 
 SQL_OPS = {"$eq": "=", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
+def owner_clause(user_id: str | None, prefix: str | None, ph: str) -> tuple[str, list[str]]:
+    """The WHERE clause of an export: one user, the users under a prefix (a tenant), or all."""
+    if user_id is not None:
+        return f"WHERE user_id = {ph}", [user_id]
+    if prefix is not None:
+        return f"WHERE substr(user_id, 1, {len(prefix)}) = {ph}", [prefix]
+    return "", []

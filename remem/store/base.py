@@ -116,8 +116,11 @@ class Store(Protocol):
     def links(self, ids: Sequence[str]) -> builtins.list[Link]:
         """Every link touching any of ``ids``, strongest first. Deleting a record drops its links."""
 
-    def export(self, user_id: str | None) -> Iterator[Record | HistoryEntry]:
-        """Every record, then every history entry, of one user or of all users."""
+    def export(
+        self, user_id: str | None, *, prefix: str | None = None
+    ) -> Iterator[Record | HistoryEntry]:
+        """Every record, then every history entry, of one user, of the users whose id starts
+        with ``prefix`` (one tenant's), or of all users."""
 
     def close(self) -> None:
         """Release connections and caches."""

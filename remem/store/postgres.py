@@ -408,9 +408,11 @@ class PostgresStore:
             ).fetchall()
         return [Link(a, b, rel, float(w)) for a, b, rel, w in rows]
 
-    def export(self, user_id: str | None) -> Iterator[Record | HistoryEntry]:
+    def export(
+        self, user_id: str | None, *, prefix: str | None = None
+    ) -> Iterator[Record | HistoryEntry]:
         """See ``Store.export``."""
-        where, args = ("WHERE user_id = %s", [user_id]) if user_id is not None else ("", [])
+        where, args = _rows.owner_clause(user_id, prefix, "%s")
         with self._conn("export") as conn:
             records = conn.execute(
                 f"SELECT {_COLS} FROM memories {where} ORDER BY id", args

@@ -536,9 +536,11 @@ class SQLiteStore:
                 )
         return sorted(dict.fromkeys(out), key=lambda x: (-x.weight, x.a, x.b, x.relation))
 
-    def export(self, user_id: str | None) -> Iterator[Record | HistoryEntry]:
+    def export(
+        self, user_id: str | None, *, prefix: str | None = None
+    ) -> Iterator[Record | HistoryEntry]:
         """See ``Store.export``."""
-        where, args = ("WHERE user_id = ?", [user_id]) if user_id is not None else ("", [])
+        where, args = _rows.owner_clause(user_id, prefix, "?")
         with self._read() as conn:
             records = conn.execute(
                 f"SELECT {_COLS} FROM memories {where} ORDER BY id", args
