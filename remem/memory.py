@@ -385,10 +385,10 @@ class Memory(OrganizeVerbs):
         known = policy.lessons(self.store, new.user_id)
         if new.content != old.content:
             return policy.screen(new, known, keep=(trust.CONFLICT,))
-        screened = policy.screen(new, known, keep=old.flags)
-        if not policy.QUARANTINE_FLAGS.intersection(set(screened.flags) - set(old.flags)):
-            screened = replace(screened, level=old.level)
-        return screened
+        meta = policy.assess(" ", new.origin, (), metadata=new.metadata).flags
+        if policy.QUARANTINE_FLAGS.intersection(meta):
+            return policy.screen(new, known, keep=old.flags)
+        return replace(new, flags=tuple(dict.fromkeys((*old.flags, *meta))))
 
     def delete(self, id: str, *, user_id: str | None = None, reason: str | None = None) -> None:
         """Delete a memory from every index; its history keeps a copy of the last version.

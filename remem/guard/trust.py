@@ -15,6 +15,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from remem.errors import ConfigError, Forbidden
+from remem.guard.signals import BASE_TRUST
 from remem.types import ORIGINS
 
 DEFAULT_ORDER = "user>agent>tool,import,derived"
@@ -58,11 +59,13 @@ def may_override(
     order: str = DEFAULT_ORDER,
 ) -> bool:
     """True when a newer write may supersede, correct or merge into an older record: its class is
-    higher, or the same class with at least the older one's trust."""
+    higher, or the same class and not lowered by the guard's flags below the older one's trust
+    (origins of one class may start at different trust: only a flagged write loses here)."""
     new_rank, old_rank = rank(new_origin, order), rank(old_origin, order)
     if new_rank != old_rank:
         return new_rank > old_rank
-    return new_trust + 1e-9 >= old_trust
+    base = BASE_TRUST.get(new_origin, new_trust)
+    return new_trust + 1e-9 >= min(old_trust, base)
 
 
 def check_claim(origin: str, max_origin: str | None, order: str = DEFAULT_ORDER) -> None:
