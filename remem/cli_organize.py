@@ -94,11 +94,27 @@ def forget(
     agent: Annotated[str | None, typer.Option("--agent")] = None,
     session: Annotated[str | None, typer.Option("--session")] = None,
     filters: Annotated[str | None, typer.Option("--filters", help="A JSON filter object.")] = None,
+    everything: Annotated[
+        bool,
+        typer.Option("--all", help="Forget the whole scope (required without ID and --filters)."),
+    ] = False,
     reason: ReasonOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Forget one memory, or every memory of a scope that matches (history keeps a copy)."""
+    """Forget one memory, or every memory of a scope that matches (history keeps a copy).
+
+    A whole scope (no ID, no --filters) is forgotten only with --all.
+    """
+    from remem.errors import InvalidInput
+
+    if id is not None and everything:
+        raise InvalidInput("forget: give either an ID or --all, not both")
+    if id is None and not filters and not everything:
+        raise InvalidInput(
+            "forget: a whole scope (no ID, no --filters) is forgotten only with --all; "
+            "give an ID or --filters to forget less"
+        )
     with open_memory(db) as m:
         count = m.forget(
             id,

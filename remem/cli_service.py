@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from remem.config import default_path
-from remem.keys import KeyStore, default_keys_path, open_keys
+from remem.keys import DEFAULT_MAX_ORIGIN, KeyStore, default_keys_path, open_keys
+from remem.types import ORIGINS
 
 console = Console(stderr=True)
 
@@ -41,6 +42,7 @@ EmbedderOpt = Annotated[
     str | None,
     typer.Option("--embedder", help="Embedder name (default: minilm, or REMEM_EMBEDDER)."),
 ]
+_ORIGINS = ", ".join(ORIGINS)
 
 
 def _keys_path(keys: Path | None, db: Path | None) -> Path:
@@ -70,6 +72,14 @@ def serve(
     max_body_bytes: Annotated[
         int, typer.Option("--max-body-bytes", help="Larger request bodies get 413.")
     ] = 32 * 1024 * 1024,
+    allow_open: Annotated[
+        bool,
+        typer.Option(
+            "--allow-open",
+            envvar="REMEM_ALLOW_OPEN",
+            help="Without keys, listen and answer beyond 127.0.0.1 anyway (behind your own gate).",
+        ),
+    ] = False,
 ) -> None:
     """Run the REST API (docs at /docs) and MCP over HTTP (at /mcp)."""
     import uvicorn
@@ -80,8 +90,14 @@ def serve(
 
     keys_path = _keys_path(keys, db)
     key_store = open_keys(keys_path)
-    check_bind(host, auth_required=key_store is not None)
-    if key_store is None:
+    if not allow_open:
+        check_bind(host, auth_required=key_store is not None)
+    if key_store is None and allow_open:
+        console.print(
+            f"no API keys in {keys_path}: OPEN API on {host} for any client that reaches it "
+            f"(--allow-open); make sure your own proxy or firewall guards it"
+        )
+    elif key_store is None:
         console.print(f"no API keys in {keys_path}: open API on one implicit tenant, {host} only")
     settings = _store_settings(store, embedder)
     if workers > 1:
@@ -93,6 +109,7 @@ def serve(
             "REMEM_KEYS_PATH": str(keys_path),
             "REMEM_REQUIRE_AUTH": "1" if key_store is not None else "0",
             "REMEM_MAX_BODY_BYTES": str(max_body_bytes),
+            "REMEM_ALLOW_OPEN": "1" if allow_open else "0",
             **{f"REMEM_{name.upper()}": str(value) for name, value in settings.items()},
         }
         if db is not None:
@@ -108,7 +125,13 @@ def serve(
         Multiprocess(config, sockets=[_tcp_socket(host, port)]).run()
         return
     memory = Memory(db, **settings)
-    app = create_app(memory, keys=key_store, max_body_bytes=max_body_bytes, owns_memory=True)
+    app = create_app(
+        memory,
+        keys=key_store,
+        max_body_bytes=max_body_bytes,
+        owns_memory=True,
+        allow_open=allow_open,
+    )
     uvicorn.Server(uvicorn.Config(app, host=host, port=port)).run(sockets=[_tcp_socket(host, port)])
 
 
@@ -130,6 +153,13 @@ def mcp(
     tenant: Annotated[
         str | None, typer.Option("--tenant", help="Confine every call to this tenant's scopes.")
     ] = None,
+    max_origin: Annotated[
+        str | None,
+        typer.Option(
+            "--max-origin",
+            help=f"The most trusted origin a tool call may claim ({_ORIGINS}); default: any.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the MCP tools over stdio (for Claude Desktop, IDEs and agent frameworks)."""
     from remem.mcp import create_mcp_server
@@ -138,7 +168,7 @@ def mcp(
 
     with Memory(db, **_store_settings(store, embedder)) as memory:
         target = memory if tenant is None else TenantMemory(memory, tenant)
-        create_mcp_server(target).run("stdio")
+        create_mcp_server(target, max_origin=max_origin).run("stdio")
 
 
 keys_app = typer.Typer(
@@ -150,17 +180,28 @@ keys_app = typer.Typer(
 def keys_create(
     tenant: Annotated[str, typer.Option("--tenant", help="The tenant the key belongs to.")],
     label: Annotated[str | None, typer.Option("--label", help="A note, e.g. who uses it.")] = None,
+    max_origin: Annotated[
+        str,
+        typer.Option(
+            "--max-origin",
+            help=f"The most trusted origin its callers may claim ({_ORIGINS}); 'agent' for a "
+            f"key an agent holds, so it cannot write as the user.",
+        ),
+    ] = DEFAULT_MAX_ORIGIN,
     keys: KeysOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
     store = KeyStore(_keys_path(keys, db))
     try:
-        key, token = store.create(tenant, label=label)
+        key, token = store.create(tenant, label=label, max_origin=max_origin)
     finally:
         store.close()
     sys.stdout.write(token + "\n")
-    console.print(f"key {key.key_id} for tenant {key.tenant}: store it now, it is not shown again")
+    console.print(
+        f"key {key.key_id} for tenant {key.tenant} (max origin {key.max_origin}): "
+        f"store it now, it is not shown again"
+    )
 
 
 @keys_app.command("list")
@@ -181,6 +222,7 @@ def keys_list(
                 "key_id": k.key_id,
                 "tenant": k.tenant,
                 "label": k.label,
+                "max_origin": k.max_origin,
                 "created_at": k.created_at.isoformat(),
                 "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
             }
@@ -189,13 +231,14 @@ def keys_list(
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     table = Table()
-    for col in ("key id", "tenant", "label", "created", "status"):
+    for col in ("key id", "tenant", "label", "max origin", "created", "status"):
         table.add_column(col)
     for k in listing:
         table.add_row(
             k.key_id,
             k.tenant,
             k.label or "",
+            k.max_origin,
             k.created_at.strftime("%Y-%m-%d %H:%M"),
             "active" if k.active else f"revoked {k.revoked_at:%Y-%m-%d %H:%M}",
         )

@@ -175,7 +175,11 @@ class Client:
         filters: Mapping[str, Any] | None = None,
         reason: str | None = None,
     ) -> int:
-        """Forget one memory, or a scope's matching memories (see ``Memory.forget``)."""
+        """Forget one memory, or a scope's matching memories (see ``Memory.forget``).
+
+        Like ``Memory.forget``, a call without an id and without filters forgets the whole scope:
+        the client says so to the server (``"all": true``), which refuses a bare request.
+        """
         body = _drop_none(
             id=id,
             user_id=user_id,
@@ -184,6 +188,8 @@ class Client:
             filters=filters,
             reason=reason,
         )
+        if id is None and not filters:
+            body["all"] = True
         return int(self._request("POST", "/v1/forget", json=body).json()["forgotten"])
 
     def forget_expired(self, *, user_id: str) -> int:

@@ -3,6 +3,10 @@
 A key looks like ``rmk_<key id>_<secret>``. Only ``sha256(key)`` is stored: the secret is 32 random
 bytes, so a fast hash is enough (there is nothing to brute-force), and the plain key is shown once,
 when it is created. The key id is public: ``keys list`` and ``keys revoke`` use it.
+
+Each key also bounds the origin its caller may claim for what it writes (``max_origin``, see
+``remem.guard.trust``): a key made for an agent with ``max_origin="agent"`` cannot store memories
+as if the user had said them. The file is private to its owner (0600, see ``remem._fs``).
 """
 
 from __future__ import annotations
@@ -18,9 +22,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from remem._fs import private_sqlite
 from remem.errors import InvalidInput, NotFound, StoreError, Unauthorized
+from remem.types import ORIGINS
 
 _PREFIX = "rmk"
+# Keys made before max_origin existed (NULL in the column) and new keys by default: no limit.
+DEFAULT_MAX_ORIGIN = "user"
 TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 _SCHEMA = """
@@ -33,17 +41,25 @@ CREATE TABLE IF NOT EXISTS api_keys (
     revoked_at TEXT
 );
 """
+# Added after the first release: files made before it gain the column when opened.
+_MAX_ORIGIN_COLUMN = "ALTER TABLE api_keys ADD COLUMN max_origin TEXT"
+_COLUMNS = "key_id, tenant, created_at, label, revoked_at, max_origin"
 
 
 @dataclass(frozen=True)
 class ApiKey:
-    """One key as listed: never the secret, only its public id and tenant."""
+    """One key as listed: never the secret, only its public id, tenant and origin limit.
+
+    ``max_origin`` is the most trusted origin a caller with this key may claim for a write
+    ("user": any).
+    """
 
     key_id: str
     tenant: str
     created_at: datetime
     label: str | None = None
     revoked_at: datetime | None = None
+    max_origin: str = DEFAULT_MAX_ORIGIN
 
     @property
     def active(self) -> bool:
@@ -67,6 +83,17 @@ def check_tenant(tenant: object) -> str:
     return tenant
 
 
+def check_origin(origin: object, *, field: str = "max_origin") -> str:
+    """Return ``origin`` if it is one of the origins (``remem.types.ORIGINS``).
+
+    Raises:
+        InvalidInput: anything else.
+    """
+    if not isinstance(origin, str) or origin not in ORIGINS:
+        raise InvalidInput(f"{field}: expected one of {list(ORIGINS)}, got {origin!r}")
+    return origin
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -75,7 +102,7 @@ class KeyStore:
     """The API keys of one server, in a SQLite file.
 
     Args:
-        path: the keys file (created if missing).
+        path: the keys file (created 0600 if missing, in 0700 folders; tightened if loose).
 
     Raises:
         StoreError: the file cannot be opened.
@@ -83,54 +110,65 @@ class KeyStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection shared by the server's worker threads, serialized by a lock.
         self._lock = threading.Lock()
         try:
+            private_sqlite(self.path)
             self._conn = sqlite3.connect(
                 str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
             )
             self._conn.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(api_keys)")}
+            if "max_origin" not in columns:
+                try:
+                    self._conn.execute(_MAX_ORIGIN_COLUMN)
+                except sqlite3.OperationalError as exc:  # another process added it first
+                    if "duplicate column" not in str(exc):
+                        raise
+        except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the keys file {self.path}: {exc}") from exc
 
-    def create(self, tenant: str, *, label: str | None = None) -> tuple[ApiKey, str]:
+    def create(
+        self, tenant: str, *, label: str | None = None, max_origin: str = DEFAULT_MAX_ORIGIN
+    ) -> tuple[ApiKey, str]:
         """Make a new key for ``tenant``.
+
+        Args:
+            tenant: the tenant the key belongs to.
+            label: a note, e.g. who uses it.
+            max_origin: the most trusted origin its callers may claim ("user": any; "agent"
+                for a key given to an agent, so it cannot write as the user).
 
         Returns:
             The key's listing and the plain key (shown once; only its hash is kept).
 
         Raises:
-            InvalidInput: a bad tenant name.
+            InvalidInput: a bad tenant name or origin.
         """
         check_tenant(tenant)
+        check_origin(max_origin)
         key_id = secrets.token_hex(6)
         token = f"{_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
         now = datetime.now(UTC)
         self._execute(
-            "INSERT INTO api_keys (key_id, tenant, hash, label, created_at) VALUES (?, ?, ?, ?, ?)",
-            (key_id, tenant, _digest(token), label, now.isoformat()),
+            "INSERT INTO api_keys (key_id, tenant, hash, label, created_at, max_origin)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (key_id, tenant, _digest(token), label, now.isoformat(), max_origin),
         )
-        return ApiKey(key_id=key_id, tenant=tenant, created_at=now, label=label), token
+        key = ApiKey(
+            key_id=key_id, tenant=tenant, created_at=now, label=label, max_origin=max_origin
+        )
+        return key, token
 
     def list(self, *, include_revoked: bool = True) -> builtins.list[ApiKey]:
         """Every key, oldest first."""
         rows = self._query(
-            "SELECT key_id, tenant, created_at, label, revoked_at FROM api_keys"
+            f"SELECT {_COLUMNS} FROM api_keys"
             + ("" if include_revoked else " WHERE revoked_at IS NULL")
             + " ORDER BY created_at, key_id",
             (),
         )
-        return [
-            ApiKey(
-                key_id=r[0],
-                tenant=r[1],
-                created_at=datetime.fromisoformat(r[2]),
-                label=r[3],
-                revoked_at=datetime.fromisoformat(r[4]) if r[4] else None,
-            )
-            for r in rows
-        ]
+        return [_key(r) for r in rows]
 
     def has_active(self) -> bool:
         """True when at least one key is not revoked (the server then requires keys)."""
@@ -159,18 +197,27 @@ class KeyStore:
         Raises:
             Unauthorized: no key, a malformed, unknown or revoked one.
         """
+        return self.key_for(token).tenant
+
+    def key_for(self, token: str | None) -> ApiKey:
+        """The listing of an active key (its tenant and ``max_origin``).
+
+        Raises:
+            Unauthorized: no key, a malformed, unknown or revoked one.
+        """
         if not token:
             raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
         parts = token.split("_", 2)
         if len(parts) != 3 or parts[0] != _PREFIX:
             raise Unauthorized("invalid API key")
         rows = self._query(
-            "SELECT hash, tenant FROM api_keys WHERE key_id = ? AND revoked_at IS NULL", (parts[1],)
+            f"SELECT hash, {_COLUMNS} FROM api_keys WHERE key_id = ? AND revoked_at IS NULL",
+            (parts[1],),
         )
         # Constant-time comparison, so response timing does not reveal how much of a guess matched.
-        if not rows or not hmac.compare_digest(rows[0][0], _digest(token)):
+        if not rows or not hmac.compare_digest(str(rows[0][0]), _digest(token)):
             raise Unauthorized("invalid API key")
-        return str(rows[0][1])
+        return _key(rows[0][1:])
 
     def close(self) -> None:
         """Close the file."""
@@ -184,12 +231,24 @@ class KeyStore:
             except sqlite3.Error as exc:
                 raise StoreError(f"keys file {self.path}: {exc}") from exc
 
-    def _query(self, sql: str, args: tuple[object, ...]) -> builtins.list[tuple[str, ...]]:
+    def _query(self, sql: str, args: tuple[object, ...]) -> builtins.list[tuple[str | None, ...]]:
         with self._lock:
             try:
                 return list(self._conn.execute(sql, args).fetchall())
             except sqlite3.Error as exc:
                 raise StoreError(f"keys file {self.path}: {exc}") from exc
+
+
+def _key(row: tuple[str | None, ...]) -> ApiKey:
+    key_id, tenant, created_at, label, revoked_at, max_origin = row
+    return ApiKey(
+        key_id=str(key_id),
+        tenant=str(tenant),
+        created_at=datetime.fromisoformat(str(created_at)),
+        label=label,
+        revoked_at=datetime.fromisoformat(revoked_at) if revoked_at else None,
+        max_origin=max_origin or DEFAULT_MAX_ORIGIN,
+    )
 
 
 def default_keys_path(store_path: str | Path) -> Path:

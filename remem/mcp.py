@@ -3,18 +3,26 @@
 ``remem mcp`` serves these tools over stdio; ``remem serve`` mounts them at ``/mcp`` (streamable
 HTTP), where the caller's API key picks the tenant. remem errors become MCP tool errors whose text
 starts with the error type ("NotFound: memory ... not found").
+
+Agents are not users: what ``add_memory`` stores has origin "agent" unless the call says
+otherwise, and a caller may claim no origin above its ``max_origin`` (an API key's, or
+``remem mcp --max-origin``). Tools carry MCP annotations (``readOnlyHint``, ``destructiveHint``),
+and ``forget_memory`` acts on a whole scope only when told ``all: true``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from remem.errors import MissingDependency, RememError
+from remem.errors import Forbidden, MissingDependency, RememError
+from remem.guard import trust
 
 try:
     from mcp.server.mcpserver import Context, MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
+    from mcp_types import ToolAnnotations
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise MissingDependency("the MCP server needs: pip install 'remem[mcp]'") from exc
 
@@ -23,8 +31,33 @@ if TYPE_CHECKING:
     from remem.tenancy import TenantMemory
 
 MemoryLike: TypeAlias = "Memory | TenantMemory"
-# Given the request headers (None on stdio), return the Memory to use; raises for a bad key.
-Resolver: TypeAlias = Callable[[Mapping[str, str] | None], "Memory | TenantMemory"]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """What a resolver may return instead of a bare Memory: the Memory and its origin limit.
+
+    Attributes:
+        memory: the Memory (or TenantMemory) the tools use for this request.
+        max_origin: the most trusted origin the caller may claim; None: any.
+    """
+
+    memory: MemoryLike
+    max_origin: str | None = None
+
+
+# Given the request headers (None on stdio), return the Memory to use (or a Caller); raises for
+# a bad key.
+Resolver: TypeAlias = Callable[[Mapping[str, str] | None], "Memory | TenantMemory | Caller"]
+
+# What each tool does to the store, for clients that ask before destructive calls.
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+ADDITIVE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
+# update keeps the old version in history, yet what reads return changes: destructive for a client.
+DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
+DESTRUCTIVE_IDEMPOTENT = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
 
 TOOLS = (
     "add_memory",
@@ -44,18 +77,30 @@ TOOLS = (
 
 
 def create_mcp_server(
-    memory: Memory | TenantMemory | Resolver, *, name: str = "remem"
+    memory: Memory | TenantMemory | Resolver,
+    *,
+    name: str = "remem",
+    max_origin: str | None = None,
 ) -> MCPServer:
     """Build the MCP server with remem's tools.
 
     Args:
-        memory: the Memory (or TenantMemory) every tool uses, or a resolver that picks one from
-            each request's headers (how ``remem serve`` maps API keys to tenants).
+        memory: the Memory (or TenantMemory) every tool uses, or a resolver that picks one (or a
+            ``Caller``) from each request's headers (how ``remem serve`` maps API keys to tenants).
         name: the server name announced to clients.
+        max_origin: the most trusted origin a tool call may claim ("agent": an agent cannot write
+            as the user); None: any. A resolver's ``Caller.max_origin`` takes its place.
 
     Returns:
         An ``MCPServer``; ``.run("stdio")`` serves it, ``.streamable_http_app()`` mounts it.
+
+    Raises:
+        InvalidInput: ``max_origin`` is not an origin.
     """
+    if max_origin is not None:
+        from remem.keys import check_origin
+
+        check_origin(max_origin)
     resolve: Resolver = memory if callable(memory) else (lambda _headers: memory)
     server: MCPServer = MCPServer(
         name,
@@ -67,21 +112,48 @@ def create_mcp_server(
         ),
     )
 
-    def _memory(ctx: Context) -> MemoryLike:
+    def _caller(ctx: Context) -> Caller:
         try:
-            return resolve(ctx.headers)
+            resolved = resolve(ctx.headers)
         except RememError as exc:
             raise ToolError(f"{type(exc).__name__}: {exc}") from exc
+        return resolved if isinstance(resolved, Caller) else Caller(resolved, max_origin)
 
-    def _call(ctx: Context, verb: Callable[[MemoryLike], Any]) -> Any:
-        memory = _memory(ctx)
+    def _call(
+        ctx: Context,
+        verb: Callable[[MemoryLike], Any],
+        *,
+        check: Callable[[Caller], None] | None = None,
+    ) -> Any:
+        caller = _caller(ctx)
         try:
-            return verb(memory)
+            if check is not None:
+                check(caller)
+            return verb(caller.memory)
         except RememError as exc:
             # One place maps remem errors to tool errors; the type name leads for the model.
             raise ToolError(f"{type(exc).__name__}: {exc}") from exc
 
-    @server.tool()
+    def _claim(origin: str) -> Callable[[Caller], None]:
+        def check(caller: Caller) -> None:
+            trust.check_claim(origin, caller.max_origin, _trust_order(caller.memory))
+
+        return check
+
+    def _may_change(id: str, user_id: str | None) -> Callable[[Caller], None]:
+        # A new version keeps the memory's origin: a caller may only change what it could write.
+        def check(caller: Caller) -> None:
+            if caller.max_origin is None:
+                return
+            origin = caller.memory.get(id, user_id=user_id).origin
+            try:
+                trust.check_claim(origin, caller.max_origin, _trust_order(caller.memory))
+            except Forbidden as exc:
+                raise Forbidden(f"memory {id} may not be changed by this caller: {exc}") from exc
+
+        return check
+
+    @server.tool(annotations=ADDITIVE)
     def add_memory(
         ctx: Context,
         content: str,
@@ -93,10 +165,13 @@ def create_mcp_server(
         metadata: dict[str, Any] | None = None,
         kind: str = "episodic",
         ttl: int | None = None,
+        origin: str = "agent",
     ) -> dict[str, Any]:
         """Store one memory (a fact, event or conversation turn) for a user. Returns the record.
 
-        ttl: seconds until it expires (for things that are only true for a while).
+        ttl: seconds until it expires (for things that are only true for a while). origin: who
+        it comes from: "agent" (you, the default), "tool" (a tool's output), or "user" (the
+        user's own words, when this server lets the caller claim that).
         """
         return _call(  # type: ignore[no-any-return]
             ctx,
@@ -110,10 +185,12 @@ def create_mcp_server(
                 metadata=metadata,
                 kind=kind,
                 ttl=ttl,
+                origin=origin,
             ).to_dict(),
+            check=_claim(origin),
         )
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def search_memory(
         ctx: Context,
         query: str,
@@ -146,7 +223,7 @@ def create_mcp_server(
         )
         return {"hits": [h.to_dict() for h in hits]}
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def answer_question(
         ctx: Context,
         question: str,
@@ -175,12 +252,12 @@ def create_mcp_server(
             "usage": dict(result.usage),
         }
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def get_memory(ctx: Context, id: str, user_id: str | None = None) -> dict[str, Any]:
         """Return one memory by id (optionally only if it belongs to user_id)."""
         return _call(ctx, lambda m: m.get(id, user_id=user_id).to_dict())  # type: ignore[no-any-return]
 
-    @server.tool()
+    @server.tool(annotations=DESTRUCTIVE)
     def update_memory(
         ctx: Context,
         id: str,
@@ -195,9 +272,10 @@ def create_mcp_server(
             lambda m: m.update(
                 id, content=content, metadata=metadata, user_id=user_id, reason=reason
             ).to_dict(),
+            check=_may_change(id, user_id),
         )
 
-    @server.tool()
+    @server.tool(annotations=DESTRUCTIVE_IDEMPOTENT)
     def delete_memory(
         ctx: Context, id: str, user_id: str | None = None, reason: str | None = None
     ) -> dict[str, Any]:
@@ -205,7 +283,7 @@ def create_mcp_server(
         _call(ctx, lambda m: m.delete(id, user_id=user_id, reason=reason))
         return {"deleted": id}
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def list_memories(
         ctx: Context,
         user_id: str,
@@ -227,19 +305,19 @@ def create_mcp_server(
         )
         return {"records": [r.to_dict() for r in page], "next_cursor": page.next_cursor}
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def memory_history(ctx: Context, id: str, user_id: str | None = None) -> dict[str, Any]:
         """Every version of a memory, oldest first: what changed, when, by whom and why."""
         entries = _call(ctx, lambda m: m.history(id, user_id=user_id))
         return {"entries": [e.to_dict() for e in entries]}
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def memory_links(ctx: Context, id: str, user_id: str | None = None) -> dict[str, Any]:
         """The memories linked to one memory: similar, same entity, next turn, supersedes, ..."""
         links = _call(ctx, lambda m: m.links(id, user_id=user_id))
         return {"links": [x.to_dict() for x in links]}
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def memory_timeline(
         ctx: Context,
         user_id: str,
@@ -263,13 +341,13 @@ def create_mcp_server(
         )
         return {"records": [r.to_dict() for r in records]}
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def memory_first_of(ctx: Context, event_a: str, event_b: str, user_id: str) -> dict[str, Any]:
         """Which of two described events happened first; returns both matched memories."""
         earlier, later = _call(ctx, lambda m: m.first_of(event_a, event_b, user_id=user_id))
         return {"earlier": earlier.to_dict(), "later": later.to_dict()}
 
-    @server.tool()
+    @server.tool(annotations=DESTRUCTIVE_IDEMPOTENT)
     def forget_memory(
         ctx: Context,
         id: str | None = None,
@@ -278,8 +356,21 @@ def create_mcp_server(
         session_id: str | None = None,
         filters: dict[str, Any] | None = None,
         reason: str | None = None,
+        all: bool = False,
     ) -> dict[str, Any]:
-        """Forget one memory by id, or every memory of a user's scope matching the filters."""
+        """Forget one memory by id, or every memory of a user's scope matching the filters.
+
+        Without an id and without filters this forgets the whole scope (the user's, or one
+        agent's or session's of it): that needs all=true, and is rarely what a conversation
+        calls for.
+        """
+        if id is not None and all:
+            raise ToolError("InvalidInput: give either one id or all=true for a whole scope")
+        if id is None and not filters and not all:
+            raise ToolError(
+                "InvalidInput: forgetting a whole scope (no id, no filters) needs all=true; "
+                "give an id or filters to forget less"
+            )
         count = _call(
             ctx,
             lambda m: m.forget(
@@ -293,7 +384,7 @@ def create_mcp_server(
         )
         return {"forgotten": count}
 
-    @server.tool()
+    @server.tool(annotations=DESTRUCTIVE_IDEMPOTENT)
     def quarantine_memory(
         ctx: Context, id: str, user_id: str | None = None, reason: str | None = None
     ) -> dict[str, Any]:
@@ -303,3 +394,10 @@ def create_mcp_server(
         )
 
     return server
+
+
+def _trust_order(memory: MemoryLike) -> str:
+    """The ``trust_order`` setting of a Memory (the default order where there is none)."""
+    base: Any = getattr(memory, "memory", memory)  # a TenantMemory wraps the Memory
+    order = getattr(getattr(base, "settings", None), "trust_order", None)
+    return order if isinstance(order, str) and order else trust.DEFAULT_ORDER

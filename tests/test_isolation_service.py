@@ -338,7 +338,10 @@ def _steal_import(chk: Checker, me: Tenant, rid: str, as_history: bool) -> None:
         "updated_at": "2024-01-01T00:00:00+00:00",
     }
     body = "\n".join(json.dumps(x) for x in (extra, line)) + "\n"
-    response = chk.rest(me, "POST", "/v1/import", sent={rid, extra["id"]}, content=body)
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    response = chk.rest(
+        me, "POST", "/v1/import", sent={rid, extra["id"]}, content=body, headers=ndjson
+    )
     assert response.status_code == 409, response.text
     assert chk.service.memory.store.history(rid) == before
     assert chk.service.memory.store.get_many([extra["id"]]) == {}
@@ -387,7 +390,7 @@ def _apply(chk: Checker, tenants: list[Tenant], op: tuple[Any, ...]) -> None:
     elif name == "forget_scope":
         _, _, via, user, session = op
         gone = me.visible(user, session)
-        args = {"user_id": user, "session_id": session}
+        args = {"user_id": user, "session_id": session, "all": True}
         if via == "mcp":
             assert chk.mcp(me, "forget_memory", **args) == {"forgotten": len(gone)}
         else:

@@ -268,7 +268,10 @@ def test_forget_and_quarantine_tools(mem: Memory) -> None:
             assert "NotFound" in await error_text(client, "quarantine_memory", id=shoes)
         async with Client(create_mcp_server(mem)) as client:
             assert await call(client, "forget_memory", id=puppy, reason="asked") == {"forgotten": 1}
-            scoped = await call(client, "forget_memory", user_id="ana", session_id="s2")
+            # A whole (session) scope without filters is forgotten only with all=true.
+            bare = await error_text(client, "forget_memory", user_id="ana", session_id="s2")
+            assert "InvalidInput" in bare and "all=true" in bare
+            scoped = await call(client, "forget_memory", user_id="ana", session_id="s2", all=True)
             assert scoped == {"forgotten": 1}
             assert "InvalidInput" in await error_text(client, "forget_memory")
             hidden = await call(client, "quarantine_memory", id=shoes, reason="odd")

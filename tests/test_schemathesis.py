@@ -28,6 +28,7 @@ from remem.server.app import create_app, serve_in_thread
 
 # /v1/import takes JSONL text; generated strings go out as they are.
 schemathesis.serializer.alias("application/x-ndjson", "text/plain")
+schemathesis.serializer.alias("application/jsonl", "text/plain")
 
 
 EXAMPLES = 20  # per operation and server mode: the file takes about 30-40 s on 2 cores

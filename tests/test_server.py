@@ -169,7 +169,8 @@ def test_export_import_and_purge(service: Service) -> None:
 
     # Import keeps ids, and an id exists once per store: importing while the original is there
     # is a conflict, even from another tenant.
-    _error(globex.post("/v1/import", content=exported.content), 409, "Conflict")
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    _error(globex.post("/v1/import", content=exported.content, headers=ndjson), 409, "Conflict")
     assert acme.delete("/v1/scopes/mover").json() == {"purged": 2}
     imported = globex.post(
         "/v1/import", content=exported.content, headers={"Content-Type": "application/x-ndjson"}
@@ -286,7 +287,11 @@ def test_422_schema_errors_name_the_field(
         ),
         ("GET", "/v1/memories", {"params": {"user_id": "a", "filters": "{not json"}}),
         ("PATCH", "/v1/memories/some-id", {"json": {}}),
-        ("POST", "/v1/import", {"content": b"this is not json\n"}),
+        (
+            "POST",
+            "/v1/import",
+            {"content": b"this is not json\n", "headers": {"content-type": "application/jsonl"}},
+        ),
         (
             "POST",
             "/v1/memories",
@@ -309,7 +314,8 @@ def test_404_not_found(service: Service) -> None:
 def test_409_conflict(service: Service) -> None:
     rec = service.acme.post("/v1/memories", json={"content": "once", "user_id": "dup"}).json()
     line = json.dumps({"type": "record", **rec})
-    _error(service.acme.post("/v1/import", content=line.encode()), 409, "Conflict")
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    _error(service.acme.post("/v1/import", content=line.encode(), headers=ndjson), 409, "Conflict")
 
 
 def test_413_too_large(service: Service) -> None:
@@ -328,7 +334,8 @@ def test_413_too_large(service: Service) -> None:
             yield b"z" * 1024
         yield b'"}}'
 
-    _error(service.acme.post("/v1/memories", content=chunks()), 413, "TooLarge")
+    json_type = {"Content-Type": "application/json"}
+    _error(service.acme.post("/v1/memories", content=chunks(), headers=json_type), 413, "TooLarge")
 
 
 def test_503_when_the_store_fails(tmp_path: Path) -> None:

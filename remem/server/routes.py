@@ -2,12 +2,16 @@
 
 Routes are plain ``def`` so FastAPI runs them in its thread pool (the core is synchronous). Errors
 are not handled here: the one exception handler in ``app.py`` maps them to statuses.
+
+Writes are bounded by what the caller's key may claim (``Caller.max_origin``): an add with a more
+trusted origin is refused (403), an import's records are lowered to it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from typing import Annotated, Any
 
@@ -17,14 +21,33 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from remem.answer import Answer
-from remem.errors import InvalidInput
+from remem.errors import Forbidden, InvalidInput
 from remem.memory import Memory
 from remem.server import schemas
-from remem.server.auth import request_memory
+from remem.server.auth import Caller, request_caller, request_memory
 from remem.tenancy import TenantMemory
 
 MemoryDep = Annotated[Memory | TenantMemory, Depends(request_memory)]
+CallerDep = Annotated[Caller, Depends(request_caller)]
 JSONL = "application/x-ndjson"
+# The import body's own media types (JSON Lines); see ``app.WRITE_TYPES``.
+JSONL_TYPES = (JSONL, "application/jsonl")
+# The temporary file an import body is written to, as it appears in error messages.
+_TMP_IMPORT = re.compile(r"\S*remem-import-[^\s:]*\.jsonl")
+
+
+class ImportLineError(InvalidInput):
+    """An import body's line that cannot be imported: the REST answer carries ``"line": N``.
+
+    Args:
+        message: the reason, starting with "line N:".
+        line: the 1-based line number in the request body.
+    """
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
 
 router = APIRouter(prefix="/v1", tags=["memories"])
 
@@ -39,13 +62,33 @@ def _json(data: Any, code: int = status.HTTP_200_OK) -> JSONResponse:
     response_model=schemas.RecordOut | schemas.BatchOut,
     summary="Store one memory, or a batch ({'items': [...]}) all or nothing",
 )
-def add_memories(body: schemas.AddBody, memory: MemoryDep) -> JSONResponse:
-    """``Memory.add`` for one object; ``Memory.add_many`` for ``{"items": [...]}``."""
+def add_memories(body: schemas.AddBody, caller: CallerDep) -> JSONResponse:
+    """``Memory.add`` for one object; ``Memory.add_many`` for ``{"items": [...]}``.
+
+    An ``origin`` above the key's ``max_origin`` is refused (403); a missing one is "user",
+    lowered to the key's ``max_origin``.
+    """
+    memory = caller.memory
     if isinstance(body, schemas.AddBatch):
-        records = memory.add_many([item.model_dump(exclude_unset=True) for item in body.items])
+        items = [item.model_dump(exclude_unset=True) for item in body.items]
+        for i, item in enumerate(items):
+            try:
+                item["origin"] = _claimed(caller, item.get("origin"))
+            except Forbidden as exc:
+                raise Forbidden(f"item {i}: {exc}") from exc
+        records = memory.add_many(items)
         return _json({"items": [r.to_dict() for r in records]}, status.HTTP_201_CREATED)
     fields = body.model_dump(exclude_unset=True)
+    fields["origin"] = _claimed(caller, fields.get("origin"))
     return _json(memory.add(fields.pop("content"), **fields).to_dict(), status.HTTP_201_CREATED)
+
+
+def _claimed(caller: Caller, origin: str | None) -> str:
+    """The origin a write is stored with: the one claimed, if the caller may claim it."""
+    if origin is None:
+        return caller.cap_origin("user")
+    caller.check_origin(origin)
+    return origin
 
 
 @router.post("/memories/search", response_model=schemas.SearchOut, summary="Search one scope")
@@ -87,9 +130,20 @@ def get_memory(
 
 
 @router.patch("/memories/{id}", response_model=schemas.RecordOut, summary="Change one memory")
-def update_memory(id: str, body: schemas.UpdateBody, memory: MemoryDep) -> JSONResponse:
-    """``Memory.update``: a new version; the old one stays in history."""
-    return _json(memory.update(id, **body.model_dump(exclude_unset=True)).to_dict())
+def update_memory(id: str, body: schemas.UpdateBody, caller: CallerDep) -> JSONResponse:
+    """``Memory.update``: a new version; the old one stays in history.
+
+    The new version keeps the memory's origin, so a key whose ``max_origin`` ranks below that
+    origin may not change it (403): an agent's key cannot rewrite what the user said.
+    """
+    fields = body.model_dump(exclude_unset=True)
+    if caller.limited:
+        current = caller.memory.get(id, user_id=fields.get("user_id"))
+        try:
+            caller.check_origin(current.origin)
+        except Forbidden as exc:
+            raise Forbidden(f"memory {id} may not be changed with this key: {exc}") from exc
+    return _json(caller.memory.update(id, **fields).to_dict())
 
 
 @router.delete(
@@ -186,9 +240,30 @@ def first_of(body: schemas.FirstOfBody, memory: MemoryDep) -> JSONResponse:
     "/forget", response_model=schemas.ForgetOut, summary="Forget one memory, or a scope's matches"
 )
 def forget(body: schemas.ForgetBody, memory: MemoryDep) -> JSONResponse:
-    """``Memory.forget``: each forgotten memory leaves a "forget" entry in its history."""
+    """``Memory.forget``: each forgotten memory leaves a "forget" entry in its history.
+
+    A whole scope (no id, no filters) is forgotten only with ``"all": true``.
+    """
     fields = body.model_dump(exclude_unset=True)
-    return _json({"forgotten": memory.forget(fields.pop("id", None), **fields)})
+    everything = fields.pop("all", False)
+    id = fields.pop("id", None)
+    check_forget_all(id, fields.get("filters"), everything)
+    return _json({"forgotten": memory.forget(id, **fields)})
+
+
+def check_forget_all(id: str | None, filters: Any, everything: bool) -> None:
+    """A scope-wide forget must say so: ``all`` without an id, and not with one.
+
+    Raises:
+        InvalidInput: no id and no filters without ``all``, or ``all`` with an id.
+    """
+    if id is not None and everything:
+        raise InvalidInput("all: give either one id or all=true for a whole scope, not both")
+    if id is None and not filters and not everything:
+        raise InvalidInput(
+            "forgetting a whole scope (no id, no filters) needs all=true; "
+            "give an id or filters to forget less"
+        )
 
 
 @router.post(
@@ -244,22 +319,55 @@ def export_memories(body: schemas.ExportBody, memory: MemoryDep) -> FileResponse
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {JSONL: {"schema": {"type": "string", "description": "export lines"}}},
+            "content": {
+                kind: {"schema": {"type": "string", "description": "export lines"}}
+                for kind in JSONL_TYPES
+            },
         }
     },
     summary="Import a JSONL export (all or nothing)",
 )
-async def import_memories(request: Request, memory: MemoryDep) -> JSONResponse:
-    """``Memory.import_`` of the request body (the lines ``/v1/export`` wrote)."""
+async def import_memories(request: Request, caller: CallerDep) -> JSONResponse:
+    """``Memory.import_`` of the request body (the lines ``/v1/export`` wrote).
+
+    The body is ``application/x-ndjson`` (or ``application/jsonl``). Records whose origin ranks
+    above the key's ``max_origin`` are imported with that origin instead. A bad line answers 422
+    with its number in ``"line"``.
+    """
     fd, path = tempfile.mkstemp(suffix=".jsonl", prefix="remem-import-")
     try:
         with os.fdopen(fd, "wb") as out:
             async for chunk in request.stream():
                 out.write(chunk)
-        count = await run_in_threadpool(memory.import_, path)
+        try:
+            count = await run_in_threadpool(_import, caller, path)
+        except InvalidInput as exc:
+            raise import_error(exc) from exc
     finally:
         os.unlink(path)
     return _json({"imported": count}, status.HTTP_201_CREATED)
+
+
+def _import(caller: Caller, path: str) -> int:
+    if caller.limited:
+        return caller.memory.import_(path, max_origin=caller.max_origin)  # type: ignore[call-arg,unused-ignore]
+    return caller.memory.import_(path)
+
+
+def import_error(exc: InvalidInput) -> InvalidInput:
+    """An import error as the client should see it: the server's temporary file name replaced,
+    and the line number (if the message has one) as ``ImportLineError.line``."""
+    message = str(exc)
+    found = re.match(rf"{_TMP_IMPORT.pattern}:(\d+):\s*", message) or re.match(
+        r"line (\d+):\s*", message
+    )
+    if found is None:
+        cleaned = _TMP_IMPORT.sub("the request body", message)
+        return exc if cleaned == message else type(exc)(cleaned)
+    line = int(found.group(1))
+    text = f"line {line}: " + _TMP_IMPORT.sub("the request body", message[found.end() :])
+    # A subclass (TooLarge: 413) keeps its own type and status; its line stays in the text.
+    return ImportLineError(text, line) if type(exc) is InvalidInput else type(exc)(text)
 
 
 def answer_dict(answer: Answer) -> dict[str, Any]:

@@ -32,7 +32,13 @@ class AddItem(_Body):
     metadata: dict[str, Any] | None = None
     kind: Kind = "episodic"
     ttl: int | None = Field(None, description="Seconds until the memory expires and is forgotten.")
-    origin: Origin = Field("user", description="Where it came from; sets its starting trust.")
+    origin: Origin = Field(
+        "user",
+        description=(
+            "Where it came from; sets its starting trust. At most the API key's max_origin "
+            "(403 above it); left out: 'user', lowered to the key's max_origin."
+        ),
+    )
 
 
 class AddBatch(_Body):
@@ -97,6 +103,10 @@ class ForgetBody(_Body):
     session_id: str | None = None
     filters: dict[str, Any] | None = Field(None, description="Field conditions, see remem.filters.")
     reason: str | None = Field(None, description="Why, recorded in history.")
+    all: bool = Field(
+        False,
+        description="Required (true) to forget a whole scope: no id and no filters.",
+    )
 
 
 class MoveBody(_Body):
