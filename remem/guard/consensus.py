@@ -16,9 +16,12 @@ less trusted ones. Detected attacks become ``Lesson``s, matched later by ``match
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
+import threading
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,11 +59,18 @@ _RELATIONS = (
     "was",
 )
 _REL_RE = "|".join(re.escape(r).replace(r"\ ", r"\s+") for r in _RELATIONS)
-_ASSERT_RE = re.compile(
+_ASSERT_BODY = (
     r"(?P<subj>(?:[\w’'-]+\s+){0,4}?[\w’'-]+)\s+(?P<rel>" + _REL_RE + r")"
-    r"\s+(?P<val>[^.,;!?\n]{1,80})",
-    re.IGNORECASE,
+    r"\s+(?P<val>[^.,;!?\n]{1,80})"
 )
+# An assertion's subject starts where a word starts. Without the look-behind every position inside
+# a long unbroken token (a hex dump, base64) was tried, each reading to the token's end: quadratic.
+# A match never starts inside a word anyway (the match at the word's start would come first),
+# except where ``finditer`` resumes mid-word after a value cut at 80 characters; ``_assertions``
+# tries that one position with ``_ASSERT_AT`` so the matches are exactly the old ones.
+_ASSERT_RE = re.compile(r"(?<![\w’'-])" + _ASSERT_BODY, re.IGNORECASE)
+_ASSERT_AT = re.compile(_ASSERT_BODY, re.IGNORECASE)
+_SUBJ_CHAR = re.compile(r"[\w’'-]")
 # Generic "is/are/was" only asserts an attribute when the subject names one: "my sister's
 # birthday", "the wifi password". "Ana is tired" and "Ana is a teacher" do not contradict.
 _GENERIC = frozenset({"is", "are", "was", "is at", "is on"})
@@ -195,12 +205,29 @@ def _normal(text: str) -> str:
 
 
 def _claims(text: str) -> tuple[_Claim, ...]:
-    # The same hits come back query after query; only short texts are cached, so the cache stays
-    # a few tens of MB at most.
-    return _claims_cached(text) if len(text) <= _CACHED_CHARS else _claims_of(text)
+    # The same hits come back query after query. Short texts are cached by value, so the cache
+    # stays a few tens of MB at most; long ones (tool output, files, up to 64 KiB each) by a
+    # 16-byte digest, so a stored blob costs one linear pass, not one per search.
+    if len(text) <= _CACHED_CHARS:
+        return _claims_cached(text)
+    key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    with _LONG_LOCK:
+        hit = _LONG.get(key)
+        if hit is not None:
+            _LONG.move_to_end(key)
+            return hit
+    claims = _claims_of(text)
+    with _LONG_LOCK:
+        _LONG[key] = claims
+        while len(_LONG) > _LONG_MAX:
+            _LONG.popitem(last=False)
+    return claims
 
 
 _CACHED_CHARS = 2000
+_LONG_MAX = 1024
+_LONG: OrderedDict[bytes, tuple[_Claim, ...]] = OrderedDict()
+_LONG_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=16384)
@@ -210,7 +237,7 @@ def _claims_cached(text: str) -> tuple[_Claim, ...]:
 
 def _claims_of(text: str) -> tuple[_Claim, ...]:
     out = []
-    for m in _ASSERT_RE.finditer(text):
+    for m in _assertions(text):
         subj, rel, val = m.group("subj"), m.group("rel").lower(), m.group("val")
         rel = " ".join(rel.split())
         if rel in _GENERIC and not _ATTRIBUTE_SUBJ.search(" " + subj):
@@ -225,6 +252,21 @@ def _claims_of(text: str) -> tuple[_Claim, ...]:
             _Claim(f"{' '.join(subj_words[-3:])}|{rel}", words, frozenset(_NUMBER.findall(val)))
         )
     return tuple(out)
+
+
+def _assertions(text: str) -> Iterator[re.Match[str]]:
+    """The matches of the unanchored ``_ASSERT_BODY`` over ``text``, in time linear in its length."""
+    pos = 0
+    while True:
+        m = None
+        if 0 < pos < len(text) and _SUBJ_CHAR.match(text, pos - 1):
+            m = _ASSERT_AT.match(text, pos)  # resumed inside a word
+        if m is None:
+            m = _ASSERT_RE.search(text, pos)
+        if m is None:
+            return
+        yield m
+        pos = m.end()  # never empty: the value has at least one character
 
 
 def _conflict(a: _Claim, b: _Claim) -> bool:
