@@ -63,7 +63,7 @@ def assess(
 ) -> Verdict:
     """Flags, trust and the quarantine decision for one incoming memory (its content, speaker
     and string metadata are scanned)."""
-    flags = _scan_fields(content, speaker, metadata)
+    flags = signals.scan_fields(content, speaker, metadata)
     if known and consensus.matches_lesson(content, known):
         flags = (*flags, LESSON_FLAG)
     trust = signals.trust_for(origin, flags)
@@ -101,18 +101,6 @@ def screen(
         trust=min(verdict.trust, max_trust),
         level=QUARANTINE if quarantine else record.level,
     )
-
-
-def _scan_fields(
-    content: str, speaker: str | None, metadata: Mapping[str, Any] | None
-) -> tuple[str, ...]:  # TEMPORARY until signals.scan_fields lands
-    fn = getattr(signals, "scan_fields", None)
-    if fn is not None:
-        return fn(content, speaker, metadata)  # type: ignore[no-any-return]
-    flags = signals.scan(content)
-    if speaker:
-        flags = tuple(dict.fromkeys((*flags, *signals.scan(speaker))))
-    return flags
 
 
 def lesson_records(records: Sequence[Record], at: datetime) -> list[Record]:
