@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 
@@ -36,3 +37,44 @@ def terms(text: str) -> list[str]:
     toks = [w[:-2] if w.endswith("'s") else w for w in words(text)]
     kept = [w for w in toks if w not in STOPWORDS]
     return list(dict.fromkeys(kept or toks))
+
+
+def _is_word_char(ch: str) -> bool:
+    # What ``\w`` matches in a str pattern: Unicode letters, digits and numerics, and "_".
+    return ch.isalnum() or ch == "_"
+
+
+class TrailingWord:
+    """``re.compile(rf"({word}+)\\W*$").search(text, pos, endpos)``, reading back from ``endpos``.
+
+    The regex form tries every start position from ``pos`` and backtracks over each long word, so
+    asking it once per match is quadratic in the text (and one call on a long unbroken token is
+    too). This walks back over the trailing non-word characters and then the word, and returns
+    the same match object (the regex run at the one position where its match can start).
+
+    Args:
+        word: a character class such as ``r"\\w"`` or ``"[A-Za-z]"`` (its characters must be word
+            characters).
+        is_word: tells whether one character is in ``word``.
+    """
+
+    def __init__(self, word: str, is_word: Callable[[str], bool]) -> None:
+        self.pattern = re.compile(rf"({word}+)\W*$")
+        self._is_word = is_word
+
+    def search(self, text: str, pos: int = 0, endpos: int | None = None) -> re.Match[str] | None:
+        """The match of ``pattern.search(text, pos, endpos)``, in time linear in what it reads."""
+        end = len(text) if endpos is None else max(0, min(endpos, len(text)))
+        q = end
+        while q > pos and not _is_word_char(text[q - 1]):
+            q -= 1
+        p = q
+        while p > pos and self._is_word(text[p - 1]):
+            p -= 1
+        return self.pattern.match(text, p, end) if p < q else None
+
+
+#: ``(\w+)\W*$``: the last word before a position.
+LAST_WORD = TrailingWord(r"\w", _is_word_char)
+#: ``([A-Za-z]+)\W*$``: the last ASCII-letter word before a position.
+LAST_LETTERS = TrailingWord("[A-Za-z]", lambda ch: "a" <= ch <= "z" or "A" <= ch <= "Z")

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from remem._text import STOPWORDS, words
+from remem._text import LAST_WORD, STOPWORDS, words
 from remem.organize.notes import COMMON_WORDS
 
 DUPLICATE_SIMILARITY = 0.95
@@ -79,11 +79,14 @@ class Slot:
 
 
 # --- pattern pieces -----------------------------------------------------------------------------
+# A name word is at most 64 characters, read possessively (what follows it is a space or an
+# apostrophe, never a word character): unbounded, every capital after a hyphen in a long
+# "A-B-C-..." token re-read the rest of it, quadratic in its length.
 _SUBJ = (
     r"(?P<subj>\bI\b|\b[Ww]e\b|\b[Mm]y\s+(?P<rel>[a-z]+(?:\s+[a-z]+)?)|"
-    r"(?P<name>\b[A-Z][\w-]*(?:\s+[A-Z][\w-]*)?))"
+    r"(?P<name>\b[A-Z][\w-]{0,63}+(?:\s+[A-Z][\w-]{0,63}+)?))"
 )
-_POSS = r"(?P<poss>\b[Mm]y|\b[Oo]ur|\b(?P<pname>[A-Z][\w-]*)'s)"
+_POSS = r"(?P<poss>\b[Mm]y|\b[Oo]ur|\b(?P<pname>[A-Z][\w-]{0,63}+)'s)"
 _ADV = (
     r"(?:\s+(?:currently|now|still|just|recently|finally|actually|also|really|officially|"
     r"happily|eventually|already))?"
@@ -176,7 +179,8 @@ _VALUE_END = _c(
 )
 # Lower-case articles only: a capital "The" starts a title ("The Hobbit").
 _LEADING_ARTICLE = _c(r"^(?:a|an|the|A|An)\s+")
-_PREV_WORD = _c(r"(\w+)\W*$")
+# ``(\w+)\W*$`` searched back from a match: linear, where the regex is quadratic per sentence.
+_PREV_WORD = LAST_WORD
 _NEW = _c(r"^(?:new|current|latest|updated|real|actual)\s+")
 _FORMER: Final = frozenset("old previous former ex".split())
 
