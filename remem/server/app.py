@@ -360,8 +360,15 @@ def _content_type_refusal(scope: Scope, headers: Headers) -> tuple[int, str, str
 def _is_local(scope: Scope) -> bool:
     """True when the request came over the loopback interface (or a Unix socket)."""
     client, server = scope.get("client"), scope.get("server")
-    if isinstance(server, list | tuple) and len(server) == 2 and server[1] is None:
-        # A Unix socket: only processes on this machine that may open the file connect.
+    if (
+        isinstance(server, list | tuple)
+        and len(server) == 2
+        and server[1] is None
+        and isinstance(server[0], str)
+        and server[0].startswith(("/", "\0"))
+    ):
+        # A Unix socket (uvicorn --uds: its path, no port): only processes on this machine
+        # that may open the file connect.
         return client is None or is_loopback(client)
     return is_loopback(client) and (server is None or is_loopback(server))
 

@@ -349,9 +349,8 @@ async def import_memories(request: Request, caller: CallerDep) -> JSONResponse:
 
 
 def _import(caller: Caller, path: str) -> int:
-    if caller.limited:
-        return caller.memory.import_(path, max_origin=caller.max_origin)  # type: ignore[call-arg,unused-ignore]
-    return caller.memory.import_(path)
+    # Keyless and "user" keys: nothing is lowered (every origin ranks at most "user").
+    return caller.memory.import_(path, max_origin=caller.max_origin if caller.limited else None)
 
 
 def import_error(exc: InvalidInput) -> InvalidInput:
