@@ -12,6 +12,7 @@ recent one before the anchor). Tense is a cheap guess from auxiliaries and "-ed"
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import re
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import Final
 
 from remem import _time
-from remem._text import STOPWORDS
+from remem._text import LAST_LETTERS, STOPWORDS
 
 Granularity = str  # "day" | "week" | "month" | "year"
 _ORDER: Final = {"day": 0, "week": 1, "month": 2, "year": 3}
@@ -176,7 +177,8 @@ _NOT_PAST: Final = frozenset(
     "engaged married obsessed amazed stressed".split()
 )
 _SENT_END = re.compile(r"[.!?\n]")
-_PREV_WORD = re.compile(r"([A-Za-z]+)\W*$")
+# ``([A-Za-z]+)\W*$`` searched back from a match (the regex rescans the text from its start).
+_PREV_WORD = LAST_LETTERS
 _NEXT_WORD = re.compile(r"\s*([A-Za-z']+)")
 _YEAR_PREP: Final = frozenset(
     "in of since until till by during from to through around circa early late mid year summer "
@@ -257,11 +259,38 @@ def _offset_span(anchor: date, raw_num: str, unit: str, sign: int, text: str) ->
     return Span(lo.start, hi.end, text, _WIDER[unit] if widen else unit)
 
 
-def _tense(text: str, start: int, end: int) -> int:
-    """-1 past, +1 future, 0 unknown, judged on the sentence around ``text[start:end]``."""
-    left = max((m.end() for m in _SENT_END.finditer(text, 0, start)), default=0)
-    stop = _SENT_END.search(text, end)
-    sentence = text[left : stop.start() if stop else len(text)]
+class _Doc:
+    """The text being resolved, with the sentence tenses the handlers ask for worked out once.
+
+    Finding a match's sentence by scanning from the start of the text, and reading the sentence
+    again for every date in it, made ``resolve`` quadratic on long texts ("Monday Monday ...",
+    a log full of dates). Sentence ends are found once; each sentence's tense is judged once.
+    """
+
+    __slots__ = ("text", "_ends", "_tenses")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._ends: list[int] | None = None
+        self._tenses: dict[tuple[int, int], int] = {}
+
+    def tense(self, start: int, end: int) -> int:
+        """-1 past, +1 future, 0 unknown, judged on the sentence around ``text[start:end]``."""
+        if self._ends is None:
+            self._ends = [m.start() for m in _SENT_END.finditer(self.text)]
+        ends = self._ends
+        i = bisect.bisect_left(ends, start)  # sentence ends before ``start``
+        left = ends[i - 1] + 1 if i else 0
+        j = bisect.bisect_left(ends, end)  # the first at or after ``end``
+        stop = ends[j] if j < len(ends) else len(self.text)
+        key = (left, stop)
+        if key not in self._tenses:
+            self._tenses[key] = _tense(self.text[left:stop])
+        return self._tenses[key]
+
+
+def _tense(sentence: str) -> int:
+    """-1 past, +1 future, 0 unknown."""
     if _FUTURE.search(sentence):
         return 1
     if any(m.group(0).lower() not in _NOT_PAST for m in _PAST.finditer(sentence)):
@@ -301,12 +330,12 @@ def _season(year: int, season: str, text: str) -> Span:
 
 
 # --- handlers: one per pattern; each returns None when the match is not a usable date ---------
-def _h_iso(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
+def _h_iso(m: re.Match[str], doc: _Doc, anchor: date | None) -> Span | None:
     d = _date(int(m["y"]), int(m["m"]), int(m["d"]))
     return _day(d, m.group(0)) if d else None
 
 
-def _h_slash(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
+def _h_slash(m: re.Match[str], doc: _Doc, anchor: date | None) -> Span | None:
     a, b, y = int(m["a"]), int(m["b"]), int(m["y"])
     if len(m["y"]) == 2:
         y += 2000 if y < 70 else 1900
@@ -315,20 +344,20 @@ def _h_slash(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
     return _day(d, m.group(0)) if d else None
 
 
-def _h_dmy(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
+def _h_dmy(m: re.Match[str], doc: _Doc, anchor: date | None) -> Span | None:
     d = _date(int(m["y"]), _MONTHS[m["mon"].lower()], int(m["day"]))
     return _day(d, m.group(0)) if d else None
 
 
-def _h_ym_iso(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
+def _h_ym_iso(m: re.Match[str], doc: _Doc, anchor: date | None) -> Span | None:
     return _month(int(m["y"]), int(m["m"]), m.group(0))
 
 
-def _h_my(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
+def _h_my(m: re.Match[str], doc: _Doc, anchor: date | None) -> Span | None:
     return _month(int(m["y"]), _MONTHS[m["mon"].lower()], m.group(0))
 
 
-def _h_season(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
+def _h_season(m: re.Match[str], doc: _Doc, anchor: date | None) -> Span | None:
     season, rel, t = m["season"].lower(), (m["rel"] or "").lower(), m.group(0)
     if m["y"]:
         return _season(int(m["y"]), season, t)
@@ -340,7 +369,7 @@ def _h_season(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
     inside = here.start <= anchor <= here.end
     tense = {"last": -1, "past": -1, "next": 1, "this": 0}.get(rel)
     if tense is None:  # "in the summer": by the sentence's tense, the current one if we are in it
-        tense = 0 if inside else _tense(text, m.start(), m.end())
+        tense = 0 if inside else doc.tense(m.start(), m.end())
     if tense < 0:
         return here if here.end < anchor else _season(cur - 1, season, t)
     if tense > 0:
@@ -348,16 +377,16 @@ def _h_season(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
     return here if inside else _season(anchor.year, season, t)
 
 
-def _h_dm(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
+def _h_dm(m: re.Match[str], doc: _Doc, anchor: date | None) -> Span | None:
     if anchor is None:
         return None
     month, day = _MONTHS[m["mon"].lower()], int(m["day"])
-    year = _pick_year(anchor, month, day, _tense(text, m.start(), m.end()))
+    year = _pick_year(anchor, month, day, doc.tense(m.start(), m.end()))
     d = _date(year, month, day)
     return _day(d, m.group(0)) if d else None
 
 
-def _h_rel_day(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
+def _h_rel_day(m: re.Match[str], doc: _Doc, anchor: date | None) -> Span | None:
     if anchor is None:
         return None
     if m["other"]:  # "the other day": some day in the last week
@@ -366,20 +395,20 @@ def _h_rel_day(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
     return _day(anchor + timedelta(days=offset), m.group(0))
 
 
-def _h_ago(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
+def _h_ago(m: re.Match[str], doc: _Doc, anchor: date | None) -> Span | None:
     if anchor is None:
         return None
     sign = 1 if m["dir"].lower().startswith("from") else -1
     return _offset_span(anchor, m["num"], m["unit"].lower(), sign, m.group(0))
 
 
-def _h_in(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
+def _h_in(m: re.Match[str], doc: _Doc, anchor: date | None) -> Span | None:
     if anchor is None:
         return None
     return _offset_span(anchor, m["num"], m["unit"].lower(), 1, m.group(0))
 
 
-def _h_roll(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
+def _h_roll(m: re.Match[str], doc: _Doc, anchor: date | None) -> Span | None:
     """ "the past three weeks": from N units back up to the anchor."""
     if anchor is None:
         return None
@@ -388,7 +417,7 @@ def _h_roll(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
     return Span(_shift(anchor, unit, -n), anchor, m.group(0), _WIDER[unit] if widen else unit)
 
 
-def _h_rel(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
+def _h_rel(m: re.Match[str], doc: _Doc, anchor: date | None) -> Span | None:
     if anchor is None:
         return None
     rel, what, t = " ".join(m["rel"].lower().split()), m["what"].lower(), m.group(0)
@@ -396,7 +425,7 @@ def _h_rel(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
     if what == "weekend":
         if rel == "the":  # "over the weekend": the latest one, or the coming one in future talk
             on_it = anchor.weekday() >= 5
-            if _tense(text, m.start(), m.end()) > 0:
+            if doc.tense(m.start(), m.end()) > 0:
                 return _weekend(anchor, 0 if anchor.weekday() < 5 else 1, t)
             return _weekend(anchor, 0 if on_it else -1, t)
         return _weekend(anchor, step, t)
@@ -424,33 +453,33 @@ def _h_rel(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
     return _unit_span(_shift(anchor, what, step), what, t)
 
 
-def _h_month(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
-    word = text[m.start("mon") : m.end("mon")]
+def _h_month(m: re.Match[str], doc: _Doc, anchor: date | None) -> Span | None:
+    word = doc.text[m.start("mon") : m.end("mon")]
     if anchor is None:
         return None
     # "may" is a modal verb and "march" a verb: without a preposition, want a capital and not "May".
     if not m["prep"] and (word.lower() == "may" or not word[0].isupper()):
         return None
     month = _MONTHS[word.lower()]
-    return _month(_pick_year(anchor, month, 1, _tense(text, m.start(), m.end())), month, m.group(0))
+    return _month(_pick_year(anchor, month, 1, doc.tense(m.start(), m.end())), month, m.group(0))
 
 
-def _h_weekday(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
+def _h_weekday(m: re.Match[str], doc: _Doc, anchor: date | None) -> Span | None:
     if anchor is None:
         return None
-    prev = _PREV_WORD.search(text, 0, m.start())
+    prev = _PREV_WORD.search(doc.text, 0, m.start())
     if prev and prev.group(1).lower() in ("every", "each"):
         return None  # a habit, not a date
-    direction = 1 if _tense(text, m.start(), m.end()) > 0 else -1
+    direction = 1 if doc.tense(m.start(), m.end()) > 0 else -1
     return _day(_weekday(anchor, _WEEKDAYS[m["wd"].lower()], direction), m.group(0))
 
 
-def _h_year(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
+def _h_year(m: re.Match[str], doc: _Doc, anchor: date | None) -> Span | None:
     # A bare 4-digit number is a year after a time preposition, or when no noun follows it
     # ("2000 people", "2019 steps" are counts).
-    prev = _PREV_WORD.search(text, 0, m.start())
+    prev = _PREV_WORD.search(doc.text, 0, m.start())
     if not (prev and prev.group(1).lower() in _YEAR_PREP):
-        nxt = _NEXT_WORD.match(text, m.end())
+        nxt = _NEXT_WORD.match(doc.text, m.end())
         if nxt and nxt.group(1).lower() not in STOPWORDS:
             return None
     return _year(int(m["y"]), m.group(0))
@@ -461,7 +490,7 @@ def _h_year(m: re.Match[str], text: str, anchor: date | None) -> Span | None:
 # and a set lookup is far cheaper than a case-insensitive regex scan.
 _Rule = tuple[
     re.Pattern[str],
-    Callable[[re.Match[str], str, date | None], Span | None],
+    Callable[[re.Match[str], _Doc, date | None], Span | None],
     bool,
     frozenset[str] | None,
 ]
@@ -506,21 +535,28 @@ def resolve(text: str, anchor: datetime | date | None) -> list[Span]:
     present = set(_LETTERS.findall(text.lower()))
     digits = _DIGIT.search(text) is not None
     day = _anchor_date(anchor)
-    taken: list[tuple[int, int]] = []
+    doc = _Doc(text)
+    # The stretches already claimed, disjoint and sorted (looked up by bisection: a text full of
+    # dates has thousands).
+    starts: list[int] = []
+    ends: list[int] = []
     found: list[tuple[int, Span]] = []
     for pattern, handler, needs_digit, triggers in _RULES:
         if (needs_digit and not digits) or (triggers is not None and present.isdisjoint(triggers)):
             continue
         for m in pattern.finditer(text):
             s, e = m.span()
-            if any(s < te and ts < e for ts, te in taken):
+            i = bisect.bisect_left(starts, e)  # claimed stretches starting before ``e``
+            if i and ends[i - 1] > s:
                 continue
             try:
-                span = handler(m, text, day)
+                span = handler(m, doc, day)
             except (ValueError, OverflowError):  # arithmetic past year 1 or 9999
                 continue
             if span is not None:
-                taken.append((s, e))
+                at = bisect.bisect_right(starts, s)
+                starts.insert(at, s)
+                ends.insert(at, e)
                 found.append((s, span))
     found.sort(key=lambda item: item[0])
     return [span for _, span in found]
