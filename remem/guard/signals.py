@@ -226,8 +226,9 @@ _INSTRUCTION_GROUPS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
             # "bridging" notes): "the earlier records about this are outdated".
             # Not someone's own ("my old records were wrong"), and within one clause.
             r"(?<!\bmy\s)(?<!\bour\s)(?<!\bhis\s)(?<!\bher\s)(?<!\byour\s)(?<!\btheir\s)"
-            r"\b(?:the\s+)?(?:earlier|previous|prior|older|other|old|existing|stored|past|all)"
-            r"\s+(?:records?|memor(?:y|ies)|entries)\b[^.!?,;\n]{0,60}?\b(?:are|is|were|was)\s+"
+            r"\b(?:the\s+)?(?:(?:earlier|previous|prior|older|other|existing|stored|all)\s+"
+            r"(?:records?|memor(?:y|ies)|entries)|(?:old|past)\s+(?:memor(?:y|ies)|entries))\b"
+            r"[^.!?,;\n]{0,60}?\b(?:are|is|were|was)\s+"
             r"(?:now\s+|all\s+)?(?:outdated|obsolete|wrong|incorrect|invalid|false|superseded"
             r"|deprecated|unreliable)\b",
             r"\binstead\s+of\s+(?:the\s+|any\s+)?(?:older|earlier|previous|other|stored|prior)"
@@ -458,6 +459,11 @@ _LINE_PREFIX = re.compile(
     r"|execute|run|invoke|command|next|step[ \t]{0,2}\d{0,3})[ \t]{0,3}:[ \t]{0,3})?$",
     re.IGNORECASE,
 )
+_CALL_TAIL = re.compile(
+    r"[ \t;.!]{0,4}(?:(?:now|immediately|right\s+away|asap|silently|quietly|please|first"
+    r"|then)[ \t.!;]{0,3}){0,3}",
+    re.IGNORECASE,
+)
 _FENCE_RE = re.compile(r"^[ \t]{0,3}(?:```|~~~)", re.MULTILINE)
 _INLINE_CODE_RE = re.compile(r"`[^`\n]{1,500}`")
 # Prose that presents a call or payload as an example, a question or a report about it.
@@ -465,6 +471,12 @@ _DOC_CUES = re.compile(
     r"\?|\b(?:e\.g\.|for\s+example|for\s+instance|example|docs?|documentation|looks\s+like"
     r"|returns?|returned|response|request|payload|schema|format|how\s+(?:do|does|can|should)"
     r"|why\s+(?:does|is|do)|what\s+(?:does|is)|error|exception|traceback|my\s+code|my\s+app)\b",
+    re.IGNORECASE,
+)
+# Talk about an attack phrase rather than the attack: a question, an example, a name for it.
+_MENTION_CUES = re.compile(
+    r"\?|\b(?:like|such\s+as|e\.g\.|for\s+example|phrases?|called|prompts?|injections?"
+    r"|jailbreaks?|attacks?|writes?|wrote|says|said|meme|detect(?:s|ed|ion)?)\b",
     re.IGNORECASE,
 )
 # Addresses a documentation example does not use: a real mailbox, host or bank account.
@@ -531,6 +543,13 @@ _EXFIL_NAMES = re.compile(
     r"|conversation|chat|context|prompt|exfil|payload|leak|info|user_?data|email|ssn|cc)=[^&#]+",
     re.IGNORECASE,
 )
+_CAPS_PLACEHOLDER = re.compile(r"=[A-Z][A-Z0-9]{1,20}(?:_[A-Z0-9]{1,20}){1,5}(?:&|$)")
+_RENDER_CUE = re.compile(
+    r"\b(?:render|include|append|add|insert|output|display|show|embed|put|end\s+(?:with|each"
+    r"|every|all)|attach)\b[^.!?\n]{0,80}$|\b(?:always|every\s+(?:answer|response|reply)"
+    r"|each\s+(?:answer|response|reply)|your\s+(?:answer|response|reply|summary))\b[^.!?\n]{0,60}$",
+    re.IGNORECASE,
+)
 _PLACEHOLDER = re.compile(r"[{}$]|%7b|%24|\[[A-Z_]{3,}\]", re.IGNORECASE)
 
 
@@ -555,7 +574,10 @@ def scan(content: str) -> tuple[str, ...]:
     text = content if content.isascii() else unicodedata.normalize("NFKC", content)
     probe = text if text.isascii() else skeleton(text)
     found: list[str] = []
-    if next(_instruction_matches(probe), None) is not None:
+    exfil = "](" in probe and _has_exfil_url(probe)
+    if any(not _quoted_mention(probe, m) for m in _instruction_matches(probe)) or (
+        exfil and _exfil_instruction(probe)
+    ):
         found.append(INSTRUCTION)
     if _is_tool_call(probe):
         found.append(TOOL_CALL)
@@ -564,7 +586,7 @@ def scan(content: str) -> tuple[str, ...]:
             found.append(HIDDEN_UNICODE)
         if _BIDI_RE.search(text):
             found.append(BIDI)
-    if "](" in probe and _has_exfil_url(probe):
+    if exfil:
         found.append(URL_EXFIL)
     if not text.isascii() and _has_mixed_script(text):
         found.append(MIXED_SCRIPT)
@@ -594,6 +616,8 @@ def scan_fields(
     found = set(scan(content))
     if speaker:
         found.update(scan(speaker))
+        if _role_speaker(speaker):
+            found.add(TOOL_CALL)
     if metadata:
         strings = list(_metadata_strings(metadata))
         if strings:
@@ -663,6 +687,18 @@ def _instruction_matches(content: str) -> Iterator[re.Match[str]]:
         if any(word in lowered for word in gate):
             yield from anywhere.finditer(content)
             yield from (m for m in subjectless.finditer(content) if _sentence_start(content, m))
+
+
+def _quoted_mention(content: str, match: re.Match[str]) -> bool:
+    """A phrase quoted to talk about it: "prompts like 'ignore previous instructions'?"."""
+    start, end = match.start(), match.end()
+    opening = content[max(0, start - 2) : start].lstrip()
+    if not opening or opening[-1] not in "'\"“‘«`":
+        return False
+    tail = content[end : end + 24]
+    if not any(q in tail for q in "'\"”’»`"):
+        return False
+    return bool(_MENTION_CUES.search(content))
 
 
 def _sentence_start(content: str, match: re.Match[str]) -> bool:
@@ -805,9 +841,27 @@ def _call_syntax(content: str, code: list[tuple[int, int]]) -> bool:
             continue
         line_start = content.rfind("\n", 0, m.start()) + 1
         before = content[max(line_start, m.start() - 120) : m.start()]
-        if _LINE_PREFIX.match(before) or _IMPERATIVE_CALL.search(before):
+        if _IMPERATIVE_CALL.search(before):
+            return True
+        if _LINE_PREFIX.match(before) and _ends_line(content, m.end()):
             return True
     return False
+
+
+def _ends_line(content: str, pos: int) -> bool:
+    """Whether the call whose arguments start at ``pos`` is all that is left of its line
+    (a trailing "now." aside): a call standing alone, not one a sentence talks about."""
+    depth, i, limit = 1, pos, min(len(content), pos + 600)
+    while i < limit and depth:
+        ch = content[i]
+        if ch == "\n":
+            return False
+        depth += (ch == "(") - (ch == ")")
+        i += 1
+    if depth:
+        return False
+    rest = content[i : i + 80].partition("\n")[0]
+    return bool(_CALL_TAIL.fullmatch(rest))
 
 
 # -- unicode --------------------------------------------------------------------------------
@@ -933,6 +987,30 @@ def _has_exfil_url(content: str) -> bool:
         longest = max((len(v) for v in values), default=0)
         # Images load by themselves, so any sizeable value is a leak; links need a click.
         if longest >= (16 if image else 64):
+            return True
+    return False
+
+
+def _role_speaker(speaker: str) -> bool:
+    """A speaker that claims a chat role above the user: "system", "[system]", "<|developer|>"
+    (a plain "assistant" or "user" is an ordinary speaker in agent transcripts)."""
+    text = skeleton(unicodedata.normalize("NFKC", speaker)).strip().lower()
+    bare = text.strip("[]<>|*_#: \t\n")
+    if bare in ("system", "developer", "sys", "system message", "system prompt"):
+        return True
+    return bare == "assistant" and bare != text
+
+
+def _exfil_instruction(content: str) -> bool:
+    """A leaking markdown URL that the model is told to fill in or to show: a template
+    placeholder in its query ({conversation}, $HISTORY, USER_EMAIL), or an order to render,
+    include or append it."""
+    for m in _MD_URL_RE.finditer(content):
+        query = m.group(2).partition("?")[2].partition("#")[0]
+        if _PLACEHOLDER.search(query) or _CAPS_PLACEHOLDER.search(query):
+            return True
+        before = content[max(0, m.start() - 120) : m.start()]
+        if _RENDER_CUE.search(before):
             return True
     return False
 
