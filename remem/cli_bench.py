@@ -149,9 +149,69 @@ def guard(
         int, typer.Option("--targets", help="Questions attacked per conversation and attack.")
     ] = 10,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    embedder: Annotated[str, typer.Option("--embedder")] = "minilm",
+    corpus_only: Annotated[
+        bool,
+        typer.Option("--corpus-only", help="Only the shipped corpora, not the LoCoMo attacks."),
+    ] = False,
     out: OutOpt = None,
 ) -> None:
-    """Poisoned-memory attacks on LoCoMo: top-5 reach and benign Recall@10, guard off and on."""
+    """Memory-guard figures: the shipped attack corpus per family (share defended: quarantined,
+    or ranked below the trusted memory / out of the top 5; "scan": what the write-time scanner
+    alone quarantines), benign false positives (technical and conversational),
+    flags on LoCoMo turns, and poisoned-memory attacks on LoCoMo (top-5 reach and benign
+    Recall@10, guard off and on)."""
+    from remem.bench import guard as bench
+    from remem.memory import Memory
+
+    attacks = bench.load_cases(bench.ATTACKS_FILE)
+    with Progress(console=console) as progress:
+        task = progress.add_task("attack corpus", total=len(attacks))
+        corpus = bench.corpus(
+            lambda p: Memory(p, embedder=embedder, guard=True),
+            attacks,
+            progress=lambda n: progress.advance(task, n),
+        )
+    table = Table(title=f"Attack corpus ({len(attacks)} cases, guard on, {embedder})")
+    table.add_column("family", no_wrap=True)
+    for col in ("cases", "quarantined", "below", "defended", "share", "scan"):
+        table.add_column(col, justify="right")
+    rows = [*corpus["families"].items(), ("all", corpus["all"])]
+    for name, fam in rows:
+        table.add_row(
+            name,
+            str(fam["total"]),
+            str(fam["quarantined"]),
+            str(fam["ranked_below"]),
+            str(fam["defended"]),
+            f"{fam['share']:.1%}",
+            str(fam["scanner"]),
+        )
+    console.print(table)
+    benign = bench.false_positives(bench.load_cases(bench.BENIGN_FILE))
+    fp = Table(title="Benign corpus: items the scanner would quarantine")
+    for col in ("kind", "items", "quarantined", "rate", "any flag"):
+        fp.add_column(col, justify="left" if col == "kind" else "right")
+    for kind, row in benign.items():
+        fp.add_row(
+            kind, str(row["items"]), str(row["flagged"]), f"{row['rate']:.2%}", str(row["any_flag"])
+        )
+    console.print(fp)
+    results: dict[str, Any] = {"corpus": corpus, "benign": benign}
+    if data.exists():
+        turns = bench.locomo_flags(data)
+        results["locomo_flags"] = turns
+        console.print(
+            f"LoCoMo turns the scanner would quarantine: {turns['flagged']} of {turns['turns']}"
+            f" (any flag: {turns['any_flag']})"
+        )
+    if not corpus_only:
+        results["locomo"] = _guard_locomo(data, targets, seed, embedder)
+    if out is not None:
+        out.write_text(json.dumps(results, indent=1))
+
+
+def _guard_locomo(data: Path, targets: int, seed: int, embedder: str) -> list[dict[str, Any]]:
     from remem.bench import guard as bench
     from remem.memory import Memory
 
@@ -163,7 +223,7 @@ def guard(
                 bench.run(
                     data,
                     guard=on,
-                    memory_factory=lambda p, g: Memory(p, guard=g),
+                    memory_factory=lambda p, g: Memory(p, embedder=embedder, guard=g),
                     targets_per_conversation=targets,
                     seed=seed,
                     progress=lambda n, t=task: progress.advance(t, n),  # type: ignore[misc]
@@ -186,8 +246,7 @@ def guard(
     if off["poisoned_top5"]["all"]:
         cut = 1 - on_["poisoned_top5"]["all"] / off["poisoned_top5"]["all"]
         console.print(f"the guard cuts poisoned top-5 retrieval by {cut:.1%}")
-    if out is not None:
-        out.write_text(json.dumps(results, indent=1))
+    return results
 
 
 def serve(
