@@ -239,19 +239,22 @@ def _add_run(
     initial = run[0][3]
     # Drop leading function words and interjections ("Hey Caroline", "Thanks Mel"), except a
     # mid-sentence capital "The" that starts a title ("I read The Hobbit"). Other common words
-    # may start a name ("New York").
-    while run:
-        low = _strip_possessive(run[0][0]).lower()
-        if low == "the" and not initial and len(run) > 1:
+    # may start a name ("New York"). Indices, not slices: a run of thousands of "And And ..."
+    # would be copied once per word dropped.
+    lo, hi = 0, len(run)
+    while lo < hi:
+        low = _strip_possessive(run[lo][0]).lower()
+        if low == "the" and not initial and hi - lo > 1:
             break
         if low in STOPWORDS or low in _INTERJECTIONS or low in _CONNECTORS:
-            run, initial = run[1:], False
+            lo, initial = lo + 1, False
             continue
         break
-    while run and run[-1][0].lower() in _CONNECTORS:
-        run = run[:-1]
-    if not run:
+    while lo < hi and run[hi - 1][0].lower() in _CONNECTORS:
+        hi -= 1
+    if lo == hi:
         return
+    run = run[lo:hi]
     if len(run) == 1:
         low = _strip_possessive(run[0][0]).lower()
         if low in _COMMON:
