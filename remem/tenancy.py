@@ -43,6 +43,10 @@ class TenantMemory:
         self.memory = memory
         self.tenant = check_tenant(tenant)
         self._prefix = tenant + "/"
+        if "partitions" in memory.store.capabilities:
+            # The tenant's full-text rows in a table of their own: its BM25 statistics are its
+            # alone, so no other tenant's writes reorder its results (see SQLiteStore.partition).
+            memory.store.partition(self._prefix)  # type: ignore[attr-defined]
 
     # -- qualification ----------------------------------------------------------------------
 

@@ -129,6 +129,23 @@ def m005_full_text_scope(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE memories_fts_scoped RENAME TO memories_fts")
 
 
+@migrations
+def m006_full_text_partitions(conn: sqlite3.Connection) -> None:
+    # Full-text partitions: the rows of one tenant (user ids under one prefix, "acme/") in a
+    # full-text table of their own, so BM25's corpus statistics (document counts, frequencies,
+    # lengths) are that tenant's alone and no tenant's writes reorder another's results.
+    conn.execute("CREATE TABLE fts_partitions (prefix TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE)")
+
+
+FTS_COLUMNS = "text, scope, tokenize = 'porter unicode61 remove_diacritics 2'"
+
+
+def partition_table(prefix: str) -> str:
+    """The full-text table of the partition for user ids starting with ``prefix``."""
+    digest = hashlib.blake2b(prefix.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    return f"memories_fts_{digest}"
+
+
 def _script(conn: sqlite3.Connection, sql: str) -> None:
     """Run several statements inside the caller's transaction (executescript would commit first)."""
     pending = ""

@@ -23,7 +23,7 @@ from remem.errors import Conflict, MigrationError, StoreError
 from remem.filters import Condition
 from remem.store import _rows
 from remem.store._rows import index_text
-from remem.store._sqlite_schema import migrations, scope_token
+from remem.store._sqlite_schema import FTS_COLUMNS, migrations, partition_table, scope_token
 from remem.store.base import CAPABILITIES, Scope, part_ids
 from remem.types import HistoryEntry, Link, Page, Record, Vector
 
@@ -73,7 +73,7 @@ class _Vectors:
 class SQLiteStore:
     """SQLite backend. ``path`` is a file (created if missing) or ``":memory:"``."""
 
-    capabilities = CAPABILITIES | {"backup", "notes"}
+    capabilities = CAPABILITIES | {"backup", "notes", "partitions"}
 
     def __init__(self, path: str | Path, *, dims: int, busy_timeout: float = 30.0) -> None:
         self.path = str(path)
@@ -86,6 +86,7 @@ class SQLiteStore:
         # the others' matrices alone, so the write path does not reload every unit's vector.
         self._cache: dict[tuple[str, tuple[str, ...]], _Vectors] = {}
         self._data_version = -1
+        self._partitions: set[str] = set()  # prefixes known to have a full-text partition
         try:
             self._conn = sqlite3.connect(
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -268,12 +269,12 @@ class SQLiteStore:
                     for row in rows:
                         record = _rows.from_row(row[1:])
                         users.add(record.user_id)
-                        conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (row[0],))
+                        _unindex(conn, row[0], record.user_id)
                         conn.execute("DELETE FROM memories WHERE rowid = ?", (row[0],))
                         conn.execute(
                             "DELETE FROM links WHERE a = ? OR b = ?", (record.id, record.id)
                         )
-                        self._drop_parts(conn, record.id)
+                        self._drop_parts(conn, record.id, record.user_id)
                         entry = HistoryEntry(
                             memory_id=record.id,
                             version=record.version,
@@ -297,21 +298,58 @@ class SQLiteStore:
         return removed
 
     @staticmethod
-    def _drop_parts(conn: sqlite3.Connection, record_id: str) -> None:
+    def _drop_parts(conn: sqlite3.Connection, record_id: str, user_id: str) -> None:
         parts = part_ids(record_id)
         marks = ", ".join("?" * len(parts))
         for (rowid,) in conn.execute(
             f"SELECT rowid FROM memories WHERE id IN ({marks}) AND level != 'record'", parts
         ).fetchall():
-            conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (rowid,))
+            _unindex(conn, rowid, user_id)
             conn.execute("DELETE FROM memories WHERE rowid = ?", (rowid,))
+
+    def partition(self, prefix: str) -> None:
+        """Give the user ids starting with ``prefix`` (a tenant's ``"name/"``) a full-text table
+        of their own, moving their rows there: BM25's corpus statistics are then theirs alone,
+        so no other tenant's writes change their ranking. Idempotent; never undone.
+
+        Raises:
+            StoreError: ``prefix`` is not one name followed by "/".
+        """
+        if prefix in self._partitions:
+            return
+        if not prefix.endswith("/") or prefix.count("/") != 1 or len(prefix) < 2:
+            raise StoreError(f"a partition prefix is a name followed by '/', got {prefix!r}")
+        select = "SELECT name FROM fts_partitions WHERE prefix = ?"
+        try:
+            with self._read() as conn:
+                known = conn.execute(select, (prefix,)).fetchone() is not None
+            if not known:
+                with self._write() as conn:
+                    if conn.execute(select, (prefix,)).fetchone() is None:
+                        self._make_partition(conn, prefix)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot make a full-text partition: {exc}") from exc
+        self._partitions.add(prefix)
+
+    @staticmethod
+    def _make_partition(conn: sqlite3.Connection, prefix: str) -> None:
+        name = partition_table(prefix)
+        mine = "SELECT rowid FROM memories WHERE substr(user_id, 1, ?) = ?"
+        conn.execute(f"CREATE VIRTUAL TABLE {name} USING fts5({FTS_COLUMNS})")
+        conn.execute(
+            f"INSERT INTO {name} (rowid, text, scope) SELECT rowid, text, scope "
+            f"FROM memories_fts WHERE rowid IN ({mine})",
+            (len(prefix), prefix),
+        )
+        conn.execute(f"DELETE FROM memories_fts WHERE rowid IN ({mine})", (len(prefix), prefix))
+        conn.execute("INSERT INTO fts_partitions (prefix, name) VALUES (?, ?)", (prefix, name))
 
     def purge(self, user_id: str) -> int:
         """See ``Store.purge``."""
         try:
             with self._write() as conn:
                 conn.execute(
-                    "DELETE FROM memories_fts WHERE rowid IN "
+                    f"DELETE FROM {_fts(conn, user_id)} WHERE rowid IN "
                     "(SELECT rowid FROM memories WHERE user_id = ?)",
                     (user_id,),
                 )
@@ -376,10 +414,11 @@ class SQLiteStore:
         match = f"text : ({words}) AND scope : ({scopes})"
         clause, args = _rows.where(scope, "?", _condition, prefix="m.")
         with self._read() as conn:
+            fts = _fts(conn, scope.user_id)
             rows = conn.execute(
-                "SELECT m.id, bm25(memories_fts, 1.0, 0.0) AS s FROM memories_fts "
-                "JOIN memories m ON m.rowid = memories_fts.rowid "
-                f"WHERE memories_fts MATCH ? AND {clause} ORDER BY s LIMIT ?",
+                f"SELECT m.id, bm25({fts}, 1.0, 0.0) AS s FROM {fts} "
+                f"JOIN memories m ON m.rowid = {fts}.rowid "
+                f"WHERE {fts} MATCH ? AND {clause} ORDER BY s LIMIT ?",
                 (match, *args, limit),
             ).fetchall()
         # FTS5's bm25() is lower-is-better; flip it so higher is more relevant.
@@ -466,13 +505,13 @@ class SQLiteStore:
             with self._write() as conn:
                 for record, vec in zip(records, vectors, strict=True):
                     old = conn.execute(
-                        "SELECT rowid, level FROM memories WHERE id = ?", (record.id,)
+                        "SELECT rowid, level, user_id FROM memories WHERE id = ?", (record.id,)
                     ).fetchone()
                     if old is not None:
                         if old[1] == "record":
                             raise Conflict(f"{record.id} is a stored record, not a derived unit")
                         levels.add(old[1])
-                        conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (old[0],))
+                        _unindex(conn, old[0], old[2])
                         conn.execute("DELETE FROM memories WHERE rowid = ?", (old[0],))
                     cur = conn.execute(
                         f"INSERT INTO memories ({_COLS}, embedding) "
@@ -501,7 +540,7 @@ class SQLiteStore:
                     for rowid, user_id, level in rows:
                         users.add(user_id)
                         levels.add(level)
-                        conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (rowid,))
+                        _unindex(conn, rowid, user_id)
                         conn.execute("DELETE FROM memories WHERE rowid = ?", (rowid,))
         except sqlite3.Error as exc:
             raise StoreError(f"dropping derived units failed: {exc}") from exc
@@ -580,13 +619,29 @@ class SQLiteStore:
             self._conn.close()
 
 
+def _fts(conn: sqlite3.Connection, user_id: str) -> str:
+    """The full-text table of ``user_id``'s rows: its tenant's partition (see
+    ``SQLiteStore.partition``), or the main one. Read inside the caller's transaction, so a
+    partition another process made is seen at once."""
+    if "/" not in user_id:
+        return "memories_fts"
+    prefix = user_id.split("/", 1)[0] + "/"
+    row = conn.execute("SELECT name FROM fts_partitions WHERE prefix = ?", (prefix,)).fetchone()
+    return "memories_fts" if row is None else str(row[0])
+
+
 def _index(conn: sqlite3.Connection, rowid: int | None, record: Record, *, new: bool) -> None:
     """Write ``record``'s full-text row: its text and its scope token (user and level)."""
+    fts = _fts(conn, record.user_id)
     values = (index_text(record), scope_token(record.user_id, record.level), rowid)
     if new:
-        conn.execute("INSERT INTO memories_fts (text, scope, rowid) VALUES (?, ?, ?)", values)
+        conn.execute(f"INSERT INTO {fts} (text, scope, rowid) VALUES (?, ?, ?)", values)
     else:
-        conn.execute("UPDATE memories_fts SET text = ?, scope = ? WHERE rowid = ?", values)
+        conn.execute(f"UPDATE {fts} SET text = ?, scope = ? WHERE rowid = ?", values)
+
+
+def _unindex(conn: sqlite3.Connection, rowid: int, user_id: str) -> None:
+    conn.execute(f"DELETE FROM {_fts(conn, user_id)} WHERE rowid = ?", (rowid,))
 
 
 def _blob(vec: Vector) -> bytes:
