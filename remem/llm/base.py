@@ -202,7 +202,11 @@ def _coerce(var: str, raw: str, annotation: object) -> Any:
 # -- structured output ---------------------------------------------------------------------
 
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
-_FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
+_THINK_END = re.compile(r"</think>", re.IGNORECASE)
+# Possessive: backtracking the language tag or the blank after it can only move where the body
+# starts, never find a closing fence the longest reading did not (it was quadratic on "```" and
+# a long blank with no closing fence).
+_FENCE = re.compile(r"```[a-zA-Z0-9_-]*+\s*+\n?(.*?)```", re.DOTALL)
 
 
 def parse_json(text: str) -> Any:
@@ -215,7 +219,7 @@ def parse_json(text: str) -> Any:
     Raises:
         LLMOutputError: no JSON value could be recovered.
     """
-    text = _THINK.sub("", text).strip()
+    text = _drop_think(text).strip()
     candidates = [text]
     fence = _FENCE.search(text)
     if fence:
@@ -230,6 +234,17 @@ def parse_json(text: str) -> Any:
             except json.JSONDecodeError:
                 continue
     raise LLMOutputError(f"no JSON object in model output: {text[:200]!r}")
+
+
+def _drop_think(text: str) -> str:
+    """``_THINK.sub("", text)`` in linear time.
+
+    The regex fails, reading to the end, at every ``<think>`` after the last ``</think>``: a reply
+    repeating an unclosed tag made it quadratic. Blocks can only end at or before the last closing
+    tag, so only the text up to it is searched.
+    """
+    cut = max((m.end() for m in _THINK_END.finditer(text)), default=0)
+    return _THINK.sub("", text[:cut]) + text[cut:] if cut else text
 
 
 def _first_balanced(text: str) -> str | None:
