@@ -20,12 +20,15 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
+from remem import _validate
 from remem.answer import Answer
 from remem.errors import Forbidden, InvalidInput
+from remem.guard import trust
 from remem.memory import Memory
 from remem.server import schemas
 from remem.server.auth import Caller, request_caller, request_memory
 from remem.tenancy import TenantMemory
+from remem.types import ORIGINS
 
 MemoryDep = Annotated[Memory | TenantMemory, Depends(request_memory)]
 CallerDep = Annotated[Caller, Depends(request_caller)]
@@ -340,7 +343,8 @@ async def import_memories(request: Request, caller: CallerDep) -> JSONResponse:
             async for chunk in request.stream():
                 out.write(chunk)
         try:
-            count = await run_in_threadpool(_import, caller, path)
+            requested = request.query_params.get("max_origin")
+            count = await run_in_threadpool(_import, caller, path, requested)
         except InvalidInput as exc:
             raise import_error(exc) from exc
     finally:
@@ -348,9 +352,15 @@ async def import_memories(request: Request, caller: CallerDep) -> JSONResponse:
     return _json({"imported": count}, status.HTTP_201_CREATED)
 
 
-def _import(caller: Caller, path: str) -> int:
-    # Keyless and "user" keys: nothing is lowered (every origin ranks at most "user").
-    return caller.memory.import_(path, max_origin=caller.max_origin if caller.limited else None)
+def _import(caller: Caller, path: str, requested: str | None) -> int:
+    # Keyless and "user" keys: nothing is lowered (every origin ranks at most "user"). The
+    # caller may ask for a lower ceiling (``?max_origin=``), never a higher one.
+    ceiling = caller.max_origin if caller.limited else None
+    if requested is not None:
+        _validate.choice(requested, field="max_origin", options=ORIGINS)
+        if ceiling is None or trust.rank(requested) < trust.rank(ceiling):
+            ceiling = requested
+    return caller.memory.import_(path, max_origin=ceiling)
 
 
 def import_error(exc: InvalidInput) -> InvalidInput:
