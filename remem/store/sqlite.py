@@ -1,7 +1,9 @@
 """The embedded default store: one SQLite file, WAL, FTS5 for BM25, float32 vectors in blobs.
 
-Vectors are searched exactly with numpy from an in-process index per user, loaded lazily and
-dropped when this connection writes to that user or another connection commits (``data_version``).
+Vectors are searched from an in-process index per user (``remem.store.ann``): loaded lazily, updated
+in place by this connection's own writes, dropped when another connection commits
+(``data_version``), bounded by an LRU over users; exact with numpy in small scopes, HNSW in large
+ones.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from remem.filters import Condition
 from remem.store import _rows
 from remem.store._rows import index_text
 from remem.store._sqlite_schema import FTS_COLUMNS, migrations, partition_table, scope_token
+from remem.store.ann import CACHE_BYTES, EXACT_LIMIT, UserVectors, VectorCache
 from remem.store.base import CAPABILITIES, Scope, part_ids
 from remem.types import HistoryEntry, Link, Page, Record, Vector
 
@@ -49,25 +52,13 @@ def _condition(cond: Condition, prefix: str) -> tuple[str, list[Any]]:
     return f"{expr} {_rows.SQL_OPS[cond.op]} ?", path_arg + [cond.value]
 
 
-class _Vectors:
-    """One user's vectors as a matrix, with rowids, levels, validity and expiry times."""
+def _expiry(record: Record) -> float:
+    return np.inf if record.expires_at is None else record.expires_at.timestamp()
 
-    def __init__(
-        self,
-        rowids: np.ndarray,
-        ids: list[str],
-        matrix: Vector,
-        levels: np.ndarray,
-        valid: np.ndarray,
-        expires: np.ndarray,
-    ):
-        self.rowids, self.ids, self.matrix = rowids, ids, matrix
-        self.levels, self.valid, self.expires = levels, valid, expires
 
-    def mask(self, levels: tuple[str, ...], now: float) -> np.ndarray:
-        """Rows of these levels, not superseded, not expired."""
-        rows: np.ndarray = np.isin(self.levels, levels) & self.valid & (self.expires > now)
-        return rows
+def _expiry_text(text: str | None) -> float:
+    at = _time.load(text)
+    return np.inf if at is None else at.timestamp()
 
 
 class SQLiteStore:
@@ -75,16 +66,27 @@ class SQLiteStore:
 
     capabilities = CAPABILITIES | {"backup", "notes", "partitions"}
 
-    def __init__(self, path: str | Path, *, dims: int, busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        dims: int,
+        busy_timeout: float = 30.0,
+        vector_cache_bytes: int = CACHE_BYTES,
+        exact_limit: int = EXACT_LIMIT,
+    ) -> None:
         self.path = str(path)
         self.dims = dims
         if self.path != ":memory:":
             # Owner-only (0600 file, 0700 new folders) before SQLite opens it; see remem._fs.
             private_sqlite(self.path)
         self._lock = threading.RLock()
-        # One matrix per (user, levels): a write of one level (a turn, or derived units) leaves
-        # the others' matrices alone, so the write path does not reload every unit's vector.
-        self._cache: dict[tuple[str, tuple[str, ...]], _Vectors] = {}
+        # One matrix per user (every level), updated in place by this connection's writes; HNSW
+        # indexes of large scopes are saved beside the file (a cache, rebuilt when stale).
+        ann_dir = None if self.path == ":memory:" else Path(self.path + ".ann")
+        self._cache = VectorCache(
+            dims, max_bytes=vector_cache_bytes, ann_dir=ann_dir, exact_limit=exact_limit
+        )
         self._data_version = -1
         self._partitions: set[str] = set()  # prefixes known to have a full-text partition
         try:
@@ -154,12 +156,24 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 raise StoreError(f"SQLite read failed: {exc}") from exc
 
-    def _forget_vectors(self, user_ids: set[str], levels: set[str] | None = None) -> None:
-        """Drop the cached matrices of these users (only those holding ``levels``, if given)."""
+    def _forget_vectors(self, user_ids: set[str]) -> None:
+        """Drop the cached vectors of these users (after a write that failed part-way)."""
         with self._lock:
-            for key in [k for k in self._cache if k[0] in user_ids]:
-                if levels is None or levels.intersection(key[1]):
-                    self._cache.pop(key, None)
+            self._cache.forget(user_ids)
+
+    def _cached_add(self, rowid: int | None, record: Record, vec: Vector) -> None:
+        """Append a row this connection just wrote to its user's cached vectors, if cached."""
+        vecs = self._cache.get(record.user_id)
+        if vecs is not None and rowid is not None:
+            valid = record.valid_to is None
+            vecs.append(rowid, record.id, vec, record.level, valid, _expiry(record))
+
+    def _cached_remove(self, user_id: str, rowid: int) -> None:
+        vecs = self._cache.get(user_id)
+        if vecs is not None:
+            vecs.remove(rowid)
+            if vecs.ann is not None:
+                self._cache.discard(user_id)  # no removed vector stays on disk; re-saved at close
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -169,8 +183,10 @@ class SQLiteStore:
         """See ``Store.insert``."""
         users = {r.user_id: r.user_id for r in records}
         owner = {r.id: r.user_id for r in records}
+        done = False
         try:
             with self._write() as conn:
+                rowids = []
                 for record, vec in zip(records, vectors, strict=True):
                     try:
                         cur = conn.execute(
@@ -181,11 +197,16 @@ class SQLiteStore:
                     except sqlite3.IntegrityError as exc:
                         raise Conflict(f"a memory with id {record.id} already exists") from exc
                     _index(conn, cur.lastrowid, record, new=True)
+                    rowids.append(cur.lastrowid)
                 self._insert_history(conn, history, owner)
+                for rowid, record, vec in zip(rowids, records, vectors, strict=True):
+                    self._cached_add(rowid, record, vec)
+            done = True
         except sqlite3.Error as exc:
             raise StoreError(f"insert failed: {exc}") from exc
         finally:
-            self._forget_vectors(set(users), {r.level for r in records})
+            if not done:  # rolled back: the cached rows may hold what was never committed
+                self._forget_vectors(set(users))
 
     def _insert_history(
         self, conn: sqlite3.Connection, history: Sequence[HistoryEntry], owner: dict[str, str]
@@ -207,6 +228,7 @@ class SQLiteStore:
         if vector is not None:
             sets += ", embedding = ?"
             args.append(_blob(vector))
+        done = False
         try:
             with self._write() as conn:
                 cur = conn.execute(
@@ -221,10 +243,18 @@ class SQLiteStore:
                     )
                 _index(conn, row[0], record, new=False)
                 self._insert_history(conn, [entry], {record.id: record.user_id})
+                vecs = self._cache.get(record.user_id)
+                valid = record.valid_to is None
+                if vecs is not None and not vecs.update(
+                    row[0], vector, record.level, valid, _expiry(record)
+                ):
+                    self._forget_vectors({record.user_id})  # not cached as it is on disk
+            done = True
         except sqlite3.Error as exc:
             raise StoreError(f"update failed: {exc}") from exc
         finally:
-            self._forget_vectors({record.user_id})
+            if not done:
+                self._forget_vectors({record.user_id})
 
     def update_notes(self, record: Record, entry: HistoryEntry) -> bool:
         """Write ``record``'s notes (keywords, tags, context) if it is still at ``record.version``.
@@ -258,6 +288,7 @@ class SQLiteStore:
         at = _time.now()
         users: set[str] = set()
         removed = 0
+        done = False
         try:
             with self._write() as conn:
                 for chunk in _chunks(list(ids), 500):
@@ -274,7 +305,9 @@ class SQLiteStore:
                         conn.execute(
                             "DELETE FROM links WHERE a = ? OR b = ?", (record.id, record.id)
                         )
-                        self._drop_parts(conn, record.id, record.user_id)
+                        self._cached_remove(record.user_id, row[0])
+                        for part in self._drop_parts(conn, record.id, record.user_id):
+                            self._cached_remove(record.user_id, part)
                         entry = HistoryEntry(
                             memory_id=record.id,
                             version=record.version,
@@ -291,21 +324,29 @@ class SQLiteStore:
                             _rows.history_row(entry, record.user_id),
                         )
                         removed += 1
+            done = True
         except sqlite3.Error as exc:
             raise StoreError(f"delete failed: {exc}") from exc
         finally:
-            self._forget_vectors(users)
+            if not done:
+                self._forget_vectors(users)
         return removed
 
     @staticmethod
-    def _drop_parts(conn: sqlite3.Connection, record_id: str, user_id: str) -> None:
+    def _drop_parts(conn: sqlite3.Connection, record_id: str, user_id: str) -> builtins.list[int]:
+        """Delete the parts of one record; returns their rowids."""
         parts = part_ids(record_id)
         marks = ", ".join("?" * len(parts))
-        for (rowid,) in conn.execute(
-            f"SELECT rowid FROM memories WHERE id IN ({marks}) AND level != 'record'", parts
-        ).fetchall():
+        rowids = [
+            int(r[0])
+            for r in conn.execute(
+                f"SELECT rowid FROM memories WHERE id IN ({marks}) AND level != 'record'", parts
+            ).fetchall()
+        ]
+        for rowid in rowids:
             _unindex(conn, rowid, user_id)
             conn.execute("DELETE FROM memories WHERE rowid = ?", (rowid,))
+        return rowids
 
     def partition(self, prefix: str) -> None:
         """Give the user ids starting with ``prefix`` (a tenant's ``"name/"``) a full-text table
@@ -359,7 +400,9 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"purge failed: {exc}") from exc
         finally:
-            self._forget_vectors({user_id})
+            with self._lock:
+                self._forget_vectors({user_id})
+                self._cache.discard(user_id)
         return int(count)
 
     # -- reads ------------------------------------------------------------------------------
@@ -427,62 +470,49 @@ class SQLiteStore:
     def vector(
         self, query: Vector, scope: Scope, *, limit: int
     ) -> builtins.list[tuple[str, float]]:
-        """See ``Store.vector``: exact cosine over the user's vectors."""
-        vecs = self._vectors(scope.user_id, scope.levels)
-        if not vecs.ids:
-            return []
-        if scope.is_plain:
-            mask = vecs.mask(scope.levels, _time.now().timestamp())
-        else:
-            clause, args = _rows.where(scope, "?", _condition)
-            with self._read() as conn:
-                allowed = [
-                    r[0] for r in conn.execute(f"SELECT rowid FROM memories WHERE {clause}", args)
-                ]
-            mask = np.isin(vecs.rowids, np.asarray(allowed, dtype=np.int64))
-        candidates = np.flatnonzero(mask)
-        if candidates.size == 0:
-            return []
-        sims = vecs.matrix[candidates] @ query.astype(np.float32)
-        take = min(limit, sims.size)
-        top = np.argpartition(-sims, take - 1)[:take]
-        top = top[np.argsort(-sims[top], kind="stable")]
-        scores = np.clip((sims[top] + 1.0) / 2.0, 0.0, 1.0).tolist()
-        return [(vecs.ids[int(candidates[i])], s) for i, s in zip(top, scores, strict=True)]
+        """See ``Store.vector``: exact cosine over the scope's vectors while they are at most
+        ``exact_limit``, HNSW candidates re-scored exactly above that."""
+        with self._lock:
+            vecs = self._vectors(scope.user_id)
+            if vecs is None:
+                return []
+            if scope.is_plain:
+                mask = vecs.mask(scope.levels, _time.now().timestamp())
+            else:
+                clause, args = _rows.where(scope, "?", _condition)
+                with self._read() as conn:
+                    allowed = [
+                        r[0]
+                        for r in conn.execute(f"SELECT rowid FROM memories WHERE {clause}", args)
+                    ]
+                mask = vecs.allowed(allowed)
+            return self._cache.search(vecs, query, mask, limit)
 
-    def _vectors(self, user_id: str, levels: tuple[str, ...]) -> _Vectors:
-        key = (user_id, tuple(sorted(set(levels))))
+    def _vectors(self, user_id: str) -> UserVectors | None:
+        """The user's cached vectors (loaded if missing), or None when the user has none."""
         with self._read() as conn:
             version = conn.execute("PRAGMA data_version").fetchone()[0]
-            if version != self._data_version:  # another connection committed: drop everything
+            if version != self._data_version:
+                # Another connection committed: which users it wrote cannot be told cheaply
+                # (deletes and derived units leave no trace), so every user is reloaded lazily.
                 self._cache.clear()
                 self._data_version = version
-            cached = self._cache.get(key)
+            cached = self._cache.get(user_id)
             if cached is not None:
                 return cached
             rows = conn.execute(
                 "SELECT rowid, id, embedding, level, valid_to IS NULL, expires_at "
-                f"FROM memories WHERE user_id = ? AND level IN ({', '.join('?' * len(key[1]))}) "
-                "ORDER BY rowid",
-                (user_id, *key[1]),
+                "FROM memories WHERE user_id = ? ORDER BY rowid",
+                (user_id,),
             ).fetchall()
-        matrix = (
-            np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-            if rows
-            else np.zeros((0, self.dims), dtype=np.float32)
+        if not rows:
+            return None  # unknown or empty users are not cached
+        vecs = UserVectors.from_rows(
+            user_id,
+            self.dims,
+            [(r[0], r[1], r[2], r[3], bool(r[4]), _expiry_text(r[5])) for r in rows],
         )
-        vecs = _Vectors(
-            np.asarray([r[0] for r in rows], dtype=np.int64),
-            [r[1] for r in rows],
-            matrix,
-            np.asarray([r[3] for r in rows], dtype=object),
-            np.asarray([bool(r[4]) for r in rows], dtype=bool),
-            np.asarray(
-                [np.inf if r[5] is None else _time.load(r[5]).timestamp() for r in rows],  # type: ignore[union-attr]
-                dtype=np.float64,
-            ),
-        )
-        self._cache[key] = vecs
+        self._cache.put(vecs)
         return vecs
 
     def vectors(self, ids: Sequence[str]) -> dict[str, Vector]:
@@ -500,7 +530,7 @@ class SQLiteStore:
     def put_derived(self, records: Sequence[Record], vectors: Vector) -> None:
         """See ``Store.put_derived``."""
         users = {r.user_id for r in records}
-        levels = {r.level for r in records}
+        done = False
         try:
             with self._write() as conn:
                 for record, vec in zip(records, vectors, strict=True):
@@ -510,7 +540,7 @@ class SQLiteStore:
                     if old is not None:
                         if old[1] == "record":
                             raise Conflict(f"{record.id} is a stored record, not a derived unit")
-                        levels.add(old[1])
+                        users.add(old[2])
                         _unindex(conn, old[0], old[2])
                         conn.execute("DELETE FROM memories WHERE rowid = ?", (old[0],))
                     cur = conn.execute(
@@ -519,33 +549,51 @@ class SQLiteStore:
                         (*_rows.to_row(record), _blob(vec)),
                     )
                     _index(conn, cur.lastrowid, record, new=True)
+                    vecs = self._cache.get(record.user_id)
+                    valid, expires = record.valid_to is None, _expiry(record)
+                    moved = (
+                        old is not None
+                        and old[2] == record.user_id
+                        and vecs is not None
+                        and vecs.update(
+                            old[0], vec, record.level, valid, expires, new_rowid=cur.lastrowid
+                        )
+                    )
+                    if not moved:
+                        if old is not None:
+                            self._cached_remove(old[2], old[0])
+                        self._cached_add(cur.lastrowid, record, vec)
+            done = True
         except sqlite3.Error as exc:
             raise StoreError(f"writing derived units failed: {exc}") from exc
         finally:
-            self._forget_vectors(users, levels)
+            if not done:
+                self._forget_vectors(users)
 
     def drop_derived(self, ids: Sequence[str]) -> None:
         """See ``Store.drop_derived``."""
         users: set[str] = set()
-        levels: set[str] = set()
+        done = False
         try:
             with self._write() as conn:
                 for chunk in _chunks(list(ids), 500):
                     marks = ", ".join("?" * len(chunk))
                     rows = conn.execute(
-                        f"SELECT rowid, user_id, level FROM memories WHERE id IN ({marks}) "
+                        f"SELECT rowid, user_id FROM memories WHERE id IN ({marks}) "
                         "AND level != 'record'",
                         chunk,
                     ).fetchall()
-                    for rowid, user_id, level in rows:
+                    for rowid, user_id in rows:
                         users.add(user_id)
-                        levels.add(level)
                         _unindex(conn, rowid, user_id)
                         conn.execute("DELETE FROM memories WHERE rowid = ?", (rowid,))
+                        self._cached_remove(user_id, rowid)
+            done = True
         except sqlite3.Error as exc:
             raise StoreError(f"dropping derived units failed: {exc}") from exc
         finally:
-            self._forget_vectors(users, levels)
+            if not done:
+                self._forget_vectors(users)
 
     def add_links(self, user_id: str, links: Sequence[Link]) -> None:
         """See ``Store.add_links``."""
@@ -607,6 +655,12 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"backup to {target} failed: {exc}") from exc
 
+    def _current_version(self) -> int:
+        try:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error:
+            return -2
+
     def integrity_check(self) -> str:
         """Run SQLite's integrity check; returns "ok" when the file is sound."""
         with self._read() as conn:
@@ -615,8 +669,10 @@ class SQLiteStore:
     def close(self) -> None:
         """See ``Store.close``."""
         with self._lock:
-            self._cache.clear()
-            self._conn.close()
+            try:
+                self._cache.clear(save=self._data_version == self._current_version())
+            finally:
+                self._conn.close()
 
 
 def _fts(conn: sqlite3.Connection, user_id: str) -> str:

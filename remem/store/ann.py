@@ -1,0 +1,478 @@
+"""The SQLite store's in-process vector index: one matrix per user, updated in place by the
+store's own writes, bounded by an LRU over users, with an HNSW index (usearch) for large scopes.
+
+SQLite stays the source of truth. ``UserVectors`` holds every vector of one user (all levels,
+with a level array used as a mask) in a matrix with spare capacity: an insert appends a row
+(capacity doubles when full), a replace updates its row, a delete marks it removed (a tombstone,
+compacted away once tombstones pass a quarter of the rows). Only another connection's commit
+makes the store reload (see ``SQLiteStore._vectors``).
+
+Search is exact (numpy) while the rows a query may see number at most ``EXACT_LIMIT``; above
+that, an HNSW index over the user's rows gives the candidates, which are filtered by the query's
+mask (level, validity, expiry, any SQL filter) and re-scored exactly. The HNSW index is a cache:
+saved beside the database (``<db>.ann/<hash of user>.usearch``) with a header that records the
+rows it was built from (count, rowid high-water mark and a digest of rowids and vectors) and a
+digest of its own bytes. A file that does not match the user's rows in SQLite, or whose bytes do
+not match their digest, is rebuilt; nothing is ever read from it that SQLite does not also hold.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import math
+import os
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from remem._fs import private_dir
+from remem.types import Vector
+
+EXACT_LIMIT = 20_000  # rows a query may see, at most, for an exact search
+CACHE_BYTES = 512 * 2**20  # the default bound of one store's vector cache
+_ROW_OVERHEAD = 160  # bytes per row besides its vector: rowid, id string, position map, flags
+_MIN_CAPACITY = 64
+_MAGIC = b"REMEM-ANN 1\n"
+# HNSW parameters: recall@10 >= 0.98 against exact search on MiniLM vectors (docs/benchmarks.md).
+CONNECTIVITY = 16
+EXPANSION_ADD = 128
+EXPANSION_SEARCH = 256
+
+
+def _usearch() -> Any:
+    from usearch.index import Index
+
+    return Index
+
+
+class Ann:
+    """An HNSW index over one user's rows, keyed by SQLite rowid (cosine metric, float32)."""
+
+    def __init__(self, dims: int, index: Any = None) -> None:
+        self.dims = dims
+        self.index = index if index is not None else self._new(dims)
+        self.dirty = index is None
+
+    @staticmethod
+    def _new(dims: int) -> Any:
+        return _usearch()(
+            ndim=dims,
+            metric="cos",
+            dtype="f32",
+            connectivity=CONNECTIVITY,
+            expansion_add=EXPANSION_ADD,
+            expansion_search=EXPANSION_SEARCH,
+        )
+
+    @classmethod
+    def build(cls, rowids: np.ndarray, matrix: Vector) -> Ann:
+        """An index of these rows (rowids and their vectors)."""
+        ann = cls(matrix.shape[1])
+        if rowids.size:
+            ann.index.add(rowids.astype(np.uint64), np.ascontiguousarray(matrix, np.float32))
+        return ann
+
+    def __len__(self) -> int:
+        return int(len(self.index))
+
+    def add(self, rowid: int, vec: Vector) -> None:
+        self.index.add(np.uint64(rowid), np.ascontiguousarray(vec, np.float32))
+        self.dirty = True
+
+    def remove(self, rowid: int) -> None:
+        self.index.remove(np.uint64(rowid))
+        self.dirty = True
+
+    def search(self, query: Vector, count: int) -> np.ndarray:
+        """The rowids of (about) the ``count`` nearest rows."""
+        found = self.index.search(np.ascontiguousarray(query, np.float32), count)
+        return np.asarray(found.keys, dtype=np.int64)
+
+    def nbytes(self) -> int:
+        return int(self.index.memory_usage)
+
+    # -- the file beside the database -------------------------------------------------------
+
+    def save(self, path: Path, signature: dict[str, Any]) -> None:
+        """Write the index with its header (``signature`` of the rows it holds), atomically."""
+        payload = bytes(self.index.save())
+        header = dict(signature, payload=len(payload), digest=_digest(payload))
+        private_dir(path.parent)
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(_MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload)
+        os.replace(tmp, path)
+        self.dirty = False
+
+    @classmethod
+    def load(cls, path: Path, signature: dict[str, Any], dims: int) -> Ann | None:
+        """The index saved at ``path`` if it holds exactly the rows ``signature`` describes and
+        its bytes are intact; None otherwise (missing, stale, corrupt: the caller rebuilds)."""
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        if not data.startswith(_MAGIC):
+            return None
+        head, sep, payload = data[len(_MAGIC) :].partition(b"\n")
+        try:
+            header = json.loads(head) if sep else None
+        except ValueError:
+            return None
+        if not isinstance(header, dict):
+            return None
+        if any(header.get(k) != v for k, v in signature.items()):
+            return None  # built from other rows: stale
+        if header.get("payload") != len(payload) or header.get("digest") != _digest(payload):
+            return None  # torn or overwritten: corrupt
+        try:
+            index = _usearch().restore(payload)
+        except Exception:  # noqa: BLE001 - whatever usearch makes of bad bytes, rebuild
+            return None
+        if index is None or index.ndim != dims or len(index) != signature.get("count"):
+            return None
+        return cls(dims, index)
+
+
+def _digest(data: bytes | memoryview) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+class UserVectors:
+    """Every vector of one user, with each row's rowid, id, level, validity, expiry and liveness."""
+
+    def __init__(self, user_id: str, dims: int, capacity: int = 0) -> None:
+        self.user_id, self.dims = user_id, dims
+        cap = max(capacity, 0)
+        self.n = 0  # rows used (live or tombstoned)
+        self.dead = 0
+        self.matrix = np.zeros((cap, dims), dtype=np.float32)
+        self.rowids = np.zeros(cap, dtype=np.int64)
+        self.level = np.zeros(cap, dtype=np.int16)
+        self.valid = np.zeros(cap, dtype=bool)
+        self.expires = np.zeros(cap, dtype=np.float64)
+        self.live = np.zeros(cap, dtype=bool)
+        self.ids: list[str] = []
+        self.pos: dict[int, int] = {}
+        self.codes: dict[str, int] = {}
+        self.ann: Ann | None = None
+
+    @classmethod
+    def from_rows(
+        cls,
+        user_id: str,
+        dims: int,
+        rows: Sequence[tuple[int, str, bytes, str, bool, float]],
+    ) -> UserVectors:
+        """Load from (rowid, id, embedding blob, level, valid, expires) rows in rowid order."""
+        vecs = cls(user_id, dims, len(rows))
+        n = len(rows)
+        if n:
+            vecs.matrix[:] = np.frombuffer(b"".join(r[2] for r in rows), np.float32).reshape(n, -1)
+            vecs.rowids[:] = [r[0] for r in rows]
+            vecs.level[:] = [vecs._code(r[3]) for r in rows]
+            vecs.valid[:] = [bool(r[4]) for r in rows]
+            vecs.expires[:] = [r[5] for r in rows]
+            vecs.live[:] = True
+            vecs.ids = [r[1] for r in rows]
+            vecs.pos = {int(r[0]): i for i, r in enumerate(rows)}
+        vecs.n = n
+        return vecs
+
+    def __len__(self) -> int:
+        """Live rows."""
+        return self.n - self.dead
+
+    def _code(self, level: str) -> int:
+        code = self.codes.get(level)
+        if code is None:
+            code = self.codes[level] = len(self.codes)
+        return code
+
+    def nbytes(self) -> int:
+        """What this user's vectors take in memory, about."""
+        cap = self.matrix.shape[0]
+        ann = self.ann.nbytes() if self.ann is not None else 0
+        return cap * (self.dims * 4 + 20) + self.n * _ROW_OVERHEAD + ann
+
+    # -- this connection's writes ------------------------------------------------------------
+
+    def append(
+        self, rowid: int, id_: str, vec: Vector, level: str, valid: bool, expires: float
+    ) -> None:
+        if self.n == self.matrix.shape[0]:
+            self._grow(max(_MIN_CAPACITY, 2 * self.n))
+        i = self.n
+        self.matrix[i] = vec
+        self.rowids[i], self.level[i], self.valid[i] = rowid, self._code(level), valid
+        self.expires[i], self.live[i] = expires, True
+        self.ids.append(id_)
+        self.pos[rowid] = i
+        self.n += 1
+        if self.ann is not None:
+            self.ann.add(rowid, self.matrix[i])
+
+    def update(
+        self,
+        rowid: int,
+        vec: Vector | None,
+        level: str,
+        valid: bool,
+        expires: float,
+        *,
+        new_rowid: int | None = None,
+    ) -> bool:
+        """Update one row in place (a new rowid, when the row was rewritten); False if unknown."""
+        i = self.pos.get(rowid)
+        if i is None:
+            return False
+        if vec is not None:
+            self.matrix[i] = vec
+        self.level[i], self.valid[i], self.expires[i] = self._code(level), valid, expires
+        moved = False
+        if new_rowid is not None and new_rowid != rowid:
+            del self.pos[rowid]
+            self.pos[new_rowid] = i
+            self.rowids[i] = new_rowid
+            moved = True
+        if self.ann is not None and (vec is not None or moved):
+            self.ann.remove(rowid)
+            self.ann.add(int(self.rowids[i]), self.matrix[i])
+        return True
+
+    def remove(self, rowid: int) -> None:
+        i = self.pos.pop(rowid, None)
+        if i is None:
+            return
+        self.live[i] = False
+        self.dead += 1
+        if self.ann is not None:
+            self.ann.remove(rowid)
+        if self.dead > max(_MIN_CAPACITY, self.n // 4):
+            self._compact()
+
+    def _grow(self, cap: int) -> None:
+        def grown(a: np.ndarray) -> np.ndarray:
+            out = np.zeros((cap, *a.shape[1:]), dtype=a.dtype)
+            out[: self.n] = a[: self.n]
+            return out
+
+        self.matrix, self.rowids, self.level = (
+            grown(self.matrix),
+            grown(self.rowids),
+            grown(self.level),
+        )
+        self.valid, self.expires, self.live = (
+            grown(self.valid),
+            grown(self.expires),
+            grown(self.live),
+        )
+
+    def _compact(self) -> None:
+        keep = np.flatnonzero(self.live[: self.n])
+        cap = max(_MIN_CAPACITY, self.matrix.shape[0] if keep.size > self.n // 4 else 2 * keep.size)
+        for name in ("matrix", "rowids", "level", "valid", "expires", "live"):
+            old = getattr(self, name)
+            new = np.zeros((cap, *old.shape[1:]), dtype=old.dtype)
+            new[: keep.size] = old[keep]
+            setattr(self, name, new)
+        self.ids = [self.ids[i] for i in keep]
+        self.n, self.dead = int(keep.size), 0
+        self.pos = {int(r): i for i, r in enumerate(self.rowids[: self.n])}
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def mask(self, levels: Iterable[str], now: float) -> np.ndarray:
+        """Live rows of these levels, not superseded, not expired."""
+        codes = [self.codes[x] for x in levels if x in self.codes]
+        n = self.n
+        rows: np.ndarray = (
+            self.live[:n]
+            & np.isin(self.level[:n], codes)
+            & self.valid[:n]
+            & (self.expires[:n] > now)
+        )
+        return rows
+
+    def allowed(self, rowids: Sequence[int]) -> np.ndarray:
+        """Live rows among ``rowids`` (those an SQL filter let through)."""
+        rows: np.ndarray = self.live[: self.n] & np.isin(
+            self.rowids[: self.n], np.asarray(rowids, dtype=np.int64)
+        )
+        return rows
+
+    def rows_in_rowid_order(self) -> np.ndarray:
+        live = np.flatnonzero(self.live[: self.n])
+        out: np.ndarray = live[np.argsort(self.rowids[live], kind="stable")]
+        return out
+
+    def signature(self) -> dict[str, Any]:
+        """What identifies this user's rows: count, rowid high-water mark, digest of both."""
+        rows = self.rows_in_rowid_order()
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(self.rowids[rows].tobytes())
+        digest.update(np.ascontiguousarray(self.matrix[rows]).tobytes())
+        top = int(self.rowids[rows[-1]]) if rows.size else 0
+        return {
+            "dims": self.dims,
+            "count": int(rows.size),
+            "high_water": top,
+            "rows": digest.hexdigest(),
+        }
+
+
+def exact(
+    vecs: UserVectors, query: Vector, rows: np.ndarray, limit: int
+) -> builtins.list[tuple[str, float]]:
+    """The ``limit`` best of ``rows`` (indices into ``vecs``) by exact cosine."""
+    if rows.size == 0 or limit <= 0:
+        return []
+    q = query.astype(np.float32, copy=False)
+    if rows.size * 2 > vecs.n:  # most rows: one product over the matrix beats gathering them
+        sims = (vecs.matrix[: vecs.n] @ q)[rows]
+    else:
+        sims = vecs.matrix[rows] @ q
+    take = min(limit, sims.size)
+    top = np.argpartition(-sims, take - 1)[:take]
+    top = top[np.lexsort((vecs.rowids[rows[top]], -sims[top]))]  # best first, ties by rowid
+    scores = np.clip((sims[top] + 1.0) / 2.0, 0.0, 1.0).tolist()
+    return [(vecs.ids[int(rows[i])], s) for i, s in zip(top, scores, strict=True)]
+
+
+def approximate(
+    vecs: UserVectors, ann: Ann, query: Vector, mask: np.ndarray, limit: int
+) -> builtins.list[tuple[str, float]]:
+    """The ``limit`` best rows under ``mask`` by HNSW candidates re-scored exactly.
+
+    The index holds every live row of the user, so it is asked for more than ``limit`` (as many
+    more as the mask is selective) and asked again for more while too few candidates pass.
+    """
+    allowed = int(mask.sum())
+    total = max(len(vecs), 1)
+    want = min(allowed, limit)
+    count = min(total, max(2 * limit, math.ceil(2 * limit * total / max(allowed, 1))))
+    while True:
+        keys = ann.search(query, count)
+        idx = np.asarray([vecs.pos.get(int(k), -1) for k in keys], dtype=np.int64)
+        idx = idx[idx >= 0]
+        rows = np.unique(idx[mask[idx]]) if idx.size else idx
+        if rows.size >= want or count >= total:
+            break
+        count = min(total, count * 4)
+    if rows.size < want:  # the index could not give enough: fall back to every allowed row
+        return exact(vecs, query, np.flatnonzero(mask), limit)
+    return exact(vecs, query, rows, limit)
+
+
+class VectorCache:
+    """Users' vectors, least recently used evicted first once they pass ``max_bytes`` in all.
+
+    Only users with rows are kept: a lookup for an unknown or empty user leaves no trace.
+    ``ann_dir`` is where HNSW indexes are saved (None: never saved, e.g. ``":memory:"``).
+    """
+
+    def __init__(
+        self,
+        dims: int,
+        *,
+        max_bytes: int = CACHE_BYTES,
+        ann_dir: Path | None = None,
+        exact_limit: int = EXACT_LIMIT,
+    ) -> None:
+        self.dims, self.max_bytes, self.ann_dir = dims, max_bytes, ann_dir
+        self.exact_limit = exact_limit
+        self._users: OrderedDict[str, UserVectors] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._users)
+
+    def nbytes(self) -> int:
+        return sum(v.nbytes() for v in self._users.values())
+
+    def get(self, user_id: str) -> UserVectors | None:
+        vecs = self._users.get(user_id)
+        if vecs is not None:
+            self._users.move_to_end(user_id)
+        return vecs
+
+    def put(self, vecs: UserVectors) -> None:
+        if not len(vecs):
+            return
+        self._users[vecs.user_id] = vecs
+        self._users.move_to_end(vecs.user_id)
+        self.trim()
+
+    def trim(self) -> None:
+        """Evict least recently used users until within bounds (the newest always stays)."""
+        total = self.nbytes()
+        while total > self.max_bytes and len(self._users) > 1:
+            _, old = self._users.popitem(last=False)
+            total -= old.nbytes()
+            self._save(old)
+
+    def forget(self, user_ids: Iterable[str]) -> None:
+        for user_id in user_ids:
+            self._users.pop(user_id, None)
+
+    def clear(self, *, save: bool = False) -> None:
+        if save:
+            for vecs in self._users.values():
+                self._save(vecs)
+        self._users.clear()
+
+    # -- HNSW --------------------------------------------------------------------------------
+
+    def path(self, user_id: str) -> Path | None:
+        if self.ann_dir is None:
+            return None
+        name = hashlib.blake2b(user_id.encode("utf-8", "surrogatepass"), digest_size=16)
+        return self.ann_dir / f"{name.hexdigest()}.usearch"
+
+    def ann(self, vecs: UserVectors) -> Ann:
+        """The user's HNSW index: in memory, else the saved one if it matches, else built."""
+        if vecs.ann is None:
+            path = self.path(vecs.user_id)
+            signature = vecs.signature() if path is not None else {}
+            loaded = Ann.load(path, signature, self.dims) if path is not None else None
+            if loaded is None:
+                rows = vecs.rows_in_rowid_order()
+                loaded = Ann.build(vecs.rowids[rows], vecs.matrix[rows])
+                if path is not None:
+                    loaded.save(path, signature)
+            vecs.ann = loaded
+            self.trim()
+        return vecs.ann
+
+    def _save(self, vecs: UserVectors) -> None:
+        path = self.path(vecs.user_id)
+        if vecs.ann is not None and vecs.ann.dirty and path is not None:
+            try:
+                vecs.ann.save(path, vecs.signature())
+            except OSError:
+                self.discard(vecs.user_id)  # a stale file is rebuilt on load anyway
+
+    def discard(self, user_id: str) -> None:
+        """Delete the user's saved HNSW index (its rows were deleted or purged)."""
+        path = self.path(user_id)
+        if path is not None:
+            with_suffix = [path, path.with_name(path.name + ".tmp")]
+            for item in with_suffix:
+                try:
+                    item.unlink()
+                except FileNotFoundError:
+                    pass
+
+    def search(
+        self, vecs: UserVectors, query: Vector, mask: np.ndarray, limit: int
+    ) -> builtins.list[tuple[str, float]]:
+        """Exact while at most ``exact_limit`` rows are allowed, HNSW above."""
+        allowed = int(mask.sum())
+        if allowed <= self.exact_limit:
+            return exact(vecs, query, np.flatnonzero(mask), limit)
+        return approximate(vecs, self.ann(vecs), query, mask, limit)
