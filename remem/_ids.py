@@ -1,8 +1,8 @@
 """Ids as 32 hex characters.
 
 What a client stores gets a sortable UUIDv7 (48-bit millisecond timestamp, then random bits).
-What remem derives (session units, lessons) gets a deterministic UUIDv8 (a hash of what it is
-derived from). The two never collide, and ``is_reserved`` tells an id no client may bring in
+What remem derives (session units, lessons) gets a deterministic id: "~" and a hash of what it is
+derived from. The two never collide, and ``is_reserved`` tells an id no client may bring in
 (through import) from one anyone may: a derived id, or a part id (``<id>#n``, a fact unit).
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import threading
 import time
 
@@ -37,18 +36,16 @@ def new_id() -> str:
     return f"{value:032x}"
 
 
-_DERIVED_RE = re.compile(r"[0-9a-f]{12}8[0-9a-f]{3}[89ab][0-9a-f]{15}")
+DERIVED_MARK = "~"  # no id remem gives a client (32 hex characters) starts with it
 
 
 def derived_id(*parts: str) -> str:
-    """The deterministic UUIDv8 of a derived record, from the parts that name it (user, what)."""
+    """The deterministic id of a derived record, from the parts that name it (user, what): "~"
+    and 31 hex characters of their hash."""
     key = "\x1f".join(parts).encode("utf-8", "surrogatepass")
-    value = int.from_bytes(hashlib.sha256(key).digest()[:16], "big")
-    value = (value & ~(0xF << 76)) | (0x8 << 76)  # version 8: custom
-    value = (value & ~(0b11 << 62)) | (0b10 << 62)  # RFC 4122 variant
-    return f"{value:032x}"
+    return DERIVED_MARK + hashlib.sha256(key).hexdigest()[:31]
 
 
 def is_reserved(id: str) -> bool:
-    """True for ids only remem may make: derived ids (UUIDv8) and part ids (``<id>#n``)."""
-    return "#" in id or _DERIVED_RE.fullmatch(id) is not None
+    """True for ids only remem may make: derived ids ("~...") and part ids (``<id>#n``)."""
+    return id.startswith(DERIVED_MARK) or "#" in id

@@ -3,6 +3,11 @@
 with Client("http://127.0.0.1:8000", api_key="rmk_...") as memory:
     memory.add("I moved to Lisbon", user_id="ana")
     hits = memory.search("where does Ana live?", user_id="ana")
+
+Every verb is generated from the verb table (``remem.verbs``): ``request_for`` turns a call into
+its REST request, ``result_of`` turns the answer back into the library's types. Both are
+transport-free, so an async client needs only its own transport. ``add_many``, ``export`` and
+``import_`` (a batch body, files) are written out below.
 """
 
 from __future__ import annotations
@@ -11,18 +16,23 @@ import builtins
 import dataclasses
 import json
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 
-from remem import errors
+from remem import errors, verbs
 from remem.answer import Answer
 from remem.errors import Forbidden, Unauthorized
 from remem.types import HistoryEntry, Hit, Link, Page, Record
+
+if TYPE_CHECKING:  # the generated verbs have Memory's signatures and types
+    from remem.memory import Memory as _Verbs
+else:
+    _Verbs = object
 
 _ERRORS: dict[str, type[errors.RememError]] = {
     cls.__name__: cls
@@ -61,7 +71,7 @@ _TIMES = tuple(
 _TUPLES = tuple(n for n, t in _RECORD_TYPES.items() if typing.get_origin(t) is tuple)
 
 
-class Client:
+class Client(_Verbs):
     """A remem server, used like a ``Memory``.
 
     Args:
@@ -99,248 +109,13 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- writes -----------------------------------------------------------------------------
-
-    def add(
-        self,
-        content: str,
-        *,
-        user_id: str,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        speaker: str | None = None,
-        occurred_at: Any = None,
-        metadata: Mapping[str, Any] | None = None,
-        kind: str = "episodic",
-        ttl: int | None = None,
-        origin: str = "user",
-    ) -> Record:
-        """Store one memory (see ``Memory.add``)."""
-        body = _drop_none(
-            content=content,
-            user_id=user_id,
-            agent_id=agent_id,
-            session_id=session_id,
-            speaker=speaker,
-            occurred_at=_iso(occurred_at),
-            metadata=metadata,
-            kind=kind,
-            ttl=ttl,
-            origin=origin,
-        )
-        return record_from_dict(self._request("POST", "/v1/memories", json=body).json())
-
     def add_many(self, items: Iterable[Mapping[str, Any]]) -> builtins.list[Record]:
-        """Store many memories in one transaction (see ``Memory.add_many``)."""
+        """Store many memories in one transaction, all or nothing (see ``Memory.add_many``)."""
         if isinstance(items, Mapping | str | bytes):
             raise errors.InvalidInput("add_many takes an iterable of mappings, not a single value")
         body = {"items": [{k: _iso(v) for k, v in dict(item).items()} for item in items]}
         data = self._request("POST", "/v1/memories", json=body).json()
         return [record_from_dict(r) for r in data["items"]]
-
-    def update(
-        self,
-        id: str,
-        *,
-        content: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
-        reason: str | None = None,
-    ) -> Record:
-        """Change a memory, making a new version (see ``Memory.update``)."""
-        body = _drop_none(content=content, metadata=metadata, user_id=user_id, reason=reason)
-        return record_from_dict(
-            self._request("PATCH", f"/v1/memories/{_seg(id)}", json=body).json()
-        )
-
-    def delete(self, id: str, *, user_id: str | None = None, reason: str | None = None) -> None:
-        """Delete a memory (see ``Memory.delete``)."""
-        params = _drop_none(user_id=user_id, reason=reason)
-        self._request("DELETE", f"/v1/memories/{_seg(id)}", params=params)
-
-    def purge(self, *, user_id: str) -> int:
-        """Hard-delete everything of one user (see ``Memory.purge``)."""
-        data = self._request(
-            "DELETE", f"/v1/scopes/{_seg(user_id, field='user_id', safe='/')}"
-        ).json()
-        return int(data["purged"])
-
-    def forget(
-        self,
-        id: str | None = None,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        reason: str | None = None,
-    ) -> int:
-        """Forget one memory, or a scope's matching memories (see ``Memory.forget``).
-
-        Like ``Memory.forget``, a call without an id and without filters forgets the whole scope:
-        the client says so to the server (``"all": true``), which refuses a bare request.
-        """
-        body = _drop_none(
-            id=id,
-            user_id=user_id,
-            agent_id=agent_id,
-            session_id=session_id,
-            filters=filters,
-            reason=reason,
-        )
-        if id is None and not filters:
-            body["all"] = True
-        return int(self._request("POST", "/v1/forget", json=body).json()["forgotten"])
-
-    def forget_expired(self, *, user_id: str) -> int:
-        """Remove one user's memories whose TTL has passed (see ``Memory.forget_expired``)."""
-        url = f"/v1/scopes/{_seg(user_id, field='user_id', safe='/')}/forget-expired"
-        return int(self._request("POST", url).json()["forgotten"])
-
-    def quarantine(
-        self, id: str, *, user_id: str | None = None, reason: str | None = None
-    ) -> Record:
-        """Hide a memory from searches and listings (see ``Memory.quarantine``)."""
-        body = _drop_none(user_id=user_id, reason=reason)
-        url = f"/v1/memories/{_seg(id)}/quarantine"
-        return record_from_dict(self._request("POST", url, json=body).json())
-
-    def restore(self, id: str, *, user_id: str | None = None, reason: str | None = None) -> Record:
-        """Bring a quarantined memory back (see ``Memory.restore``)."""
-        body = _drop_none(user_id=user_id, reason=reason)
-        url = f"/v1/memories/{_seg(id)}/restore"
-        return record_from_dict(self._request("POST", url, json=body).json())
-
-    # -- reads ------------------------------------------------------------------------------
-
-    def get(self, id: str, *, user_id: str | None = None) -> Record:
-        """Return one memory (see ``Memory.get``)."""
-        params = _drop_none(user_id=user_id)
-        return record_from_dict(
-            self._request("GET", f"/v1/memories/{_seg(id)}", params=params).json()
-        )
-
-    def list(
-        self,
-        *,
-        user_id: str,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> Page:
-        """One page of one scope's memories (see ``Memory.list``)."""
-        params = _drop_none(
-            user_id=user_id,
-            agent_id=agent_id,
-            session_id=session_id,
-            limit=limit,
-            cursor=cursor,
-            filters=json.dumps(filters) if filters is not None else None,
-        )
-        data = self._request("GET", "/v1/memories", params=params).json()
-        return Page([record_from_dict(r) for r in data["records"]], data.get("next_cursor"))
-
-    def history(self, id: str, *, user_id: str | None = None) -> builtins.list[HistoryEntry]:
-        """Every version of a memory, oldest first (see ``Memory.history``)."""
-        params = _drop_none(user_id=user_id)
-        data = self._request("GET", f"/v1/memories/{_seg(id)}/history", params=params).json()
-        return [history_from_dict(e) for e in data["entries"]]
-
-    def search(
-        self,
-        query: str,
-        *,
-        user_id: str,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        limit: int = 10,
-        filters: Mapping[str, Any] | None = None,
-        as_of: Any = None,
-        level: str = "record",
-    ) -> builtins.list[Hit]:
-        """The memories of one scope that bear on ``query`` (see ``Memory.search``)."""
-        body = _drop_none(
-            query=query,
-            user_id=user_id,
-            agent_id=agent_id,
-            session_id=session_id,
-            limit=limit,
-            filters=filters,
-            as_of=_iso(as_of),
-            level=level,
-        )
-        data = self._request("POST", "/v1/memories/search", json=body).json()
-        return [hit_from_dict(h) for h in data["hits"]]
-
-    def links(self, id: str, *, user_id: str | None = None) -> builtins.list[Link]:
-        """The links of one memory (see ``Memory.links``)."""
-        params = _drop_none(user_id=user_id)
-        data = self._request("GET", f"/v1/memories/{_seg(id)}/links", params=params).json()
-        return [Link(x["a"], x["b"], x["relation"], float(x["weight"])) for x in data["links"]]
-
-    def timeline(
-        self,
-        *,
-        user_id: str,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        start: Any = None,
-        end: Any = None,
-        limit: int = 100,
-    ) -> builtins.list[Record]:
-        """One scope's memories in event order (see ``Memory.timeline``)."""
-        params = _drop_none(
-            user_id=user_id,
-            agent_id=agent_id,
-            session_id=session_id,
-            start=_iso(start),
-            end=_iso(end),
-            limit=limit,
-        )
-        data = self._request("GET", "/v1/timeline", params=params).json()
-        return [record_from_dict(r) for r in data["records"]]
-
-    def first_of(self, event_a: str, event_b: str, *, user_id: str) -> tuple[Hit, Hit]:
-        """Which of two described events happened first (see ``Memory.first_of``).
-
-        Returns:
-            (earlier, later) hits.
-        """
-        body = {"event_a": event_a, "event_b": event_b, "user_id": user_id}
-        data = self._request("POST", "/v1/first-of", json=body).json()
-        return hit_from_dict(data["earlier"]), hit_from_dict(data["later"])
-
-    def answer(
-        self,
-        question: str,
-        *,
-        user_id: str,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        limit: int = 10,
-        filters: Mapping[str, Any] | None = None,
-    ) -> Answer:
-        """Answer a question from one user's memories, citing them, or abstain (see
-        ``Memory.answer``)."""
-        body = _drop_none(
-            question=question,
-            user_id=user_id,
-            agent_id=agent_id,
-            session_id=session_id,
-            limit=limit,
-            filters=filters,
-        )
-        data = self._request("POST", "/v1/answer", json=body).json()
-        return Answer(
-            text=data["text"],
-            citations=tuple(data["citations"]),
-            abstained=bool(data["abstained"]),
-            usage=dict(data.get("usage") or {}),
-        )
-
-    # -- export / import --------------------------------------------------------------------
 
     def export(self, path: str | Path, *, user_id: str | None = None) -> int:
         """Write memories and history to a local JSONL file (see ``Memory.export``).
@@ -380,8 +155,6 @@ class Client:
         ).json()
         return int(data["imported"])
 
-    # -- plumbing ---------------------------------------------------------------------------
-
     def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, url, **kwargs)
@@ -390,6 +163,80 @@ class Client:
         if response.is_error:
             raise _error(response)
         return response
+
+
+def request_for(verb: verbs.Verb, kwargs: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """The REST request of one call: (method, url, httpx keyword arguments).
+
+    Path parameters go in the URL, the rest in the query (GET, DELETE; JSON objects as JSON
+    text) or the JSON body. A safety argument is set to what the library call means: a forget
+    with no id and no filters is a whole-scope forget (``"all": true``).
+    """
+    assert verb.rest is not None
+    method, path = verb.rest
+    values = {k: _iso(v) for k, v in kwargs.items()}
+    if "all" in {a.name for a in verb.args if a.adapter_only}:
+        values["all"] = values.get("id") is None and not values.get("filters")
+    for name in ("id", "user_id"):
+        if "{" + name + "}" in path:
+            safe = "/" if name == "user_id" else ""
+            path = path.replace("{" + name + "}", _seg(values.pop(name), field=name, safe=safe))
+    rest = _drop_none(**values)
+    if method in ("GET", "DELETE"):
+        params = {k: json.dumps(v) if isinstance(v, Mapping) else v for k, v in rest.items()}
+        return method, path, {"params": params}
+    return method, path, {"json": rest} if rest else {}
+
+
+def result_of(verb: verbs.Verb, data: Any) -> Any:
+    """The library's value for one verb's JSON answer (``verbs.to_json`` the other way)."""
+    kind = verb.result
+    if kind == "record":
+        return record_from_dict(data)
+    if kind == "hits":
+        return [hit_from_dict(h) for h in data["hits"]]
+    if kind == "page":
+        return Page([record_from_dict(r) for r in data["records"]], data.get("next_cursor"))
+    if kind == "records":
+        return [record_from_dict(r) for r in data["records"]]
+    if kind == "entries":
+        return [history_from_dict(e) for e in data["entries"]]
+    if kind == "links":
+        return [Link(x["a"], x["b"], x["relation"], float(x["weight"])) for x in data["links"]]
+    if kind == "pair":
+        return hit_from_dict(data["earlier"]), hit_from_dict(data["later"])
+    if kind == "answer":
+        return Answer(
+            text=data["text"],
+            citations=tuple(data["citations"]),
+            abstained=bool(data["abstained"]),
+            usage=dict(data.get("usage") or {}),
+        )
+    if kind in ("forgotten", "purged"):
+        return int(data[kind])
+    return None
+
+
+def _method(verb: verbs.Verb) -> Callable[..., Any]:
+    sig = verbs.signature(verb)
+
+    def method(self: Client, *args: Any, **kwargs: Any) -> Any:
+        bound = sig.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        call = {k: v for k, v in bound.arguments.items() if k != "self"}
+        http_method, url, extra = request_for(verb, call)
+        response = self._request(http_method, url, **extra)
+        return result_of(verb, None if response.status_code == 204 else response.json())
+
+    method.__signature__ = sig  # type: ignore[attr-defined]
+    method.__name__ = verb.name
+    method.__doc__ = f"{verb.summary} (see ``Memory.{verb.name}``)"
+    return method
+
+
+for _verb in verbs.VERBS:
+    if _verb.generated("client"):
+        setattr(Client, _verb.name, _method(_verb))
 
 
 def _error(response: httpx.Response) -> errors.RememError:

@@ -25,7 +25,7 @@ _MAX_KEYWORDS = 16
 
 
 def unit_id(user_id: str, session_id: str, chunk: int) -> str:
-    """The deterministic id of one session chunk's unit (a derived UUIDv8: no client can bring
+    """The deterministic id of one session chunk's unit (a derived "~" id: no client can bring
     in, by import, an id that takes the place of a unit of someone else's session)."""
     return _ids.derived_id("session", user_id, session_id, str(chunk))
 
