@@ -24,6 +24,7 @@ from datetime import datetime
 
 import numpy as np
 
+from remem.filters import Condition
 from remem.guard import trust
 from remem.organize import consolidate, units
 from remem.store.base import Scope, Store
@@ -32,7 +33,7 @@ from remem.types import HistoryEntry, Link, Record, Vector
 NEIGHBOURS = 20
 SIMILAR = 0.8  # cosine above which two notes are linked as similar
 _MAX_SIMILAR_LINKS = 3
-_SESSION_PAGE = 5000
+_SESSION_PAGE = 256  # turns read at a time when walking a session (any length)
 
 
 def cosine(score: float) -> float:
@@ -215,17 +216,27 @@ def _correct(
     if not record.session_id or not consolidate.is_correction(record.content):
         return []
     scope = Scope(user_id=record.user_id, session_id=record.session_id)
-    earlier = [
-        r
-        for r in store.list(scope, limit=_SESSION_PAGE, cursor=None).records
-        if r.id != record.id
-        and r.speaker == record.speaker
-        and (r.occurred_at or at) <= (record.occurred_at or at)
-        and not consolidate.is_correction(r.content)
-    ]
-    if not earlier:
+    when = record.occurred_at or at
+
+    def corrected(r: Record) -> bool:
+        return (
+            r.id != record.id
+            and r.speaker == record.speaker
+            and (r.occurred_at or at) <= when
+            and not consolidate.is_correction(r.content)
+        )
+
+    # The last such statement in event order: walk back from the last turn at or before ``when``
+    # a page at a time (usually one), not the whole session.
+    old = None
+    end = store.count_before(scope, when, None)
+    while old is None and end > 0:
+        start = max(0, end - _SESSION_PAGE)
+        page = store.list_ordered(scope, offset=start, limit=end - start)
+        old = next((r for r in reversed(units.order(page)) if corrected(r)), None)
+        end = start
+    if old is None:
         return []
-    old = units.order(earlier)[-1]
     if _outranked(record, old, order):
         return [old]
     fixed = replace(old, content=f"{old.content} [corrected: {record.content}]")
@@ -277,29 +288,39 @@ def refresh_sessions(
     """Rebuild the session units (and "next" links) of each (user_id, session_id).
 
     With ``added`` (ids just inserted), only the chunks from the first one holding a new turn
-    onwards are rebuilt and only the new turns' "next" links written: appending to a long session
-    costs one chunk, not the whole session.
+    onwards are read and rebuilt, and only the new turns' "next" links written: appending to a
+    session of any length costs one chunk, not the whole session. Without it (after a delete or
+    an update) the whole session is rebuilt.
     """
+    new = store.get_many(sorted(added)) if added else {}
     for user_id, session_id in sessions:
-        turns = units.order(
-            store.list(
-                Scope(user_id=user_id, session_id=session_id), limit=_SESSION_PAGE, cursor=None
-            ).records
-        )
+        scope = Scope(user_id=user_id, session_id=session_id)
         first = 0
         if added is not None:
+            mine = units.order(
+                [r for r in new.values() if (r.user_id, r.session_id) == (user_id, session_id)]
+            )
+            if not mine:
+                continue
+            # The turn before the first new one is read too: its "next" link may be new.
+            position = store.count_before(scope, mine[0].occurred_at, mine[0].id)
+            start = max(0, position // units.CHUNK * units.CHUNK - 1)
+            turns = units.order(store.list_ordered(scope, offset=start, limit=None))
             touched = [i for i, r in enumerate(turns) if r.id in added]
             if not touched:
                 continue
-            first = touched[0] // units.CHUNK
-        rebuilt = turns[first * units.CHUNK :]
+            first = (start + touched[0]) // units.CHUNK
+            rebuilt = turns[first * units.CHUNK - start :]
+        else:
+            turns = units.order(store.list_ordered(scope, offset=0, limit=None))
+            rebuilt = turns
         vectors = store.vectors([r.id for r in rebuilt])
         built = units.session_units(rebuilt, vectors, at=at, first_chunk=first)
-        stale = store.list(
-            Scope(user_id=user_id, session_id=session_id, levels=(units.LEVEL,)),
-            limit=_SESSION_PAGE,
-            cursor=None,
-        ).records
+        later = (Condition("$gte", first, path=("chunk",)),) if first else ()
+        stale = _all(
+            store,
+            Scope(user_id=user_id, session_id=session_id, levels=(units.LEVEL,), conditions=later),
+        )
         keep = {u.id for u, _ in built}
         drop = [u.id for u in stale if u.id not in keep and u.metadata.get("chunk", 0) >= first]
         if drop:
@@ -314,3 +335,15 @@ def refresh_sessions(
         ]
         if nxt:
             store.add_links(user_id, nxt)
+
+
+def _all(store: Store, scope: Scope) -> list[Record]:
+    """Every record in ``scope``, a page at a time."""
+    out: list[Record] = []
+    cursor: str | None = None
+    while True:
+        page = store.list(scope, limit=_SESSION_PAGE, cursor=cursor)
+        out += page.records
+        cursor = page.next_cursor
+        if cursor is None:
+            return out

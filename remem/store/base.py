@@ -82,6 +82,20 @@ class Store(Protocol):
     def list(self, scope: Scope, *, limit: int, cursor: str | None) -> Page:
         """Return records in ``scope`` in id order, ``limit`` at a time, after ``cursor``."""
 
+    def count_before(self, scope: Scope, occurred_at: datetime | None, id: str | None) -> int:
+        """How many records in ``scope`` come before a point of event order.
+
+        Event order is ``occurred_at`` (undated records first), then id, as
+        ``remem.organize.units.order`` sorts. The point is (``occurred_at``, ``id``); with ``id``
+        None it lies after every record of that time (undated records, if ``occurred_at`` is None).
+        """
+
+    def list_ordered(
+        self, scope: Scope, *, offset: int, limit: int | None
+    ) -> builtins.list[Record]:
+        """Records in ``scope`` in event order (see ``count_before``), ``offset`` of them skipped,
+        at most ``limit`` (None: all the rest): the tail of a long session without its head."""
+
     def history(self, memory_id: str) -> builtins.list[HistoryEntry]:
         """Every history entry of one record, oldest first (kept after delete)."""
 

@@ -14,6 +14,7 @@ import builtins
 import contextlib
 import math
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 migrations = _pgsql.migrations
 _COLS = ", ".join(_rows.COLUMNS)
 _HCOLS = ", ".join(_rows.HISTORY_COLUMNS)
+_EVENT_ORDER = "occurred_at NULLS FIRST, id"  # ``remem.organize.units.order``: undated first
 
 
 def _import() -> tuple[Any, Any, Any]:
@@ -282,6 +284,33 @@ class PostgresStore:
         more = len(rows) > limit
         return Page(records, records[-1].id if more and records else None)
 
+    def count_before(self, scope: Scope, occurred_at: datetime | None, id: str | None) -> int:
+        """See ``Store.count_before``."""
+        clause, args = _rows.where(scope, "%s", _pgsql.condition)
+        before, more = _event_before(occurred_at, id, "%s")
+        with self._conn("count before") as conn:
+            row = conn.execute(
+                f"SELECT count(*) FROM memories WHERE {clause} AND {before}", (*args, *more)
+            ).fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def list_ordered(
+        self, scope: Scope, *, offset: int, limit: int | None
+    ) -> builtins.list[Record]:
+        """See ``Store.list_ordered``."""
+        clause, args = _rows.where(scope, "%s", _pgsql.condition)
+        page = "LIMIT ALL" if limit is None else "LIMIT %s"
+        extra = [] if limit is None else [limit]
+        # Sort the narrow (time, id, key) rows first, then read only the page's full rows.
+        with self._conn("list in order") as conn:
+            rows = conn.execute(
+                f"SELECT {_COLS} FROM memories WHERE id IN (SELECT id FROM memories "
+                f"WHERE {clause} ORDER BY {_EVENT_ORDER} {page} OFFSET %s) "
+                f"ORDER BY {_EVENT_ORDER}",
+                (*args, *extra, max(0, offset)),
+            ).fetchall()
+        return [_rows.from_row(r) for r in rows]
+
     def history(self, memory_id: str) -> builtins.list[HistoryEntry]:
         """See ``Store.history``."""
         with self._conn("history") as conn:
@@ -428,3 +457,20 @@ class PostgresStore:
     def close(self) -> None:
         """See ``Store.close``."""
         self._pool.close()
+
+
+def _event_before(occurred_at: datetime | None, id: str | None, ph: str) -> tuple[str, list[Any]]:
+    """The condition "before (occurred_at, id) in event order" (see ``Store.count_before``)."""
+    at = _time.fmt(occurred_at)
+    if at is None:
+        return (
+            ("occurred_at IS NULL", [])
+            if id is None
+            else (f"(occurred_at IS NULL AND id < {ph})", [id])
+        )
+    if id is None:
+        return f"(occurred_at IS NULL OR occurred_at <= {ph})", [at]
+    return (
+        f"(occurred_at IS NULL OR occurred_at < {ph} OR (occurred_at = {ph} AND id < {ph}))",
+        [at, at, id],
+    )

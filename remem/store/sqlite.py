@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -435,6 +436,32 @@ class SQLiteStore:
         more = len(rows) > limit
         return Page(records, records[-1].id if more and records else None)
 
+    def count_before(self, scope: Scope, occurred_at: datetime | None, id: str | None) -> int:
+        """See ``Store.count_before``."""
+        clause, args = _rows.where(scope, "?", _condition)
+        before, more = _event_before(occurred_at, id, "?")
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT count(*) FROM memories WHERE {clause} AND {before}", (*args, *more)
+            ).fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def list_ordered(
+        self, scope: Scope, *, offset: int, limit: int | None
+    ) -> builtins.list[Record]:
+        """See ``Store.list_ordered``."""
+        clause, args = _rows.where(scope, "?", _condition)
+        page = "LIMIT -1" if limit is None else "LIMIT ?"
+        extra = [] if limit is None else [limit]
+        # Sort the narrow (time, id, key) rows first, then read only the page's full rows.
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLS} FROM memories WHERE id IN (SELECT id FROM memories "
+                f"WHERE {clause} ORDER BY occurred_at, id {page} OFFSET ?) ORDER BY occurred_at, id",
+                (*args, *extra, max(0, offset)),
+            ).fetchall()
+        return [_rows.from_row(r) for r in rows]
+
     def history(self, memory_id: str) -> builtins.list[HistoryEntry]:
         """See ``Store.history``."""
         with self._read() as conn:
@@ -707,3 +734,20 @@ def _blob(vec: Vector) -> bytes:
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def _event_before(occurred_at: datetime | None, id: str | None, ph: str) -> tuple[str, list[Any]]:
+    """The condition "before (occurred_at, id) in event order" (see ``Store.count_before``)."""
+    at = _time.fmt(occurred_at)
+    if at is None:
+        return (
+            ("occurred_at IS NULL", [])
+            if id is None
+            else (f"(occurred_at IS NULL AND id < {ph})", [id])
+        )
+    if id is None:
+        return f"(occurred_at IS NULL OR occurred_at <= {ph})", [at]
+    return (
+        f"(occurred_at IS NULL OR occurred_at < {ph} OR (occurred_at = {ph} AND id < {ph}))",
+        [at, at, id],
+    )
