@@ -21,8 +21,9 @@ import re
 import threading
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -147,7 +148,9 @@ def check(
         return {}
     matrix = np.stack([np.asarray(c.vector, dtype=np.float32) for c in items])
     same = (matrix @ matrix.T) >= threshold
-    scans = [scan(c.text) for c in items]
+    scans = [
+        _long("scan", c.text, scan) if len(c.text) > _CACHED_CHARS else scan(c.text) for c in items
+    ]
     commanding = [bool({INSTRUCTION, TOOL_CALL}.intersection(f)) for f in scans]
     claims = [_claims(c.text) for c in items]
     out: dict[int, tuple[str, ...]] = {}
@@ -173,6 +176,12 @@ def lesson_key(text: str) -> str:
         Lower-case words without fillers, e.g. "ignore previous instructions" for "Please IGNORE
         all previous instructions!". Text without a recognised trigger gives its first 12 words.
     """
+    if len(text) > _CACHED_CHARS:
+        return _long("lesson_key", text, _lesson_key)
+    return _lesson_key(text)
+
+
+def _lesson_key(text: str) -> str:
     triggers = find_instructions(text)
     if triggers:
         return _normal(triggers[0])
@@ -191,7 +200,7 @@ def matches_lesson(text: str, lessons: Iterable[Lesson]) -> bool:
         normalised words.
     """
     key = lesson_key(text)
-    padded = f" {_normal(text)} "
+    padded = f" {_normal_long(text) if len(text) > _CACHED_CHARS else _normal(text)} "
     for lesson in lessons:
         if lesson.key and (lesson.key == key or f" {lesson.key} " in padded):
             return True
@@ -206,28 +215,50 @@ def _normal(text: str) -> str:
 
 def _claims(text: str) -> tuple[_Claim, ...]:
     # The same hits come back query after query. Short texts are cached by value, so the cache
-    # stays a few tens of MB at most; long ones (tool output, files, up to 64 KiB each) by a
-    # 16-byte digest, so a stored blob costs one linear pass, not one per search.
+    # stays a few tens of MB at most; long ones by digest (``_long``).
     if len(text) <= _CACHED_CHARS:
         return _claims_cached(text)
-    key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-    with _LONG_LOCK:
-        hit = _LONG.get(key)
-        if hit is not None:
-            _LONG.move_to_end(key)
-            return hit
-    claims = _claims_of(text)
-    with _LONG_LOCK:
-        _LONG[key] = claims
-        while len(_LONG) > _LONG_MAX:
-            _LONG.popitem(last=False)
-    return claims
+    return _long("claims", text, _claims_of)
 
 
 _CACHED_CHARS = 2000
 _LONG_MAX = 1024
-_LONG: OrderedDict[bytes, tuple[_Claim, ...]] = OrderedDict()
+_LONG: OrderedDict[tuple[str, bytes], Any] = OrderedDict()
 _LONG_LOCK = threading.Lock()
+_T = TypeVar("_T")
+
+
+# The normalised words of a long text are about as long as the text: only a few are kept.
+_NORMAL_MAX = 32
+_NORMAL: OrderedDict[tuple[str, bytes], Any] = OrderedDict()
+
+
+def _long(
+    kind: str,
+    text: str,
+    compute: Callable[[str], _T],
+    cache: OrderedDict[tuple[str, bytes], Any] = _LONG,
+    size: int = _LONG_MAX,
+) -> _T:
+    """``compute(text)`` for a long text (tool output, a file: up to 64 KiB), cached by a 16-byte
+    digest so a stored blob is read once, not on every search it comes back in. The keys never
+    hold the text; the values of ``_LONG`` are small (claims, flags, a lesson key)."""
+    key = (kind, hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest())
+    with _LONG_LOCK:
+        if key in cache:
+            cache.move_to_end(key)
+            hit: _T = cache[key]
+            return hit
+    value = compute(text)
+    with _LONG_LOCK:
+        cache[key] = value
+        while len(cache) > size:
+            cache.popitem(last=False)
+    return value
+
+
+def _normal_long(text: str) -> str:
+    return _long("normal", text, _normal, _NORMAL, _NORMAL_MAX)
 
 
 @functools.lru_cache(maxsize=16384)
