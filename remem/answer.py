@@ -12,17 +12,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from remem import _text
 from remem.errors import LLMError
 from remem.llm.base import LLMClient, complete_json
+from remem.ports import MemoryPort
 from remem.types import Hit
-
-if TYPE_CHECKING:
-    from remem.memory import Memory
 
 logger = logging.getLogger("remem.llm")
 
@@ -66,7 +64,7 @@ class _Reply(BaseModel):
 
 
 def answer(
-    memory: Memory,
+    memory: MemoryPort,
     question: str,
     *,
     user_id: str,

@@ -51,16 +51,14 @@ import queue
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from remem import _time
 from remem.llm import tasks
 from remem.llm.base import LLMClient
 from remem.llm.notes import NoteWriter, eligible
+from remem.ports import MemoryPort
 from remem.types import HistoryEntry, Link, Record
-
-if TYPE_CHECKING:
-    from remem.memory import Memory
 
 logger = logging.getLogger("remem.llm")
 
@@ -94,7 +92,7 @@ class EnrichStats:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def enricher_for(memory: Memory) -> Enricher | None:
+def enricher_for(memory: MemoryPort) -> Enricher | None:
     """The enricher ``Memory`` should feed its new records to, or None when no LLM is configured.
 
     Args:
@@ -128,7 +126,7 @@ class Enricher:
 
     def __init__(
         self,
-        memory: Memory,
+        memory: MemoryPort,
         llm: LLMClient | None,
         *,
         background: bool = True,

@@ -29,16 +29,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import Protocol, cast
 
 from remem import _time
 from remem.llm import tasks
 from remem.llm.base import LLMClient
+from remem.ports import MemoryPort
 from remem.store.base import Scope
 from remem.types import HistoryEntry, Record
-
-if TYPE_CHECKING:
-    from remem.memory import Memory
 
 logger = logging.getLogger("remem.llm")
 
@@ -72,7 +70,7 @@ class NoteWriter:
 
     def __init__(
         self,
-        memory: Memory,
+        memory: MemoryPort,
         llm: LLMClient | None,
         *,
         count: Callable[..., None],
