@@ -140,7 +140,7 @@ def _tool(verb: verbs.Verb, caller: Callable[[Context], Caller]) -> Callable[...
 
     params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Context)]
     for a in verb.args:
-        annotation = Annotated[a.type, Field(description=a.doc)]
+        annotation: Any = Annotated[a.type, Field(description=a.doc)]
         default = a.default_on("mcp")
         params.append(
             inspect.Parameter(

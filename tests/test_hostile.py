@@ -717,8 +717,21 @@ def test_rest_malformed_json_is_a_4xx(rest: RestTarget, route: str, raw: bytes) 
 @pytest.mark.parametrize(
     ("method", "path", "kw", "status"),
     [
-        ("POST", "/v1/memories", {"content": b"x" * (REST_LIMIT + 1)}, 413),
-        ("POST", "/v1/import", {"content": b"x" * (REST_LIMIT + 1)}, 413),
+        (
+            "POST",
+            "/v1/memories",
+            {"content": b"x" * (REST_LIMIT + 1), "headers": {"Content-Type": "application/json"}},
+            413,
+        ),
+        (
+            "POST",
+            "/v1/import",
+            {
+                "content": b"x" * (REST_LIMIT + 1),
+                "headers": {"Content-Type": "application/x-ndjson"},
+            },
+            413,
+        ),
         ("POST", "/v1/memories", {"json": {"content": "x" * 100_000, "user_id": "f"}}, (413, 422)),
         ("POST", "/v1/memories", {"json": {"content": 5, "user_id": "f"}}, 422),
         ("POST", "/v1/memories", {"json": {"content": "x", "user_id": ["f"]}}, 422),
@@ -763,7 +776,15 @@ def test_rest_malformed_json_is_a_4xx(rest: RestTarget, route: str, raw: bytes) 
         ("DELETE", "/v1/memories/'%3B%20DROP%20TABLE%20memories", {}, (404, 422)),
         ("POST", "/v1/forget", {"json": {}}, 422),
         ("POST", "/v1/first-of", {"json": {"event_a": "x", "user_id": "f"}}, 422),
-        ("POST", "/v1/import", {"content": b'{"type": "record"}\n'}, 422),
+        (
+            "POST",
+            "/v1/import",
+            {
+                "content": b'{"type": "record"}\n',
+                "headers": {"Content-Type": "application/x-ndjson"},
+            },
+            422,
+        ),
         ("PUT", "/v1/memories", {}, 405),
     ],
 )

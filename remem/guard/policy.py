@@ -11,6 +11,7 @@ demoted and flagged; so are hits that match a lesson; low trust lowers a score.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -26,7 +27,21 @@ LESSON = "lesson"
 LESSON_FLAG = "lesson_match"
 # What sends a record to quarantine at write time (url_exfil alone only flags).
 QUARANTINE_FLAGS = frozenset(
-    {signals.INSTRUCTION, signals.TOOL_CALL, signals.HIDDEN_UNICODE, signals.BIDI, LESSON_FLAG}
+    {
+        signals.INSTRUCTION,
+        signals.TOOL_CALL,
+        signals.HIDDEN_UNICODE,
+        signals.BIDI,
+        signals.MIXED_SCRIPT,
+        LESSON_FLAG,
+    }
+)
+# A user's own standing instruction to the assistant: flagged, never quarantined (see assess).
+DIRECTIVE = "directive"
+_OVERRIDE = re.compile(
+    r"\b(?:ignore|disregard|forget|override|bypass|jailbr\w*|system\s+prompt|you\s+are\s+now"
+    r"|reveal|leak|exfiltrat\w*|(?:developer|god|admin|debug)\s+mode)\b",
+    re.IGNORECASE,
 )
 CONSENSUS_DEMOTION = 0.5
 CONFLICT_DEMOTION = 0.5
@@ -64,6 +79,10 @@ def assess(
     """Flags, trust and the quarantine decision for one incoming memory (its content, speaker
     and string metadata are scanned)."""
     flags = signals.scan_fields(content, speaker, metadata)
+    if origin == "user" and signals.INSTRUCTION in flags and _standing(content):
+        # The user telling the assistant how to behave ("always answer in French") is a
+        # preference, not an attack on it: kept, trusted, flagged as a directive.
+        flags = tuple(DIRECTIVE if f == signals.INSTRUCTION else f for f in flags)
     if known and consensus.matches_lesson(content, known):
         flags = (*flags, LESSON_FLAG)
     trust = signals.trust_for(origin, flags)
@@ -101,6 +120,14 @@ def screen(
         trust=min(verdict.trust, max_trust),
         level=QUARANTINE if quarantine else record.level,
     )
+
+
+def _standing(content: str) -> bool:
+    """True when every instruction-like phrase of ``content`` is a standing directive (how to
+    answer, what to include), none an override (ignore the rules, reveal or replace the system
+    prompt, "you are now ..."); False when the flag came from the speaker or metadata."""
+    found = signals.find_instructions(content)
+    return bool(found) and not any(_OVERRIDE.search(phrase) for phrase in found)
 
 
 def lesson_records(records: Sequence[Record], at: datetime) -> list[Record]:

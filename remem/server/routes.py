@@ -1,4 +1,6 @@
-"""The REST routes: each parses its input, makes one Memory call and renders the result.
+"""The REST routes: one per verb of the verb table (``remem.verbs``), each parsing its input,
+applying the shared rules, making one Memory call and rendering the result. Adding memories (one
+or a batch), export and import are written out here; every other route is generated.
 
 Routes are plain ``def`` so FastAPI runs them in its thread pool (the core is synchronous). Errors
 are not handled here: the one exception handler in ``app.py`` maps them to statuses.
@@ -9,24 +11,25 @@ trusted origin is refused (403), an import's records are lowered to it.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from remem import _validate
-from remem.answer import Answer
+from remem import _validate, verbs
 from remem.errors import Forbidden, InvalidInput
 from remem.guard import trust
 from remem.memory import Memory
 from remem.server import schemas
-from remem.server.auth import Caller, request_caller, request_memory
+from remem.server.auth import Caller, request_caller, request_memory, trust_order
 from remem.tenancy import TenantMemory
 from remem.types import ORIGINS
 
@@ -72,221 +75,117 @@ def add_memories(body: schemas.AddBody, caller: CallerDep) -> JSONResponse:
     lowered to the key's ``max_origin``.
     """
     memory = caller.memory
+    add = verbs.BY_NAME["add"]
+
+    def ready(item: Any) -> dict[str, Any]:
+        return verbs.prepare(
+            add,
+            item.model_dump(exclude_unset=True),
+            surface="rest",
+            max_origin=caller.max_origin if caller.limited else None,
+            memory=memory,
+            order=trust_order(memory),
+        )
+
     if isinstance(body, schemas.AddBatch):
-        items = [item.model_dump(exclude_unset=True) for item in body.items]
-        for i, item in enumerate(items):
+        items = []
+        for i, item in enumerate(body.items):
             try:
-                item["origin"] = _claimed(caller, item.get("origin"))
+                items.append(ready(item))
             except Forbidden as exc:
                 raise Forbidden(f"item {i}: {exc}") from exc
         records = memory.add_many(items)
         return _json({"items": [r.to_dict() for r in records]}, status.HTTP_201_CREATED)
-    fields = body.model_dump(exclude_unset=True)
-    fields["origin"] = _claimed(caller, fields.get("origin"))
-    return _json(memory.add(fields.pop("content"), **fields).to_dict(), status.HTTP_201_CREATED)
+    return _json(verbs.call(add, memory, ready(body)).to_dict(), status.HTTP_201_CREATED)
 
 
-def _claimed(caller: Caller, origin: str | None) -> str:
-    """The origin a write is stored with: the one claimed, if the caller may claim it."""
-    if origin is None:
-        return caller.cap_origin("user")
-    caller.check_origin(origin)
-    return origin
-
-
-@router.post("/memories/search", response_model=schemas.SearchOut, summary="Search one scope")
-def search_memories(body: schemas.SearchBody, memory: MemoryDep) -> JSONResponse:
-    """``Memory.search``: hits best first, each with its score and ``explain``."""
-    fields = body.model_dump(exclude_unset=True)
-    hits = memory.search(fields.pop("query"), **fields)
-    return _json({"hits": [h.to_dict() for h in hits]})
-
-
-@router.get("/memories", response_model=schemas.PageOut, summary="List one scope, a page at a time")
-def list_memories(
-    memory: MemoryDep,
-    user_id: Annotated[str, Query()],
-    agent_id: Annotated[str | None, Query()] = None,
-    session_id: Annotated[str | None, Query()] = None,
-    limit: Annotated[int, Query()] = 100,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
-    filters: Annotated[str | None, Query(description="A JSON filter object")] = None,
-) -> JSONResponse:
-    """``Memory.list`` in id (creation) order."""
-    page = memory.list(
-        user_id=user_id,
-        agent_id=agent_id,
-        session_id=session_id,
-        limit=limit,
-        cursor=cursor,
-        filters=_parse_filters(filters),
-    )
-    return _json({"records": [r.to_dict() for r in page], "next_cursor": page.next_cursor})
-
-
-@router.get("/memories/{id}", response_model=schemas.RecordOut, summary="Get one memory")
-def get_memory(
-    id: str, memory: MemoryDep, user_id: Annotated[str | None, Query()] = None
-) -> JSONResponse:
-    """``Memory.get``."""
-    return _json(memory.get(id, user_id=user_id).to_dict())
-
-
-@router.patch("/memories/{id}", response_model=schemas.RecordOut, summary="Change one memory")
-def update_memory(id: str, body: schemas.UpdateBody, caller: CallerDep) -> JSONResponse:
-    """``Memory.update``: a new version; the old one stays in history.
-
-    The new version keeps the memory's origin, so a key whose ``max_origin`` ranks below that
-    origin may not change it (403): an agent's key cannot rewrite what the user said.
-    """
-    fields = body.model_dump(exclude_unset=True)
-    if caller.limited:
-        current = caller.memory.get(id, user_id=fields.get("user_id"))
-        try:
-            caller.check_origin(current.origin)
-        except Forbidden as exc:
-            raise Forbidden(f"memory {id} may not be changed with this key: {exc}") from exc
-    return _json(caller.memory.update(id, **fields).to_dict())
-
-
-@router.delete(
-    "/memories/{id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete one memory"
-)
-def delete_memory(
-    id: str,
-    memory: MemoryDep,
-    user_id: Annotated[str | None, Query()] = None,
-    reason: Annotated[str | None, Query()] = None,
-) -> Response:
-    """``Memory.delete``: gone from every index; its history keeps the last version."""
-    memory.delete(id, user_id=user_id, reason=reason)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.get(
-    "/memories/{id}/history", response_model=schemas.HistoryOut, summary="Every version of a memory"
-)
-def memory_history(
-    id: str, memory: MemoryDep, user_id: Annotated[str | None, Query()] = None
-) -> JSONResponse:
-    """``Memory.history``, oldest first."""
-    return _json({"entries": [e.to_dict() for e in memory.history(id, user_id=user_id)]})
-
-
-@router.get(
-    "/memories/{id}/links", response_model=schemas.LinksOut, summary="The links of a memory"
-)
-def memory_links(
-    id: str, memory: MemoryDep, user_id: Annotated[str | None, Query()] = None
-) -> JSONResponse:
-    """``Memory.links``: similar, shared entity, next turn, supersedes, ..."""
-    return _json({"links": [x.to_dict() for x in memory.links(id, user_id=user_id)]})
-
-
-@router.post(
-    "/memories/{id}/quarantine",
-    response_model=schemas.RecordOut,
-    summary="Hide a memory from searches and listings",
-)
-def quarantine_memory(id: str, body: schemas.MoveBody, memory: MemoryDep) -> JSONResponse:
-    """``Memory.quarantine``: kept, with its history, but never returned by reads."""
-    return _json(memory.quarantine(id, **body.model_dump(exclude_unset=True)).to_dict())
-
-
-@router.post("/memories/{id}/restore", response_model=schemas.RecordOut, summary="Restore a memory")
-def restore_memory(id: str, body: schemas.MoveBody, memory: MemoryDep) -> JSONResponse:
-    """``Memory.restore`` of a quarantined memory."""
-    return _json(memory.restore(id, **body.model_dump(exclude_unset=True)).to_dict())
-
-
-@router.get("/timeline", response_model=schemas.TimelineOut, summary="One scope in event order")
-def timeline(
-    memory: MemoryDep,
-    user_id: Annotated[str, Query()],
-    agent_id: Annotated[str | None, Query()] = None,
-    session_id: Annotated[str | None, Query()] = None,
-    start: Annotated[str | None, Query(description="ISO 8601, inclusive")] = None,
-    end: Annotated[str | None, Query(description="ISO 8601, exclusive")] = None,
-    limit: Annotated[int, Query()] = 100,
-) -> JSONResponse:
-    """``Memory.timeline``: by when each event happened, optionally within [start, end)."""
-    records = memory.timeline(
-        user_id=user_id,
-        agent_id=agent_id,
-        session_id=session_id,
-        start=start,
-        end=end,
-        limit=limit,
-    )
-    return _json({"records": [r.to_dict() for r in records]})
-
-
-@router.post(
-    "/answer", response_model=schemas.AnswerOut, summary="Answer a question from memory, or abstain"
-)
-def answer(body: schemas.AnswerBody, memory: MemoryDep) -> JSONResponse:
-    """``Memory.answer``: the text, the ids of the memories it cites, and whether it abstained."""
-    fields = body.model_dump(exclude_unset=True)
-    return _json(answer_dict(memory.answer(fields.pop("question"), **fields)))
-
-
-@router.post(
-    "/first-of", response_model=schemas.FirstOfOut, summary="Which of two events came first"
-)
-def first_of(body: schemas.FirstOfBody, memory: MemoryDep) -> JSONResponse:
-    """``Memory.first_of``: each description matched to its best memory, then ordered."""
-    earlier, later = memory.first_of(body.event_a, body.event_b, user_id=body.user_id)
-    return _json({"earlier": earlier.to_dict(), "later": later.to_dict()})
-
-
-@router.post(
-    "/forget", response_model=schemas.ForgetOut, summary="Forget one memory, or a scope's matches"
-)
-def forget(body: schemas.ForgetBody, memory: MemoryDep) -> JSONResponse:
-    """``Memory.forget``: each forgotten memory leaves a "forget" entry in its history.
-
-    A whole scope (no id, no filters) is forgotten only with ``"all": true``.
-    """
-    fields = body.model_dump(exclude_unset=True)
-    everything = fields.pop("all", False)
-    id = fields.pop("id", None)
-    check_forget_all(id, fields.get("filters"), everything)
-    return _json({"forgotten": memory.forget(id, **fields)})
-
-
-def check_forget_all(id: str | None, filters: Any, everything: bool) -> None:
-    """A scope-wide forget must say so: ``all`` without an id, and not with one.
-
-    Raises:
-        InvalidInput: no id and no filters without ``all``, or ``all`` with an id.
-    """
-    if id is not None and everything:
-        raise InvalidInput("all: give either one id or all=true for a whole scope, not both")
-    if id is None and not filters and not everything:
-        raise InvalidInput(
-            "forgetting a whole scope (no id, no filters) needs all=true; "
-            "give an id or filters to forget less"
+def _endpoint(verb: verbs.Verb) -> Callable[..., Any]:
+    """The route function of ``verb``: path parameters from its path, query parameters for GET
+    and DELETE, else a JSON body made from its arguments; then ``verbs.prepare`` and one call."""
+    assert verb.rest is not None
+    method, path = verb.rest
+    in_path = re.findall(r"{(\w+)}", path)
+    in_query = method in ("GET", "DELETE")
+    rest = [a for a in verb.args if a.name not in in_path]
+    body = (
+        None
+        if in_query or not rest
+        else schemas.body_model(
+            _camel(verb.name) + "Body", rest, f"The arguments of Memory.{verb.name}."
         )
+    )
+
+    def endpoint(caller: Caller, **kwargs: Any) -> Response:
+        values = {name: kwargs[name] for name in in_path}
+        if body is not None:
+            values.update(kwargs["body"].model_dump(exclude_unset=True))
+        elif in_query:
+            values.update({a.name: _from_query(a, kwargs[a.name]) for a in rest})
+        ready = verbs.prepare(
+            verb,
+            values,
+            surface="rest",
+            max_origin=caller.max_origin if caller.limited else None,
+            memory=caller.memory,
+            order=trust_order(caller.memory),
+        )
+        result = verbs.call(verb, caller.memory, ready)
+        if verb.result == "none":
+            return Response(status_code=verb.status)
+        return _json(verbs.to_json(verb, result, ready), verb.status)
+
+    P = inspect.Parameter
+    params = [P("caller", P.KEYWORD_ONLY, annotation=CallerDep)]
+    params += [P(n, P.KEYWORD_ONLY, annotation=Annotated[str, Path()]) for n in in_path]
+    if body is not None:
+        params.append(P("body", P.KEYWORD_ONLY, annotation=Annotated[body, Body()]))
+    elif in_query:
+        params += [
+            P(
+                a.name,
+                P.KEYWORD_ONLY,
+                default=None if a.required else a.default,
+                annotation=Annotated[str | None if a.json else a.type, Query(description=a.doc)]
+                if not a.required
+                else Annotated[a.type, Query(description=a.doc)],
+            )
+            for a in rest
+        ]
+    endpoint.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    endpoint.__name__ = verb.name
+    endpoint.__doc__ = f"``Memory.{verb.name}``: {verb.summary}"
+    return endpoint
 
 
-@router.post(
-    "/scopes/{user_id:path}/forget-expired",
-    response_model=schemas.ForgetOut,
-    summary="Remove one user's memories whose TTL has passed",
-)
-def forget_expired(user_id: str, memory: MemoryDep) -> JSONResponse:
-    """``Memory.forget_expired``."""
-    return _json({"forgotten": memory.forget_expired(user_id=user_id)})
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
 
 
-@router.delete(
-    "/scopes/{user_id:path}",
-    response_model=schemas.PurgeOut,
-    summary="Hard-delete everything of one user, history included",
-)
-def purge_scope(user_id: str, memory: MemoryDep) -> JSONResponse:
-    """``Memory.purge``."""
-    return _json({"purged": memory.purge(user_id=user_id)})
+def _from_query(arg: verbs.Arg, value: Any) -> Any:
+    """A query parameter's value: JSON objects arrive as JSON text."""
+    if not arg.json or value is None:
+        return value
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{arg.name}: not valid JSON: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise InvalidInput(f"{arg.name}: expected a JSON object")
+    return parsed
+
+
+for _verb in verbs.VERBS:
+    if _verb.rest is not None and _verb.generated("rest"):
+        _method, _path = _verb.rest
+        router.add_api_route(
+            # A user_id in the path may hold "/": it takes the rest of the path.
+            _path.removeprefix("/v1").replace("{user_id}", "{user_id:path}"),
+            _endpoint(_verb),
+            methods=[_method],
+            status_code=_verb.status,
+            response_model=schemas.RESPONSES[_verb.result],
+            summary=_verb.summary,
+        )
 
 
 @router.post(
@@ -377,25 +276,3 @@ def import_error(exc: InvalidInput) -> InvalidInput:
     text = f"line {line}: " + _TMP_IMPORT.sub("the request body", message[found.end() :])
     # A subclass (TooLarge: 413) keeps its own type and status; its line stays in the text.
     return ImportLineError(text, line) if type(exc) is InvalidInput else type(exc)(text)
-
-
-def answer_dict(answer: Answer) -> dict[str, Any]:
-    """An ``Answer`` as JSON (the dataclass has no ``to_dict``)."""
-    return {
-        "text": answer.text,
-        "citations": list(answer.citations),
-        "abstained": answer.abstained,
-        "usage": dict(answer.usage),
-    }
-
-
-def _parse_filters(text: str | None) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise InvalidInput(f"filters: not valid JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise InvalidInput("filters: expected a JSON object")
-    return value

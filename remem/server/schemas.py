@@ -1,50 +1,42 @@
 """Request and response bodies of the REST API (pydantic, used only at this edge).
 
-Request fields mirror the keyword arguments of ``Memory``; ``Memory`` still does the validation
-that matters (sizes, scopes, filters), so the rules live in one place. Response models exist for
-the OpenAPI document: routes render the library's own ``to_dict()``.
+Request bodies are made from the verb table (``body_model``): their fields are the verb's
+arguments, with the table's types, defaults and docs; ``Memory`` still does the validation that
+matters (sizes, scopes, filters), so the rules live in one place. Response models exist for the
+OpenAPI document: routes render the library's own ``to_dict()`` through ``verbs.to_json``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
 
-Kind = Literal["episodic", "semantic", "procedural", "core"]
-Origin = Literal["user", "agent", "tool", "import", "derived"]
+from remem import verbs
 
-
-class _Body(BaseModel):
-    # A misspelled field is an error, not silently ignored.
-    model_config = ConfigDict(extra="forbid")
+# A misspelled field is an error, not silently ignored.
+_FORBID = ConfigDict(extra="forbid")
 
 
-class AddItem(_Body):
-    """One memory to store: the arguments of ``Memory.add``."""
-
-    content: str = Field(description="The text to remember.")
-    user_id: str = Field(description="The scope's owner.")
-    agent_id: str | None = None
-    session_id: str | None = None
-    speaker: str | None = None
-    occurred_at: str | None = Field(None, description="When it happened (ISO 8601); default now.")
-    metadata: dict[str, Any] | None = None
-    kind: Kind = "episodic"
-    ttl: int | None = Field(None, description="Seconds until the memory expires and is forgotten.")
-    origin: Origin = Field(
-        "user",
-        description=(
-            "Where it came from; sets its starting trust. At most the API key's max_origin "
-            "(403 above it); left out: 'user', lowered to the key's max_origin."
-        ),
-    )
+def body_model(name: str, args: Sequence[verbs.Arg], doc: str) -> type[BaseModel]:
+    """A request body whose fields are ``args`` (required ones first-class, docs included)."""
+    fields: dict[str, Any] = {
+        a.name: (a.type, Field(... if a.required else a.default_on("rest"), description=a.doc))
+        for a in args
+    }
+    model: type[BaseModel] = create_model(name, __config__=_FORBID, __doc__=doc, **fields)
+    return model
 
 
-class AddBatch(_Body):
+AddItem = body_model("AddItem", verbs.BY_NAME["add"].args, "One memory to store: Memory.add.")
+
+
+class AddBatch(BaseModel):
     """Many memories, stored in one transaction (all or nothing): ``Memory.add_many``."""
 
-    items: list[AddItem]
+    model_config = _FORBID
+    items: list[AddItem]  # type: ignore[valid-type]
 
 
 def _add_shape(value: Any) -> str:
@@ -53,81 +45,15 @@ def _add_shape(value: Any) -> str:
 
 # A callable discriminator: a bad single item reports its own fields, not both union branches.
 AddBody = Annotated[
-    Annotated[AddItem, Tag("item")] | Annotated[AddBatch, Tag("batch")], Discriminator(_add_shape)
+    Annotated[AddItem, Tag("item")] | Annotated[AddBatch, Tag("batch")],  # type: ignore[valid-type]
+    Discriminator(_add_shape),
 ]
 
 
-class SearchBody(_Body):
-    """The arguments of ``Memory.search``."""
-
-    query: str
-    user_id: str
-    agent_id: str | None = None
-    session_id: str | None = None
-    limit: int = 10
-    filters: dict[str, Any] | None = Field(None, description="Field conditions, see remem.filters.")
-    as_of: str | None = Field(
-        None, description="A past moment (ISO 8601): what was known and valid then."
-    )
-    level: Literal["record", "session", "fact"] = Field(
-        "record",
-        description="What was stored, or the derived session units or one-sentence fact units.",
-    )
-
-
-class AnswerBody(_Body):
-    """The arguments of ``Memory.answer``."""
-
-    question: str
-    user_id: str
-    agent_id: str | None = None
-    session_id: str | None = None
-    limit: int = 10
-    filters: dict[str, Any] | None = Field(None, description="Field conditions, see remem.filters.")
-
-
-class FirstOfBody(_Body):
-    """The arguments of ``Memory.first_of``: two event descriptions in one user's scope."""
-
-    event_a: str
-    event_b: str
-    user_id: str
-
-
-class ForgetBody(_Body):
-    """The arguments of ``Memory.forget``: one ``id``, or a ``user_id`` scope (and filters)."""
-
-    id: str | None = Field(None, description="One memory to forget.")
-    user_id: str | None = Field(None, description="The scope; required without id.")
-    agent_id: str | None = None
-    session_id: str | None = None
-    filters: dict[str, Any] | None = Field(None, description="Field conditions, see remem.filters.")
-    reason: str | None = Field(None, description="Why, recorded in history.")
-    all: bool = Field(
-        False,
-        description="Required (true) to forget a whole scope: no id and no filters.",
-    )
-
-
-class MoveBody(_Body):
-    """The arguments of ``Memory.quarantine`` and ``Memory.restore``."""
-
-    user_id: str | None = Field(None, description="If given, the memory must belong to this user.")
-    reason: str | None = Field(None, description="Why, recorded in history.")
-
-
-class UpdateBody(_Body):
-    """The arguments of ``Memory.update``: content and/or metadata (which replaces the old)."""
-
-    content: str | None = None
-    metadata: dict[str, Any] | None = None
-    user_id: str | None = Field(None, description="If given, the memory must belong to this user.")
-    reason: str | None = Field(None, description="Why, recorded in history.")
-
-
-class ExportBody(_Body):
+class ExportBody(BaseModel):
     """Which memories to export: one user's, or all (of the caller's tenant)."""
 
+    model_config = _FORBID
     user_id: str | None = None
 
 
@@ -278,3 +204,19 @@ class HealthOut(BaseModel):
     """Liveness or readiness."""
 
     status: str
+
+
+# The response model of each result kind of the verb table.
+RESPONSES: dict[str, type[BaseModel] | None] = {
+    "record": RecordOut,
+    "hits": SearchOut,
+    "page": PageOut,
+    "records": TimelineOut,
+    "entries": HistoryOut,
+    "links": LinksOut,
+    "pair": FirstOfOut,
+    "answer": AnswerOut,
+    "forgotten": ForgetOut,
+    "purged": PurgeOut,
+    "none": None,
+}
