@@ -294,8 +294,44 @@ def serve(
         out.write_text(json.dumps(result, indent=1))
 
 
+def pathological(
+    embedder: Annotated[str, typer.Option("--embedder")] = "hashing",
+    runs: Annotated[int, typer.Option("--runs", help="Fresh builds; figures are medians.")] = 3,
+    repeats: Annotated[int, typer.Option("--repeats", help="Times each query is asked.")] = 5,
+    limit: Annotated[int, typer.Option("--limit", help="Hits per search.")] = 30,
+    out: OutOpt = None,
+) -> None:
+    """Search p50/p95 over a normal scope vs the same scope plus four pathological memories
+    (a 60 KB unbroken token, base64, minified JSON, a source file), and the ratio (target <= 2)."""
+    from remem.bench import pathological as bench
+    from remem.memory import Memory
+
+    with Progress(console=console) as progress:
+        task = progress.add_task("runs", total=runs)
+        result = bench.run(
+            lambda p: Memory(p, embedder=embedder),
+            runs=runs,
+            repeats=repeats,
+            limit=limit,
+            progress=lambda n: progress.advance(task, n),
+        )
+    table = Table(
+        title=f"Search with pathological memories ({embedder}, {result['searches']} searches"
+        f" per scope, limit {limit}, median of {runs} runs)"
+    )
+    for col in ("scope", "p50 ms", "p95 ms"):
+        table.add_column(col, justify="left" if col == "scope" else "right")
+    for scope in ("normal", "pathological"):
+        table.add_row(scope, f"{result[scope]['p50']:.2f}", f"{result[scope]['p95']:.2f}")
+    table.add_row("ratio", f"{result['ratio']['p50']:.2f}x", f"{result['ratio']['p95']:.2f}x")
+    console.print(table)
+    if out is not None:
+        out.write_text(json.dumps(result, indent=1))
+
+
 def register(bench_app: typer.Typer) -> None:
     """Add the benchmark commands to ``remem bench``."""
     bench_app.command("locomo")(locomo)
     bench_app.command("guard")(guard)
     bench_app.command("serve")(serve)
+    bench_app.command("pathological")(pathological)
