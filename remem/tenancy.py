@@ -1,4 +1,4 @@
-"""``TenantMemory``: one tenant's view of a shared ``Memory``.
+"""``TenantMemory``: one tenant's view of a shared ``Memory``, its verbs made from the verb table.
 
 Every ``user_id`` is qualified as ``f"{tenant}/{user_id}"`` before it reaches ``Memory`` and
 unqualified in everything that comes back (records, hits, history snapshots, export lines). A tenant
@@ -15,20 +15,24 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from remem import _validate
-from remem.answer import Answer
+from remem import _validate, verbs
 from remem.errors import Conflict, InvalidInput, NotFound
 from remem.keys import check_tenant
 from remem.memory import Memory
-from remem.types import HistoryEntry, Hit, Link, Page, Record
+from remem.types import HistoryEntry, Hit, Page, Record
+
+if TYPE_CHECKING:  # the generated verbs have Memory's signatures and types
+    _Verbs = Memory
+else:
+    _Verbs = object
 
 # What export writes and import accepts: stored memories, quarantined or not; never derived units.
 _PORTABLE_LEVELS = ("record", "quarantine")
 
 
-class TenantMemory:
+class TenantMemory(_Verbs):
     """The verbs of ``Memory``, confined to one tenant's scopes.
 
     Args:
@@ -99,36 +103,8 @@ class TenantMemory:
             raise InvalidInput(f"each item must be a mapping, got {type(item).__name__}")
         return {**item, "user_id": self.qualify(item.get("user_id"))}
 
-    # -- writes -----------------------------------------------------------------------------
-
-    def add(
-        self,
-        content: str,
-        *,
-        user_id: str,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        speaker: str | None = None,
-        occurred_at: Any = None,
-        metadata: Mapping[str, Any] | None = None,
-        kind: str = "episodic",
-        ttl: int | None = None,
-        origin: str = "user",
-    ) -> Record:
-        """``Memory.add`` in this tenant. See there for the arguments and errors."""
-        record = self.memory.add(
-            content,
-            user_id=self.qualify(user_id),
-            agent_id=agent_id,
-            session_id=session_id,
-            speaker=speaker,
-            occurred_at=occurred_at,
-            metadata=metadata,
-            kind=kind,
-            ttl=ttl,
-            origin=origin,
-        )
-        return self._record(record)
+    # -- the verbs ---------------------------------------------------------------------------
+    # Every verb but these (and export/import below) is generated from the verb table.
 
     def add_many(self, items: Iterable[Mapping[str, Any]]) -> builtins.list[Record]:
         """``Memory.add_many`` in this tenant (all or nothing)."""
@@ -141,150 +117,6 @@ class TenantMemory:
             except InvalidInput as exc:
                 raise type(exc)(f"item {i}: {exc}") from exc
         return [self._record(r) for r in self.memory.add_many(qualified)]
-
-    def update(
-        self,
-        id: str,
-        *,
-        content: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
-        reason: str | None = None,
-    ) -> Record:
-        """``Memory.update`` of a record of this tenant.
-
-        Raises:
-            NotFound: no such memory in this tenant (or in ``user_id``'s scope).
-        """
-        if content is None and metadata is None:
-            # Same order as Memory.update: a request with nothing to change is bad input first.
-            raise InvalidInput("update needs content or metadata")
-        owner = self._owner(id, user_id)
-        new = self.memory.update(
-            id, content=content, metadata=metadata, user_id=owner, reason=reason
-        )
-        return self._record(new)
-
-    def delete(self, id: str, *, user_id: str | None = None, reason: str | None = None) -> None:
-        """``Memory.delete`` of a record of this tenant.
-
-        Raises:
-            NotFound: no such memory in this tenant (or in ``user_id``'s scope).
-        """
-        self.memory.delete(id, user_id=self._owner(id, user_id), reason=reason)
-
-    def purge(self, *, user_id: str) -> int:
-        """``Memory.purge`` of one user of this tenant."""
-        return self.memory.purge(user_id=self.qualify(user_id))
-
-    def forget(
-        self,
-        id: str | None = None,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        reason: str | None = None,
-    ) -> int:
-        """``Memory.forget`` of one record of this tenant, or of one user's matching records.
-
-        Raises:
-            NotFound: ``id`` is not a memory of this tenant (or of ``user_id``).
-            InvalidInput: neither an id nor a user scope.
-        """
-        if id is not None:
-            return self.memory.forget(id, user_id=self._owner(id, user_id), reason=reason)
-        return self.memory.forget(
-            user_id=self.qualify(user_id),
-            agent_id=agent_id,
-            session_id=session_id,
-            filters=filters,
-            reason=reason,
-        )
-
-    def forget_expired(self, *, user_id: str) -> int:
-        """``Memory.forget_expired`` of one user of this tenant."""
-        return self.memory.forget_expired(user_id=self.qualify(user_id))
-
-    def quarantine(
-        self, id: str, *, user_id: str | None = None, reason: str | None = None
-    ) -> Record:
-        """``Memory.quarantine`` of a record of this tenant.
-
-        Raises:
-            NotFound: no such memory in this tenant (or in ``user_id``'s scope).
-        """
-        owner = self._owner(id, user_id)
-        return self._record(self.memory.quarantine(id, user_id=owner, reason=reason))
-
-    def restore(self, id: str, *, user_id: str | None = None, reason: str | None = None) -> Record:
-        """``Memory.restore`` of a quarantined record of this tenant.
-
-        Raises:
-            NotFound: no such memory in this tenant (or in ``user_id``'s scope).
-            InvalidInput: the memory is not in quarantine.
-        """
-        owner = self._owner(id, user_id)
-        return self._record(self.memory.restore(id, user_id=owner, reason=reason))
-
-    # -- reads ------------------------------------------------------------------------------
-
-    def get(self, id: str, *, user_id: str | None = None) -> Record:
-        """``Memory.get`` of a record of this tenant.
-
-        Raises:
-            NotFound: no such memory in this tenant (or in ``user_id``'s scope).
-        """
-        if user_id is not None:
-            return self._record(self.memory.get(id, user_id=self.qualify(user_id)))
-        return self._record(self._owned(id))
-
-    def list(
-        self,
-        *,
-        user_id: str,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> Page:
-        """``Memory.list`` of one user of this tenant."""
-        page = self.memory.list(
-            user_id=self.qualify(user_id),
-            agent_id=agent_id,
-            session_id=session_id,
-            filters=filters,
-            limit=limit,
-            cursor=cursor,
-        )
-        return Page([self._record(r) for r in page.records], page.next_cursor)
-
-    def search(
-        self,
-        query: str,
-        *,
-        user_id: str,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        limit: int = 10,
-        filters: Mapping[str, Any] | None = None,
-        as_of: Any = None,
-        level: str = "record",
-    ) -> builtins.list[Hit]:
-        """``Memory.search`` in one user's scope of this tenant."""
-        hits = self.memory.search(
-            query,
-            user_id=self.qualify(user_id),
-            agent_id=agent_id,
-            session_id=session_id,
-            limit=limit,
-            filters=filters,
-            as_of=as_of,
-            level=level,
-        )
-        return [self._hit(h) for h in hits]
 
     def history(self, id: str, *, user_id: str | None = None) -> builtins.list[HistoryEntry]:
         """``Memory.history`` of a record of this tenant (kept after delete).
@@ -303,63 +135,33 @@ class TenantMemory:
             raise NotFound(f"no history for memory {id}")
         return [self._entry(e) for e in entries]
 
-    def links(self, id: str, *, user_id: str | None = None) -> builtins.list[Link]:
-        """``Memory.links`` of a record of this tenant (links never cross users).
+    def _scoped(self, verb: verbs.Verb, call: dict[str, Any]) -> dict[str, Any]:
+        """``call`` with its user_id qualified (a scope) or resolved to the owner of its id
+        (checked to be this tenant's): the one place a tenant's scope is applied."""
+        if verb.name == "update" and call.get("content") is None and call.get("metadata") is None:
+            # Same order as Memory.update: a request with nothing to change is bad input first.
+            raise InvalidInput("update needs content or metadata")
+        by_id = verb.addressing == "id" or (verb.addressing == "either" and call.get("id"))
+        if by_id:
+            call["user_id"] = self._owner(call["id"], call.get("user_id"))
+            if verb.addressing == "either":  # forget of one id: the scope arguments do not apply
+                call = {k: call[k] for k in ("id", "user_id", "reason")}
+        elif verb.addressing in ("scope", "either"):
+            call["user_id"] = self.qualify(call.get("user_id"))
+        return call
 
-        Raises:
-            NotFound: no such memory in this tenant (or in ``user_id``'s scope).
-        """
-        return self.memory.links(id, user_id=self._owner(id, user_id))
-
-    def timeline(
-        self,
-        *,
-        user_id: str,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        start: Any = None,
-        end: Any = None,
-        limit: int = 100,
-    ) -> builtins.list[Record]:
-        """``Memory.timeline`` of one user of this tenant."""
-        records = self.memory.timeline(
-            user_id=self.qualify(user_id),
-            agent_id=agent_id,
-            session_id=session_id,
-            start=start,
-            end=end,
-            limit=limit,
-        )
-        return [self._record(r) for r in records]
-
-    def first_of(self, event_a: str, event_b: str, *, user_id: str) -> tuple[Hit, Hit]:
-        """``Memory.first_of`` in one user's scope of this tenant: (earlier, later).
-
-        Raises:
-            NotFound: a description matches no memory of this user.
-        """
-        earlier, later = self.memory.first_of(event_a, event_b, user_id=self.qualify(user_id))
-        return self._hit(earlier), self._hit(later)
-
-    def answer(
-        self,
-        question: str,
-        *,
-        user_id: str,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        limit: int = 10,
-        filters: Mapping[str, Any] | None = None,
-    ) -> Answer:
-        """``Memory.answer`` from one user's memories of this tenant (citations are record ids)."""
-        return self.memory.answer(
-            question,
-            user_id=self.qualify(user_id),
-            agent_id=agent_id,
-            session_id=session_id,
-            limit=limit,
-            filters=filters,
-        )
+    def _unscoped(self, kind: str, result: Any) -> Any:
+        """``result`` with every user_id in it unqualified."""
+        if kind == "record":
+            return self._record(result)
+        if kind in ("hits", "pair"):
+            hits = [self._hit(h) for h in result]
+            return hits if kind == "hits" else tuple(hits)
+        if kind == "records":
+            return [self._record(r) for r in result]
+        if kind == "page":
+            return Page([self._record(r) for r in result.records], result.next_cursor)
+        return result
 
     # -- export / import --------------------------------------------------------------------
 
@@ -459,3 +261,23 @@ class TenantMemory:
             if self.memory.store.history(memory_id):
                 raise Conflict(f"memory {memory_id} already has history; nothing was imported")
         return out
+
+
+def _tenant_verb(verb: verbs.Verb) -> Any:
+    sig = verbs.signature(verb)
+
+    def method(self: TenantMemory, *args: Any, **kwargs: Any) -> Any:
+        bound = sig.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        call = self._scoped(verb, {k: v for k, v in bound.arguments.items() if k != "self"})
+        return self._unscoped(verb.result, verbs.call(verb, self.memory, call))
+
+    method.__signature__ = sig  # type: ignore[attr-defined]
+    method.__name__ = verb.name
+    method.__doc__ = f"``Memory.{verb.name}`` in this tenant: {verb.summary}"
+    return method
+
+
+for _verb in verbs.VERBS:
+    if _verb.generated("tenant"):
+        setattr(TenantMemory, _verb.name, _tenant_verb(_verb))

@@ -327,6 +327,7 @@ VERBS: tuple[Verb, ...] = (
         rest=("GET", "/v1/memories/{id}/history"),
         mcp="memory_history",
         cli="history",
+        why_not={"tenant": "by hand: after a delete the owner is only in the history snapshots"},
     ),
     Verb(
         "links",
