@@ -290,13 +290,11 @@ class UserVectors:
 
     def mask(self, levels: Iterable[str], now: float) -> np.ndarray:
         """Live rows of these levels, not superseded, not expired."""
-        codes = [self.codes[x] for x in levels if x in self.codes]
+        wanted = np.zeros(max(len(self.codes), 1), dtype=bool)
+        wanted[[self.codes[x] for x in levels if x in self.codes]] = True
         n = self.n
         rows: np.ndarray = (
-            self.live[:n]
-            & np.isin(self.level[:n], codes)
-            & self.valid[:n]
-            & (self.expires[:n] > now)
+            self.live[:n] & wanted[self.level[:n]] & self.valid[:n] & (self.expires[:n] > now)
         )
         return rows
 
@@ -334,10 +332,12 @@ def exact(
     if rows.size == 0 or limit <= 0:
         return []
     q = query.astype(np.float32, copy=False)
+    # einsum, not BLAS: OpenBLAS spreads one matrix-vector product over every core, which on a
+    # busy machine costs 10-50x more than one core's SIMD loop (measured: docs/benchmarks.md).
     if rows.size * 2 > vecs.n:  # most rows: one product over the matrix beats gathering them
-        sims = (vecs.matrix[: vecs.n] @ q)[rows]
+        sims = np.einsum("ij,j->i", vecs.matrix[: vecs.n], q)[rows]
     else:
-        sims = vecs.matrix[rows] @ q
+        sims = np.einsum("ij,j->i", vecs.matrix[rows], q)
     take = min(limit, sims.size)
     top = np.argpartition(-sims, take - 1)[:take]
     top = top[np.lexsort((vecs.rowids[rows[top]], -sims[top]))]  # best first, ties by rowid

@@ -453,11 +453,14 @@ class SQLiteStore:
         clause, args = _rows.where(scope, "?", _condition)
         page = "LIMIT -1" if limit is None else "LIMIT ?"
         extra = [] if limit is None else [limit]
-        # Sort the narrow (time, id, key) rows first, then read only the page's full rows.
+        # Sort the narrow (time, id) rows first, then read only the page's full rows. "+" keeps
+        # the planner from walking the user's whole time index to skip that sort: the session
+        # index finds the session's rows.
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {_COLS} FROM memories WHERE id IN (SELECT id FROM memories "
-                f"WHERE {clause} ORDER BY occurred_at, id {page} OFFSET ?) ORDER BY occurred_at, id",
+                f"WHERE {clause} ORDER BY +occurred_at, id {page} OFFSET ?) "
+                "ORDER BY occurred_at, id",
                 (*args, *extra, max(0, offset)),
             ).fetchall()
         return [_rows.from_row(r) for r in rows]

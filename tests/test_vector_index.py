@@ -1,0 +1,408 @@
+"""The SQLite store's in-process vector index (``remem.store.ann``) and long sessions.
+
+- Incremental updates (this connection's inserts, replaces, deletes, derived units) leave the
+  cache equal to a fresh load from the file: a hypothesis property over random write sequences.
+- The cache is bounded by bytes over users; unknown or empty users leave no trace in it.
+- The HNSW index saved beside the file is used when it matches, rebuilt when stale or corrupt.
+- ANN recall@10 against exact search on a clustered synthetic set.
+- A 6,000-turn session keeps getting session units (no cap on session length).
+
+Real SQLite files; random or hashed vectors for speed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from remem import Memory
+from remem.embed.hashing import HashingEmbedder
+from remem.organize import units, writer
+from remem.store import ann
+from remem.store.base import Scope, Store, part_id
+from remem.store.postgres import PostgresStore
+from remem.store.sqlite import SQLiteStore
+from remem.types import HistoryEntry, Record
+
+pytest_plugins = ["pg_server"]
+
+DIMS = 16
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+LEVELS = ("record", "session", "quarantine")
+
+
+def unit(rng: np.random.Generator, dims: int = DIMS) -> np.ndarray:
+    v = rng.standard_normal(dims).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def rec(id: str, user: str = "u", **kw: Any) -> Record:
+    kw.setdefault("created_at", T0)
+    kw.setdefault("updated_at", kw["created_at"])
+    kw.setdefault("occurred_at", kw["created_at"])
+    return Record(id=id, user_id=user, content=kw.pop("content", f"memory {id}"), **kw)
+
+
+def entry(r: Record, op: str = "add") -> HistoryEntry:
+    return HistoryEntry(memory_id=r.id, version=r.version, op=op, at=T0, after=r.to_dict())
+
+
+def live_rows(vecs: ann.UserVectors | None) -> dict[int, tuple[Any, ...]]:
+    """What a cached user holds, row by row, independent of row positions."""
+    if vecs is None:
+        return {}
+    out = {}
+    for i in np.flatnonzero(vecs.live[: vecs.n]):
+        level = next(k for k, c in vecs.codes.items() if c == vecs.level[i])
+        out[int(vecs.rowids[i])] = (
+            vecs.ids[i],
+            level,
+            bool(vecs.valid[i]),
+            float(vecs.expires[i]),
+            vecs.matrix[i].tobytes(),
+        )
+    assert len(out) == len(vecs) and set(out) == set(vecs.pos)
+    return out
+
+
+# -- incremental index == fresh load -----------------------------------------------------------
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["insert", "insert", "replace", "supersede", "relevel", "remove", "derive", "underive"]
+        ),
+        st.integers(0, 30),
+        st.integers(0, 2**31),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=OPS)
+def test_incremental_index_equals_a_fresh_load(
+    tmp_path_factory: pytest.TempPathFactory, ops: Any
+) -> None:
+    path = tmp_path_factory.mktemp("inc") / "m.db"
+    store = SQLiteStore(path, dims=DIMS)
+    rng = np.random.default_rng(0)
+    records: dict[str, Record] = {}
+    derived: set[str] = set()
+    q = unit(rng)
+    try:
+        for n, (op, pick, seed) in enumerate(ops):
+            r = np.random.default_rng(seed)
+            store.vector(q, Scope(user_id="u"), limit=3)  # keep the user cached between writes
+            ids = sorted(records)
+            target = records[ids[pick % len(ids)]] if ids else None
+            if op == "insert" or target is None:
+                new = rec(f"r{n:03d}", expires_at=T0 + timedelta(days=seed % 5000))
+                store.insert([new], np.stack([unit(r)]), [entry(new)])
+                records[new.id] = new
+            elif op in ("replace", "supersede", "relevel"):
+                changed = replace(target, version=target.version + 1)
+                vector = unit(r) if op == "replace" else None
+                if op == "supersede":
+                    changed = replace(changed, valid_to=T0)
+                if op == "relevel":
+                    changed = replace(
+                        changed, level="quarantine" if target.level == "record" else "record"
+                    )
+                store.replace(changed, vector, entry(changed, "update"))
+                records[target.id] = changed
+            elif op == "remove":
+                store.remove([target.id], op="delete", actor=None, reason=None)
+                del records[target.id]
+                derived -= {part_id(target.id, i) for i in range(3)}
+            elif op == "derive":
+                part = rec(part_id(target.id, seed % 3), level="session")
+                store.put_derived([part], np.stack([unit(r)]))
+                derived.add(part.id)
+            elif op == "underive" and derived:
+                gone = sorted(derived)[pick % len(derived)]
+                store.drop_derived([gone])
+                derived.discard(gone)
+        cached = live_rows(store._cache.get("u"))
+        fresh_store = SQLiteStore(path, dims=DIMS)
+        try:
+            fresh = live_rows(fresh_store._vectors("u"))
+            if store._cache.get("u") is not None:  # None: the user had no rows before the last op
+                assert cached == fresh
+            for levels in (("record",), ("session",), LEVELS):
+                scope = Scope(user_id="u", levels=levels)
+                got, want = store.vector(q, scope, limit=5), fresh_store.vector(q, scope, limit=5)
+                assert [i for i, _ in got] == [i for i, _ in want]
+                assert [s for _, s in got] == pytest.approx([s for _, s in want], abs=1e-6)
+        finally:
+            fresh_store.close()
+    finally:
+        store.close()
+
+
+def test_own_writes_never_reload_the_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SQLiteStore(tmp_path / "m.db", dims=DIMS)
+    rng = np.random.default_rng(1)
+    first = rec("a")
+    store.insert([first], np.stack([unit(rng)]), [entry(first)])
+    store.vector(unit(rng), Scope(user_id="u"), limit=1)
+    loads: list[int] = []
+    real = ann.UserVectors.from_rows
+
+    def counted(*a: Any) -> ann.UserVectors:
+        loads.append(1)
+        return real(*a)
+
+    monkeypatch.setattr(ann.UserVectors, "from_rows", staticmethod(counted))
+    for i in range(200):
+        r = rec(f"b{i:03d}")
+        store.insert([r], np.stack([unit(rng)]), [entry(r)])
+        assert store.vector(unit(rng), Scope(user_id="u"), limit=5)
+    store.remove([f"b{i:03d}" for i in range(150)], op="delete", actor=None, reason=None)
+    assert len(store.vector(unit(rng), Scope(user_id="u"), limit=100)) == 51
+    assert loads == []
+    # Another connection's commit still invalidates.
+    other = SQLiteStore(tmp_path / "m.db", dims=DIMS)
+    r = rec("c")
+    other.insert([r], np.stack([unit(rng)]), [entry(r)])
+    other.close()
+    assert len(store.vector(unit(rng), Scope(user_id="u"), limit=100)) == 52
+    assert loads == [1]
+    store.close()
+
+
+# -- bounded cache -----------------------------------------------------------------------------
+
+
+def test_cache_is_bounded_by_bytes_over_users(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "m.db", dims=DIMS, vector_cache_bytes=64 * 1024)
+    rng = np.random.default_rng(2)
+    for u in range(40):
+        rs = [rec(f"{u}-{i}", user=f"user{u}") for i in range(100)]
+        store.insert(rs, np.stack([unit(rng) for _ in rs]), [entry(r) for r in rs])
+    for u in range(40):
+        assert len(store.vector(unit(rng), Scope(user_id=f"user{u}"), limit=3)) == 3
+        assert store._cache.nbytes() <= 64 * 1024
+    assert 0 < len(store._cache) < 40
+    store.close()
+
+
+def test_unknown_and_empty_users_do_not_grow_the_cache(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "m.db", dims=DIMS)
+    rng = np.random.default_rng(3)
+    r = rec("gone", user="emptied")
+    store.insert([r], np.stack([unit(rng)]), [entry(r)])
+    store.remove(["gone"], op="delete", actor=None, reason=None)
+    for i in range(2000):
+        assert store.vector(unit(rng), Scope(user_id=f"stranger-{i}"), limit=5) == []
+    assert store.vector(unit(rng), Scope(user_id="emptied"), limit=5) == []
+    assert len(store._cache) == 0 and store._cache.nbytes() == 0
+    store.close()
+
+
+# -- the HNSW index beside the file ------------------------------------------------------------
+
+
+def _filled(path: Path, n: int, rng: np.random.Generator, exact_limit: int = 100) -> SQLiteStore:
+    store = SQLiteStore(path, dims=DIMS, exact_limit=exact_limit)
+    rs = [rec(f"x{i:05d}") for i in range(n)]
+    store.insert(rs, np.stack([unit(rng) for _ in rs]), [entry(r) for r in rs])
+    return store
+
+
+def _exact(store: SQLiteStore, q: np.ndarray, scope: Scope, limit: int) -> list[tuple[str, float]]:
+    vecs = store._vectors(scope.user_id)
+    assert vecs is not None
+    return ann.exact(vecs, q, np.flatnonzero(vecs.mask(scope.levels, 0.0)), limit)
+
+
+def test_ann_index_saved_reused_and_rebuilt_when_stale_or_corrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builds: list[int] = []
+    real = ann.Ann.build
+
+    def counted(*a: Any) -> ann.Ann:
+        builds.append(1)
+        return real(*a)
+
+    monkeypatch.setattr(ann.Ann, "build", staticmethod(counted))
+    rng = np.random.default_rng(4)
+    path = tmp_path / "m.db"
+    q = unit(rng)
+    scope = Scope(user_id="u")
+    store = _filled(path, 600, rng)
+    hits = store.vector(q, scope, limit=10)
+    assert hits == _exact(store, q, scope, 10)
+    assert builds == [1]
+    (index_file,) = (tmp_path / "m.db.ann").iterdir()
+    assert index_file.stat().st_mode & 0o077 == 0
+    store.close()
+
+    store = SQLiteStore(path, dims=DIMS, exact_limit=100)  # unchanged: the saved index is used
+    assert store.vector(q, scope, limit=10) == hits
+    assert builds == [1]
+    new = rec("late")
+    store.insert([new], np.stack([q]), [entry(new)])  # kept in the index in memory, saved at close
+    assert store.vector(q, scope, limit=1)[0][0] == "late"
+    store.close()
+    store = SQLiteStore(path, dims=DIMS, exact_limit=100)
+    assert store.vector(q, scope, limit=1)[0][0] == "late"
+    assert builds == [1]
+    store.close()
+
+    other = sqlite_connection(path)  # a write the index never saw: stale
+    other.execute("DELETE FROM memories WHERE id = 'late'")
+    other.commit()
+    other.close()
+    store = SQLiteStore(path, dims=DIMS, exact_limit=100)
+    assert store.vector(q, scope, limit=10) == hits
+    assert builds == [1, 1]
+    store.close()
+
+    for garbage in (b"\x00" * 4096, index_file.read_bytes()[:-100] + b"x" * 100, b""):
+        index_file.write_bytes(garbage)
+        store = SQLiteStore(path, dims=DIMS, exact_limit=100)
+        assert store.vector(q, scope, limit=10) == hits
+        store.close()
+    assert builds == [1, 1, 1, 1, 1]
+
+    store = SQLiteStore(path, dims=DIMS, exact_limit=100)
+    store.purge("u")
+    assert not index_file.exists()
+    store.close()
+
+
+def sqlite_connection(path: Path) -> Any:
+    import sqlite3
+
+    return sqlite3.connect(path)
+
+
+def test_ann_search_filters_levels_validity_and_sql_conditions(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    store = _filled(tmp_path / "m.db", 800, rng)
+    q = unit(rng)
+    top = store.vector(q, Scope(user_id="u"), limit=20)
+    closed = [i for i, _ in top[:5]]
+    for rid in closed:
+        (old,) = store.get_many([rid]).values()
+        store.replace(replace(old, version=2, valid_to=T0), None, entry(old, "supersede"))
+    hits = store.vector(q, Scope(user_id="u"), limit=10)
+    assert not set(closed) & {i for i, _ in hits}
+    assert hits == _exact(store, q, Scope(user_id="u"), 10)
+    both = store.vector(q, Scope(user_id="u", include_superseded=True), limit=5)
+    assert [i for i, _ in both] == [i for i, _ in top[:5]]
+    # A selective SQL filter: the few allowed rows are searched exactly.
+    few = store.vector(q, Scope(user_id="u", ids=("x00001", "x00002")), limit=10)
+    assert {i for i, _ in few} == {"x00001", "x00002"}
+    store.close()
+
+
+def test_ann_recall_on_clustered_vectors() -> None:
+    rng = np.random.default_rng(6)
+    dims, n = 64, 6000
+    centres = rng.standard_normal((60, dims)).astype(np.float32)
+    points = centres[rng.integers(0, 60, n)] + 0.35 * rng.standard_normal((n, dims)).astype(
+        np.float32
+    )
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    rows = [(i + 1, f"m{i}", points[i].tobytes(), "record", True, float("inf")) for i in range(n)]
+    vecs = ann.UserVectors.from_rows("u", dims, rows)
+    index = ann.Ann.build(vecs.rowids[:n], vecs.matrix[:n])
+    mask = vecs.mask(("record",), 0.0)
+    recall = []
+    for _ in range(200):
+        q = points[rng.integers(n)] + 0.2 * rng.standard_normal(dims).astype(np.float32)
+        q /= np.linalg.norm(q)
+        truth = {i for i, _ in ann.exact(vecs, q, np.flatnonzero(mask), 10)}
+        got = {i for i, _ in ann.approximate(vecs, index, q, mask, 10)}
+        recall.append(len(truth & got) / 10)
+    assert float(np.mean(recall)) >= 0.98
+
+
+# -- long sessions -----------------------------------------------------------------------------
+
+
+def test_a_6000_turn_session_keeps_getting_units(tmp_path: Path) -> None:
+    embedder = HashingEmbedder(dims=64)
+    store = SQLiteStore(tmp_path / "m.db", dims=64)
+    turns = [
+        rec(
+            f"t{i:05d}",
+            session_id="long",
+            speaker="A" if i % 2 else "B",
+            content=f"turn {i} about topic {i % 97}",
+            occurred_at=T0 + timedelta(seconds=i),
+        )
+        for i in range(6000)
+    ]
+    store.insert(turns, embedder.embed_batch([t.content for t in turns]), [entry(t) for t in turns])
+    writer.refresh_sessions(store, {("u", "long")}, at=T0)
+    before = store.list(Scope(user_id="u", levels=(units.LEVEL,)), limit=1000, cursor=None)
+    assert len(before.records) == 6000 // units.CHUNK + 1
+    with Memory(store=store, embedder=embedder) as mem:
+        for i in range(6000, 6070):
+            mem.add(
+                f"turn {i}: a new thing",
+                user_id="u",
+                session_id="long",
+                speaker="A",
+                occurred_at=T0 + timedelta(seconds=i),
+            )
+        last = store.get_many([units.unit_id("u", "long", 6069 // units.CHUNK)])
+        (unit_rec,) = last.values()
+        assert "turn 6069: a new thing" in unit_rec.content
+        assert unit_rec.metadata["turns"] == 6070 - (6069 // units.CHUNK) * units.CHUNK
+        links = {(x.a, x.b) for x in store.links([unit_rec.sources[-1]]) if x.relation == "next"}
+        assert (unit_rec.sources[-2], unit_rec.sources[-1]) in links
+        units_now = store.list(Scope(user_id="u", levels=(units.LEVEL,)), limit=1000, cursor=None)
+        assert len(units_now.records) == 6069 // units.CHUNK + 1
+        # A correction far into the session amends the speaker's last statement, not an early one.
+        mem.add(
+            "actually it was turn 6068",
+            user_id="u",
+            session_id="long",
+            speaker="A",
+            occurred_at=T0 + timedelta(seconds=7000),
+        )
+        (fixed,) = store.get_many([unit_rec.sources[-1]]).values()
+        assert "[corrected:" in fixed.content
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_session_tail_reads_match_python_order(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    store: Store
+    if backend == "sqlite":
+        store = SQLiteStore(tmp_path / "m.db", dims=DIMS)
+    else:
+        store = PostgresStore(request.getfixturevalue("pg_fresh_url"), dims=DIMS)
+    rng = np.random.default_rng(7)
+    times = [None, T0, T0, T0 + timedelta(hours=1), None, T0 - timedelta(days=1)]
+    rs = [rec(f"s{i}", session_id="s", occurred_at=t) for i, t in enumerate(times)]
+    store.insert(rs, np.stack([unit(rng) for _ in rs]), [entry(r) for r in rs])
+    scope = Scope(user_id="u", session_id="s")
+    ordered = units.order(rs)
+    assert [r.id for r in store.list_ordered(scope, offset=0, limit=None)] == [
+        r.id for r in ordered
+    ]
+    assert [r.id for r in store.list_ordered(scope, offset=2, limit=3)] == [
+        r.id for r in ordered[2:5]
+    ]
+    for i, r in enumerate(ordered):
+        assert store.count_before(scope, r.occurred_at, r.id) == i
+    assert store.count_before(scope, T0, None) == 5
+    assert store.count_before(scope, None, None) == 2
+    store.close()
