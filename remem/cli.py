@@ -1,15 +1,23 @@
-"""The ``remem`` command line: each command parses its input, makes one Memory call, renders."""
+"""The ``remem`` command line: each command parses its input, makes one Memory call, renders.
+
+The verbs' commands are generated from the verb table (``remem.verbs``); export, import, backup
+and ingest (files, progress bars) are written out below, the service commands in
+``remem.cli_service`` and the benchmarks in ``remem.cli_bench``.
+"""
 
 from __future__ import annotations
 
+import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from remem._cli_common import DbOpt, JsonOpt, UserOpt, console
+from remem import verbs
+from remem._cli_common import DbOpt, JsonOpt, console
 from remem._cli_common import emit as _emit
 from remem._cli_common import open_memory as _memory
 from remem._cli_common import parse_json as _parse_json
@@ -27,181 +35,100 @@ bench_app = typer.Typer(help="Benchmarks (long-running; not part of the test sui
 app.add_typer(bench_app, name="bench")
 
 
-@app.command()
-def add(
-    content: Annotated[str, typer.Argument(help="What to remember.")],
-    user: UserOpt,
-    agent: Annotated[str | None, typer.Option("--agent")] = None,
-    session: Annotated[str | None, typer.Option("--session")] = None,
-    speaker: Annotated[str | None, typer.Option("--speaker")] = None,
-    when: Annotated[str | None, typer.Option("--when", help="ISO 8601 time it happened.")] = None,
-    metadata: Annotated[str | None, typer.Option("--metadata", help="A JSON object.")] = None,
-    kind: Annotated[str, typer.Option("--kind")] = "episodic",
-    ttl: Annotated[
-        int | None, typer.Option("--ttl", help="Seconds until it expires and is forgotten.")
-    ] = None,
-    origin: Annotated[
-        str, typer.Option("--origin", help="user, agent, tool, import or derived.")
-    ] = "user",
-    db: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Store one memory."""
-    with _memory(db) as m:
-        rec = m.add(
-            content,
-            user_id=user,
-            agent_id=agent,
-            session_id=session,
-            speaker=speaker,
-            occurred_at=when,
-            metadata=_parse_json(metadata, "--metadata"),
-            kind=kind,
-            ttl=ttl,
-            origin=origin,
-        )
-    _emit(rec.to_dict()) if as_json else console.print(rec.id)
+def _command(verb: verbs.Verb) -> Callable[..., None]:
+    """The command of ``verb``: its positional arguments as arguments, the rest as options (JSON
+    objects as JSON text), then ``--db`` and ``--json`` (and ``--yes`` where it asks first)."""
+
+    def command(db: Path | None = None, as_json: bool = False, **kwargs: Any) -> None:
+        yes = kwargs.pop("yes", False)
+        call = {
+            a.name: _parse_json(kwargs[a.name], a.cli_flag) if a.json else kwargs[a.name]
+            for a in verb.args
+        }
+        if verb.confirm and not yes:
+            typer.confirm(verb.confirm.format(**call), abort=True)
+        with _memory(db) as m:
+            ready = verbs.prepare(verb, call, surface="cli", max_origin=None, memory=m)
+            result = verbs.call(verb, m, ready)
+        if as_json:
+            _emit(verbs.items_of(verb, verbs.to_json(verb, result, ready)))
+        else:
+            _show(verb, result, ready)
+
+    P = inspect.Parameter
+    params = []
+    for a in verb.args:
+        kind = str | None if a.json or a.type in (verbs.Kind, verbs.Origin, verbs.Level) else a.type
+        if a.positional:
+            info: Any = typer.Argument(help=a.doc)
+        else:
+            names = (a.cli_flag, a.short) if a.short else (a.cli_flag,)
+            info = typer.Option(*names, help=a.doc + (" (JSON)" if "JSON" not in a.doc else ""))
+        default = P.empty if a.required else a.default
+        params.append(P(a.name, P.KEYWORD_ONLY, default=default, annotation=Annotated[kind, info]))
+    if verb.confirm:
+        yes = typer.Option("--yes", help="Do not ask for confirmation.")
+        params.append(P("yes", P.KEYWORD_ONLY, default=False, annotation=Annotated[bool, yes]))
+    params += [
+        P("db", P.KEYWORD_ONLY, default=None, annotation=DbOpt),
+        P("as_json", P.KEYWORD_ONLY, default=False, annotation=JsonOpt),
+    ]
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = verb.summary
+    command.__name__ = verb.name
+    return command
 
 
-@app.command()
-def search(
-    query: Annotated[str, typer.Argument(help="What to look for.")],
-    user: UserOpt,
-    agent: Annotated[str | None, typer.Option("--agent")] = None,
-    session: Annotated[str | None, typer.Option("--session")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-k")] = 10,
-    filters: Annotated[str | None, typer.Option("--filters", help="A JSON filter object.")] = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option("--as-of", help="ISO 8601 moment: what was known and valid then."),
-    ] = None,
-    level: Annotated[
-        str,
-        typer.Option("--level", help="record (what was stored), session or fact (derived units)."),
-    ] = "record",
-    db: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Search one user's memories."""
-    with _memory(db) as m:
-        hits = m.search(
-            query,
-            user_id=user,
-            agent_id=agent,
-            session_id=session,
-            limit=limit,
-            filters=_parse_json(filters, "--filters"),
-            as_of=as_of,
-            level=level,
-        )
-    if as_json:
-        _emit([h.to_dict() for h in hits])
-    else:
-        console.print(_records_table([h.record for h in hits], [h.score for h in hits]))
+def _show(verb: verbs.Verb, result: Any, args: dict[str, Any]) -> None:
+    """What a person sees: the verb's line, or a table for its result kind."""
+    kind = verb.result
+    if verb.say:
+        console.print(verb.say.format(result=result, **args), markup=False, highlight=False)
+    elif kind == "record":
+        console.print(_record_table(result))
+    elif kind in ("hits", "pair"):
+        console.print(_records_table([h.record for h in result], [h.score for h in result]))
+    elif kind in ("records", "page"):
+        console.print(_records_table(list(result)))
+        if kind == "page" and result.next_cursor:
+            console.print(f"next page: --cursor {result.next_cursor}")
+    elif kind == "answer":
+        console.print(result.text, markup=False, highlight=False)
+        if result.citations:
+            console.print("sources: " + ", ".join(result.citations))
+    elif kind in ("entries", "links"):
+        console.print(_rows_table(kind, result))
 
 
-@app.command()
-def get(
-    id: Annotated[str, typer.Argument(help="Memory id.")],
-    db: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Show one memory with all its fields."""
-    with _memory(db) as m:
-        rec = m.get(id)
-    _emit(rec.to_dict()) if as_json else console.print(_record_table(rec))
-
-
-@app.command("list")
-def list_(
-    user: UserOpt,
-    agent: Annotated[str | None, typer.Option("--agent")] = None,
-    session: Annotated[str | None, typer.Option("--session")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-k")] = 50,
-    cursor: Annotated[str | None, typer.Option("--cursor")] = None,
-    db: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """List one user's memories, oldest first, a page at a time."""
-    with _memory(db) as m:
-        page = m.list(user_id=user, agent_id=agent, session_id=session, limit=limit, cursor=cursor)
-    if as_json:
-        _emit({"records": [r.to_dict() for r in page], "next_cursor": page.next_cursor})
-    else:
-        console.print(_records_table(page.records))
-        if page.next_cursor:
-            console.print(f"next page: --cursor {page.next_cursor}")
-
-
-@app.command()
-def update(
-    id: Annotated[str, typer.Argument(help="Memory id.")],
-    content: Annotated[str | None, typer.Option("--content")] = None,
-    metadata: Annotated[str | None, typer.Option("--metadata", help="A JSON object.")] = None,
-    reason: Annotated[str | None, typer.Option("--reason")] = None,
-    db: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Change a memory (a new version; the old one stays in history)."""
-    with _memory(db) as m:
-        rec = m.update(
-            id, content=content, metadata=_parse_json(metadata, "--metadata"), reason=reason
-        )
-    _emit(rec.to_dict()) if as_json else console.print(f"{rec.id} is now version {rec.version}")
-
-
-@app.command()
-def delete(
-    id: Annotated[str, typer.Argument(help="Memory id.")],
-    reason: Annotated[str | None, typer.Option("--reason")] = None,
-    db: DbOpt = None,
-) -> None:
-    """Delete a memory from every index (its history is kept)."""
-    with _memory(db) as m:
-        m.delete(id, reason=reason)
-    console.print(f"deleted {id}")
-
-
-@app.command()
-def purge(
-    user: UserOpt,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
-    db: DbOpt = None,
-) -> None:
-    """Hard-delete everything of one user, history included."""
-    if not yes:
-        typer.confirm(f"Delete every memory and all history of user {user!r}?", abort=True)
-    with _memory(db) as m:
-        count = m.purge(user_id=user)
-    console.print(f"purged {count} memories of {user}")
-
-
-@app.command()
-def history(
-    id: Annotated[str, typer.Argument(help="Memory id.")],
-    db: DbOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Every version of a memory: when, what, who, why."""
-    with _memory(db) as m:
-        entries = m.history(id)
-    if as_json:
-        _emit([e.to_dict() for e in entries])
-        return
+def _rows_table(kind: str, rows: Any) -> Table:
+    history = kind == "entries"
     table = Table()
-    for col in ("version", "op", "at", "actor", "reason", "content"):
+    for col in ("version", "op", "at", "actor", "reason", "content") if history else "ab":
         table.add_column(col, overflow="fold")
-    for e in entries:
-        snap = e.after or e.before or {}
-        table.add_row(
-            str(e.version),
-            e.op,
-            e.at.isoformat(timespec="seconds"),
-            e.actor or "",
-            e.reason or "",
-            str(snap.get("content", "")),
-        )
-    console.print(table)
+    if not history:
+        table.add_column("relation")
+        table.add_column("weight")
+    for x in rows:
+        if history:
+            snap = x.after or x.before or {}
+            at = x.at.isoformat(timespec="seconds")
+            table.add_row(
+                str(x.version),
+                x.op,
+                at,
+                x.actor or "",
+                x.reason or "",
+                str(snap.get("content", "")),
+            )
+        else:
+            table.add_row(x.a, x.b, x.relation, f"{x.weight:.3f}")
+    return table
+
+
+for _verb in verbs.VERBS:
+    if _verb.cli and _verb.generated("cli"):
+        app.command(_verb.cli)(_command(_verb))
 
 
 @app.command()
@@ -280,11 +207,9 @@ def ingest(
 
 
 from remem.cli_bench import register as _register_bench  # noqa: E402
-from remem.cli_organize import register as _register_organize  # noqa: E402
 from remem.cli_service import register as _register_service  # noqa: E402
 
 _register_bench(bench_app)
-_register_organize(app)
 _register_service(app)
 
 

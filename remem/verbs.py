@@ -140,8 +140,10 @@ OWNER = Arg(
     flag="--user",
     short="-u",
 )
-AGENT = Arg("agent_id", str | None, None, doc="Narrow to one agent.", flag="--agent")
-SESSION = Arg("session_id", str | None, None, doc="Narrow to one session.", flag="--session")
+AGENT = Arg("agent_id", str | None, None, doc="One agent within the user's scope.", flag="--agent")
+SESSION = Arg(
+    "session_id", str | None, None, doc="One session (conversation) of the scope.", flag="--session"
+)
 FILTERS = Arg(
     "filters", dict[str, Any] | None, None, doc="Field conditions (see remem.filters).", json=True
 )
