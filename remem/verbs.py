@@ -203,10 +203,19 @@ VERBS: tuple[Verb, ...] = (
     Verb(
         "add_many",
         "Store many memories in one transaction, all or nothing.",
-        (Arg("items", list[dict[str, Any]], doc="Objects with the arguments of add."),),
+        (
+            Arg(
+                "items",
+                list[dict[str, Any]],
+                doc="Objects with the arguments of add.",
+                positional=True,
+            ),
+        ),
         "records",
         "add",
         "none",
+        rest=("POST", "/v1/memories"),
+        status=201,
         why_not={
             "rest": "by hand: POST /v1/memories with {'items': [...]}",
             "mcp": "batches are for bulk loaders; an agent stores one memory per add_memory",
