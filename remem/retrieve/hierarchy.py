@@ -18,8 +18,9 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from remem import _text
 from remem.organize import facts, timeexpr
@@ -65,6 +66,78 @@ class Weights:
     router: bool = True
 
 
+@dataclass
+class Row:
+    """One candidate turn.
+
+    Attributes:
+        ranks: its 1-based rank in each retriever that found it (bm25, vector, fact).
+        fused: its fused score over those retrievers, scaled so the best candidate has 1 (0 for
+            a candidate only a component brought in: a neighbour, a linked turn).
+        parts: what each other component adds (session, lift, neighbor, link, speaker, ...).
+        record: the record, once the shortlist is read from the store.
+    """
+
+    ranks: dict[str, int] = field(default_factory=dict)
+    fused: float = 0.0
+    parts: dict[str, float] = field(default_factory=dict)
+    record: Record | None = None
+
+    @property
+    def score(self) -> float:
+        """The fused score plus every component's addition."""
+        return self.fused + sum(self.parts.values())
+
+    def explain(self) -> dict[str, Any]:
+        """The hit's ``explain``: retriever ranks, each component's addition, the score."""
+        info: dict[str, Any] = dict(self.ranks)
+        info.update({k: round(v, 4) for k, v in self.parts.items()})
+        info["score"] = round(self.score, 6)
+        return info
+
+
+@dataclass
+class Candidates:
+    """The candidate table of one search: one ``Row`` per turn id, filled in by the stages."""
+
+    rows: dict[str, Row] = field(default_factory=dict)
+
+    def add(self, doc: str, name: str, value: float) -> None:
+        """Component ``name`` adds ``value`` to ``doc`` (made a candidate if it is not one).
+
+        The strongest evidence of each kind counts, not how many times it recurs: a generic turn
+        linked to many strong ones must not outscore the strong ones themselves.
+        """
+        if value > 0:
+            parts = self.rows.setdefault(doc, Row()).parts
+            parts[name] = max(parts.get(name, 0.0), value)
+
+    def fused(self) -> dict[str, float]:
+        """id -> fused score, for the candidates a retriever found."""
+        return {d: r.fused for d, r in self.rows.items() if r.ranks}
+
+    def strongest(self, n: int) -> list[tuple[str, float]]:
+        """The ``n`` candidates of best fused score (ties by id)."""
+        return fusion.top(self.fused(), n)
+
+
+@dataclass
+class Sessions:
+    """The session units found for a query and where each turn sits in them.
+
+    Attributes:
+        fused: unit id -> its fused score.
+        sources: unit id -> its turn ids, in order.
+        unit_of: turn id -> the unit holding it.
+        position: turn id -> (unit id, index among its sources).
+    """
+
+    fused: dict[str, float] = field(default_factory=dict)
+    sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    unit_of: dict[str, str] = field(default_factory=dict)
+    position: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+
 def search(
     store: Store,
     query: str,
@@ -77,97 +150,164 @@ def search(
     weights: Weights,
     now: Callable[[], datetime],
 ) -> list[Hit]:
-    """The ``limit`` best records in ``scope`` for ``query``, best first, with explanations."""
-    runs = turn_runs(store, query, query_vector, scope, depth=max(candidates, limit))
+    """The ``limit`` best records in ``scope`` for ``query``, best first, with explanations.
+
+    The stages, each over one ``Candidates`` table: ``fuse`` (turn retrievers), ``sessions``
+    (routed session units), ``lift``, ``neighbors``, ``links``, ``shortlist`` (read what the
+    scope allows), ``features`` (speaker, substance, time), ``hits``.
+    """
+    table = fuse(
+        store,
+        query,
+        query_vector,
+        scope,
+        depth=max(candidates, limit),
+        rrf_k=rrf_k,
+        weights=weights,
+    )
+    if not table.rows:
+        return []
+    units = sessions(table, store, query, query_vector, scope, rrf_k=rrf_k, weights=weights)
+    lift(table, units, weights)
+    neighbors(table, units, weights)
+    links(table, store, weights)
+    shortlist(table, store, scope, limit=limit)
+    features(table, query, weights, now)
+    return hits(table, limit)
+
+
+def fuse(
+    store: Store,
+    query: str,
+    query_vector: Vector,
+    scope: Scope,
+    *,
+    depth: int,
+    rrf_k: int,
+    weights: Weights,
+) -> Candidates:
+    """Stage fuse: BM25 and vector over turns, and (record level, no filters) turns ranked by
+    their best fact unit, fused by weighted reciprocal rank; scores scaled to a best of 1."""
+    runs = turn_runs(store, query, query_vector, scope, depth=depth)
     if weights.fact and not scope.conditions and scope.levels == ("record",):
         runs["fact"] = _fact_run(store, query_vector, scope)
     fused = fusion.rrf(
         runs, k=rrf_k, weights={"bm25": 1.0, "vector": weights.vector, "fact": weights.fact}
     )
+    table = Candidates()
     if not fused:
-        return []
+        return table
     top_score = max(fused.values())
-    base = {d: s / top_score for d, s in fused.items()}
-    explain: dict[str, dict[str, float | int]] = {d: dict(r) for d, r in fusion.ranks(runs).items()}
-    extra: dict[str, dict[str, float]] = {}
+    ranks = fusion.ranks(runs)
+    for doc, score in fused.items():
+        table.rows[doc] = Row(ranks=dict(ranks[doc]), fused=score / top_score)
+    return table
 
-    def add(doc: str, name: str, value: float) -> None:
-        # The strongest evidence of each kind counts, not how many times it recurs: a generic
-        # turn linked to many strong ones must not outscore the strong ones themselves.
-        if value > 0:
-            parts = extra.setdefault(doc, {})
-            parts[name] = max(parts.get(name, 0.0), value)
 
-    # Coarse to fine: units are skipped when the caller already pinned one session or filters.
-    turn_unit: dict[str, str] = {}
-    order: dict[str, tuple[str, int]] = {}
-    unit_sources: dict[str, tuple[str, ...]] = {}
-    if scope.session_id is None and not scope.conditions and (weights.session or weights.neighbor):
-        uscope = replace(scope, levels=("session",))
-        uruns = turn_runs(store, query, query_vector, uscope, depth=_UNIT_LIMIT)
-        ufused = fusion.rrf(uruns, k=rrf_k, weights={"bm25": 1.0, "vector": weights.vector})
-        units = store.get_many(list(ufused))
-        for uid, unit in units.items():
-            unit_sources[uid] = unit.sources
-            for pos, tid in enumerate(unit.sources):
-                turn_unit[tid] = uid
-                order[tid] = (uid, pos)
-        if ufused and weights.session:
-            umax = max(ufused.values())
-            w = (
-                router.weight(weights.session, list(ufused.values()))
-                if weights.router
-                else weights.session
-            )
-            for uid, s in ufused.items():
-                for tid in unit_sources.get(uid, ()):
-                    add(tid, "session", w * s / umax)
+def sessions(
+    table: Candidates,
+    store: Store,
+    query: str,
+    query_vector: Vector,
+    scope: Scope,
+    *,
+    rrf_k: int,
+    weights: Weights,
+) -> Sessions:
+    """Stage sessions: the session units for the query (skipped when the caller pinned one
+    session or filters); each unit's turns get its routed score."""
+    units = Sessions()
+    if (
+        scope.session_id is not None
+        or scope.conditions
+        or not (weights.session or weights.neighbor)
+    ):
+        return units
+    uscope = replace(scope, levels=("session",))
+    uruns = turn_runs(store, query, query_vector, uscope, depth=_UNIT_LIMIT)
+    units.fused = fusion.rrf(uruns, k=rrf_k, weights={"bm25": 1.0, "vector": weights.vector})
+    for uid, unit in store.get_many(list(units.fused)).items():
+        units.sources[uid] = unit.sources
+        for pos, tid in enumerate(unit.sources):
+            units.unit_of[tid] = uid
+            units.position[tid] = (uid, pos)
+    if units.fused and weights.session:
+        umax = max(units.fused.values())
+        w = (
+            router.weight(weights.session, list(units.fused.values()))
+            if weights.router
+            else weights.session
+        )
+        for uid, s in units.fused.items():
+            for tid in units.sources.get(uid, ()):
+                table.add(tid, "session", w * s / umax)
+    return units
 
-    strongest = fusion.top(base, _LIFT_TOP)
-    if weights.lift:
-        per_unit: dict[str, float] = {}
-        for doc, s in strongest:
-            if doc in turn_unit:
-                per_unit[turn_unit[doc]] = per_unit.get(turn_unit[doc], 0.0) + s
-        if per_unit:
-            pmax = max(per_unit.values())
-            for uid, summed in per_unit.items():
-                for tid in unit_sources[uid]:
-                    add(tid, "lift", weights.lift * summed / pmax)
-    if weights.neighbor:
-        for doc, s in strongest:
-            if doc not in order:
-                continue
-            uid, pos = order[doc]
-            src = unit_sources[uid]
-            for n in (pos - 1, pos + 1):
-                if 0 <= n < len(src):
-                    add(src[n], "neighbor", weights.neighbor * s)
-    if weights.link:
-        strong = dict(fusion.top(base, _LINK_TOP))
-        for link in store.links(list(strong)):
-            if link.relation not in _LINK_RELATIONS:
-                continue
-            for origin, dst in ((link.a, link.b), (link.b, link.a)):
-                if origin in strong and dst != origin:
-                    add(dst, "link", weights.link * strong[origin] * min(1.0, link.weight))
 
-    # Neighbours and linked turns may be new candidates; keep only what the scope allows.
-    pool = set(base) | set(extra)
-    total = {d: base.get(d, 0.0) + sum(extra.get(d, {}).values()) for d in pool}
-    shortlist = [d for d, _ in fusion.top(total, max(limit * 3, 30))]
-    page = store.list(replace(scope, ids=tuple(shortlist)), limit=len(shortlist), cursor=None)
-    records = {r.id: r for r in page.records}
-    _features(query, records, weights, now, add)
+def lift(table: Candidates, units: Sessions, weights: Weights) -> None:
+    """Stage lift: the sessions holding the strongest turns lift all their turns (by the summed
+    fused score of those strong turns)."""
+    if not weights.lift:
+        return
+    per_unit: dict[str, float] = {}
+    for doc, s in table.strongest(_LIFT_TOP):
+        if doc in units.unit_of:
+            uid = units.unit_of[doc]
+            per_unit[uid] = per_unit.get(uid, 0.0) + s
+    if per_unit:
+        pmax = max(per_unit.values())
+        for uid, summed in per_unit.items():
+            for tid in units.sources[uid]:
+                table.add(tid, "lift", weights.lift * summed / pmax)
 
-    scored = []
-    for doc in records:
-        parts = extra.get(doc, {})
-        score = base.get(doc, 0.0) + sum(parts.values())
-        info = explain.get(doc, {})
-        info.update({k: round(v, 4) for k, v in parts.items()})
-        info["score"] = round(score, 6)
-        scored.append(Hit(records[doc], score, info))
+
+def neighbors(table: Candidates, units: Sessions, weights: Weights) -> None:
+    """Stage neighbors: the turns either side of a strong turn in its session are pulled in (a
+    reply is often where the fact is)."""
+    if not weights.neighbor:
+        return
+    for doc, s in table.strongest(_LIFT_TOP):
+        if doc not in units.position:
+            continue
+        uid, pos = units.position[doc]
+        src = units.sources[uid]
+        for n in (pos - 1, pos + 1):
+            if 0 <= n < len(src):
+                table.add(src[n], "neighbor", weights.neighbor * s)
+
+
+def links(table: Candidates, store: Store, weights: Weights) -> None:
+    """Stage links: one hop from the strongest turns along "similar" and "entity" links."""
+    if not weights.link:
+        return
+    strong = dict(table.strongest(_LINK_TOP))
+    for link in store.links(list(strong)):
+        if link.relation not in _LINK_RELATIONS:
+            continue
+        for origin, dst in ((link.a, link.b), (link.b, link.a)):
+            if origin in strong and dst != origin:
+                table.add(dst, "link", weights.link * strong[origin] * min(1.0, link.weight))
+
+
+def shortlist(table: Candidates, store: Store, scope: Scope, *, limit: int) -> None:
+    """Stage shortlist: the best ``max(3 * limit, 30)`` candidates read from the store; those the
+    scope does not allow (a neighbour or linked turn may be out of it) leave the table."""
+    total = {d: r.score for d, r in table.rows.items()}
+    ids = [d for d, _ in fusion.top(total, max(limit * 3, 30))]
+    page = store.list(replace(scope, ids=tuple(ids)), limit=len(ids), cursor=None)
+    rows = {}
+    for record in page.records:
+        row = table.rows.get(record.id, Row())
+        row.record = record
+        rows[record.id] = row
+    table.rows = rows
+
+
+def hits(table: Candidates, limit: int) -> list[Hit]:
+    """Stage hits: the ``limit`` best shortlisted candidates, best first (ties by id)."""
+    scored = [
+        Hit(r.record, r.score, r.explain()) for r in table.rows.values() if r.record is not None
+    ]
     scored.sort(key=lambda h: (-h.score, h.record.id))
     return scored[:limit]
 
@@ -183,13 +323,10 @@ def _fact_run(store: Store, query_vector: Vector, scope: Scope) -> list[tuple[st
     return list(best.items())
 
 
-def _features(
-    query: str,
-    records: dict[str, Record],
-    weights: Weights,
-    now: Callable[[], datetime],
-    add: Callable[[str, str, float], None],
-) -> None:
+def features(table: Candidates, query: str, weights: Weights, now: Callable[[], datetime]) -> None:
+    """Stage features, over the shortlist: the one speaker the query names, substance, and the
+    time window the query names (or, when it asks "when", dates the turn mentions)."""
+    records = {d: r.record for d, r in table.rows.items() if r.record is not None}
     if weights.speaker:
         words = set(_text.words(query))
         named = {
@@ -202,20 +339,20 @@ def _features(
             who = next(iter(named))
             for doc, r in records.items():
                 if r.speaker == who:
-                    add(doc, "speaker", weights.speaker)
+                    table.add(doc, "speaker", weights.speaker)
     if weights.substance:
         for doc, r in records.items():
             # The first 600 characters hold 15 content words in any real turn, and keep the
             # cache's keys small.
-            add(doc, "substance", weights.substance * _substance(r.content[:600]))
+            table.add(doc, "substance", weights.substance * _substance(r.content[:600]))
     if weights.time:
         span = timeexpr.query_range(query, now=now())
         asks_when = timeexpr.asks_when(query)
         for doc, r in records.items():
             if span is not None and _in_span(r, span):
-                add(doc, "time", weights.time)
+                table.add(doc, "time", weights.time)
             elif asks_when and r.dates:
-                add(doc, "dated", weights.time / 3)
+                table.add(doc, "dated", weights.time / 3)
 
 
 @functools.lru_cache(maxsize=16384)
