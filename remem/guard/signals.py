@@ -23,6 +23,7 @@ length of its input: repetition is bounded or cannot overlap itself.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 import unicodedata
@@ -719,7 +720,7 @@ def _is_tool_call(content: str) -> bool:
         return True
     if _role_marker(content):
         return True
-    code = _code_spans(content) if "`" in content or "~~~" in content else []
+    code = _code_spans(content) if "`" in content or "~~~" in content else _Spans([])
     if _TOOL_TAG_RE.search(content) and any(
         not _inside(m.start(), code) for m in _TOOL_TAG_RE.finditer(content)
     ):
@@ -785,7 +786,38 @@ def _role_bracket(content: str, m: re.Match[str]) -> bool:
     return not (before.rstrip().endswith("</") or content[m.start() + 1 : m.start() + 2] == "/")
 
 
-def _code_spans(content: str) -> list[tuple[int, int]]:
+class _Spans:
+    """Fenced blocks and inline code spans; ``covers`` is a bisection (matches x spans would be
+    quadratic on text made of many small code spans)."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        spans.sort()
+        self.spans = spans
+        self.starts = [a for a, _ in spans]
+        self.reach: list[int] = []  # the furthest end of any span starting at or before each
+        for _, b in spans:
+            self.reach.append(max(b, self.reach[-1]) if self.reach else b)
+        self._prose: str | None = None
+
+    def prose(self, content: str) -> str:
+        """``content`` with every span replaced by a space (built once per text)."""
+        if self._prose is None:
+            parts, at = [], 0
+            for a, b in self.spans:
+                if b <= at:
+                    continue
+                parts.append(content[at:a] if a > at else "")
+                at = max(at, b)
+            parts.append(content[at:])
+            self._prose = " ".join(parts)
+        return self._prose
+
+    def covers(self, pos: int) -> bool:
+        i = bisect.bisect_right(self.starts, pos) - 1
+        return i >= 0 and self.reach[i] > pos
+
+
+def _code_spans(content: str) -> _Spans:
     """Fenced blocks and inline code spans, as (start, end) offsets."""
     spans: list[tuple[int, int]] = []
     fences = [m.start() for m in _FENCE_RE.finditer(content)]
@@ -793,11 +825,11 @@ def _code_spans(content: str) -> list[tuple[int, int]]:
         end = fences[i + 1] if i + 1 < len(fences) else len(content)
         spans.append((fences[i], end))
     spans.extend((m.start(), m.end()) for m in _INLINE_CODE_RE.finditer(content))
-    return spans
+    return _Spans(spans)
 
 
-def _inside(pos: int, spans: list[tuple[int, int]]) -> bool:
-    return any(a <= pos < b for a, b in spans)
+def _inside(pos: int, spans: _Spans) -> bool:
+    return spans.covers(pos)
 
 
 def _outside_address(text: str) -> bool:
@@ -811,18 +843,15 @@ def _outside_address(text: str) -> bool:
     return bool(_IBAN_RE.search(text))
 
 
-def _documented(content: str, pos: int, code: list[tuple[int, int]]) -> bool:
+def _documented(content: str, pos: int, code: _Spans) -> bool:
     """Whether a payload at ``pos`` is shown rather than issued: quoted as code, or in prose
     that asks or explains about it."""
     if _inside(pos, code):
         return True
-    prose = content
-    for a, b in sorted(code, reverse=True):
-        prose = prose[:a] + " " + prose[b:]
-    return bool(_DOC_CUES.search(prose))
+    return bool(_DOC_CUES.search(code.prose(content)))
 
 
-def _json_call(content: str, code: list[tuple[int, int]]) -> bool:
+def _json_call(content: str, code: _Spans) -> bool:
     for m in _JSON_CALL_RE.finditer(content):
         if m.group("args") and m.group("args").lower() == "parameters":
             if _SCHEMA_AFTER.match(content, m.end() - 1):
@@ -833,7 +862,7 @@ def _json_call(content: str, code: list[tuple[int, int]]) -> bool:
     return False
 
 
-def _call_syntax(content: str, code: list[tuple[int, int]]) -> bool:
+def _call_syntax(content: str, code: _Spans) -> bool:
     if _CODE_RE.search(content):
         return False
     for m in _CALL_RE.finditer(content):
