@@ -12,6 +12,7 @@ Real SQLite files; random or hashed vectors for speed.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -242,9 +243,10 @@ def test_ann_index_saved_reused_and_rebuilt_when_stale_or_corrupt(
     q = unit(rng)
     scope = Scope(user_id="u")
     store = _filled(path, 600, rng)
-    hits = store.vector(q, scope, limit=10)
-    assert hits == _exact(store, q, scope, 10)
+    hits = store.vector(q, scope, limit=10)  # exact while the index is built in the background
+    store._cache.wait()
     assert builds == [1]
+    assert store.vector(q, scope, limit=10) == hits == _exact(store, q, scope, 10)
     (index_file,) = (tmp_path / "m.db.ann").iterdir()
     assert index_file.stat().st_mode & 0o077 == 0
     store.close()
@@ -267,12 +269,15 @@ def test_ann_index_saved_reused_and_rebuilt_when_stale_or_corrupt(
     other.close()
     store = SQLiteStore(path, dims=DIMS, exact_limit=100)
     assert store.vector(q, scope, limit=10) == hits
+    store._cache.wait()
     assert builds == [1, 1]
     store.close()
 
     for garbage in (b"\x00" * 4096, index_file.read_bytes()[:-100] + b"x" * 100, b""):
         index_file.write_bytes(garbage)
         store = SQLiteStore(path, dims=DIMS, exact_limit=100)
+        assert store.vector(q, scope, limit=10) == hits
+        store._cache.wait()
         assert store.vector(q, scope, limit=10) == hits
         store.close()
     assert builds == [1, 1, 1, 1, 1]
@@ -293,6 +298,10 @@ def test_ann_search_filters_levels_validity_and_sql_conditions(tmp_path: Path) -
     rng = np.random.default_rng(5)
     store = _filled(tmp_path / "m.db", 800, rng)
     q = unit(rng)
+    store.vector(q, Scope(user_id="u"), limit=1)
+    store._cache.wait()
+    vecs = store._cache.get("u")
+    assert vecs is not None and vecs.ann is not None
     top = store.vector(q, Scope(user_id="u"), limit=20)
     closed = [i for i, _ in top[:5]]
     for rid in closed:
@@ -303,6 +312,7 @@ def test_ann_search_filters_levels_validity_and_sql_conditions(tmp_path: Path) -
     assert hits == _exact(store, q, Scope(user_id="u"), 10)
     both = store.vector(q, Scope(user_id="u", include_superseded=True), limit=5)
     assert [i for i, _ in both] == [i for i, _ in top[:5]]
+    assert vecs.ann is not None and len(vecs.ann) == 800
     # A selective SQL filter: the few allowed rows are searched exactly.
     few = store.vector(q, Scope(user_id="u", ids=("x00001", "x00002")), limit=10)
     assert {i for i, _ in few} == {"x00001", "x00002"}
@@ -405,4 +415,33 @@ def test_session_tail_reads_match_python_order(
         assert store.count_before(scope, r.occurred_at, r.id) == i
     assert store.count_before(scope, T0, None) == 5
     assert store.count_before(scope, None, None) == 2
+    store.close()
+
+
+def test_writes_during_a_background_build_reach_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = threading.Event()
+    real = ann.Ann.build
+
+    def slow(*a: Any) -> ann.Ann:
+        assert gate.wait(30)
+        return real(*a)
+
+    monkeypatch.setattr(ann.Ann, "build", staticmethod(slow))
+    rng = np.random.default_rng(8)
+    store = _filled(tmp_path / "m.db", 600, rng)
+    q = unit(rng)
+    scope = Scope(user_id="u")
+    first = store.vector(q, scope, limit=3)  # starts the build, answers exactly
+    new = rec("during")
+    store.insert([new], np.stack([q]), [entry(new)])
+    store.remove([first[0][0]], op="delete", actor=None, reason=None)
+    gate.set()
+    store._cache.wait()
+    vecs = store._cache.get("u")
+    assert vecs is not None and vecs.ann is not None and len(vecs.ann) == 600
+    hits = store.vector(q, scope, limit=3)
+    assert hits[0][0] == "during" and first[0][0] not in {i for i, _ in hits}
+    assert hits == _exact(store, q, scope, 3)
     store.close()

@@ -9,7 +9,9 @@ makes the store reload (see ``SQLiteStore._vectors``).
 
 Search is exact (numpy) while the rows a query may see number at most ``EXACT_LIMIT``; above
 that, an HNSW index over the user's rows gives the candidates, which are filtered by the query's
-mask (level, validity, expiry, any SQL filter) and re-scored exactly. The HNSW index is a cache:
+mask (level, validity, expiry, any SQL filter) and re-scored exactly. A missing index is built in
+a background thread (searches stay exact meanwhile; the writes made during the build are
+replayed into it before it is used), so crossing the limit never stalls a write or a search. The HNSW index is a cache:
 saved beside the database (``<db>.ann/<hash of user>.usearch``) with a header that records the
 rows it was built from (count, rowid high-water mark and a digest of rowids and vectors) and a
 digest of its own bytes. A file that does not match the user's rows in SQLite, or whose bytes do
@@ -23,6 +25,7 @@ import hashlib
 import json
 import math
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -40,8 +43,8 @@ _MIN_CAPACITY = 64
 _MAGIC = b"REMEM-ANN 1\n"
 # HNSW parameters: recall@10 >= 0.98 against exact search on MiniLM vectors (docs/benchmarks.md).
 CONNECTIVITY = 16
-EXPANSION_ADD = 128
-EXPANSION_SEARCH = 256
+EXPANSION_ADD = 64
+EXPANSION_SEARCH = 512
 
 
 def _usearch() -> Any:
@@ -87,6 +90,14 @@ class Ann:
     def remove(self, rowid: int) -> None:
         self.index.remove(np.uint64(rowid))
         self.dirty = True
+
+    def replay(self, changes: Sequence[tuple[int, np.ndarray | None]]) -> None:
+        """Apply index changes made while this index was being built."""
+        for rowid, vec in changes:
+            if self.index.contains(np.uint64(rowid)):
+                self.remove(rowid)
+            if vec is not None:
+                self.add(rowid, vec)
 
     def search(self, query: Vector, count: int) -> np.ndarray:
         """The rowids of (about) the ``count`` nearest rows."""
@@ -162,6 +173,9 @@ class UserVectors:
         self.pos: dict[int, int] = {}
         self.codes: dict[str, int] = {}
         self.ann: Ann | None = None
+        # While an HNSW index is built in the background: the index changes made meanwhile
+        # (rowid, vector; None for a removal), replayed into it before it is used.
+        self.pending: list[tuple[int, np.ndarray | None]] | None = None
 
     @classmethod
     def from_rows(
@@ -215,8 +229,7 @@ class UserVectors:
         self.ids.append(id_)
         self.pos[rowid] = i
         self.n += 1
-        if self.ann is not None:
-            self.ann.add(rowid, self.matrix[i])
+        self._index_add(rowid, self.matrix[i])
 
     def update(
         self,
@@ -241,9 +254,9 @@ class UserVectors:
             self.pos[new_rowid] = i
             self.rowids[i] = new_rowid
             moved = True
-        if self.ann is not None and (vec is not None or moved):
-            self.ann.remove(rowid)
-            self.ann.add(int(self.rowids[i]), self.matrix[i])
+        if vec is not None or moved:
+            self._index_remove(rowid)
+            self._index_add(int(self.rowids[i]), self.matrix[i])
         return True
 
     def remove(self, rowid: int) -> None:
@@ -252,10 +265,21 @@ class UserVectors:
             return
         self.live[i] = False
         self.dead += 1
-        if self.ann is not None:
-            self.ann.remove(rowid)
+        self._index_remove(rowid)
         if self.dead > max(_MIN_CAPACITY, self.n // 4):
             self._compact()
+
+    def _index_add(self, rowid: int, vec: np.ndarray) -> None:
+        if self.ann is not None:
+            self.ann.add(rowid, vec)
+        if self.pending is not None:
+            self.pending.append((rowid, vec.copy()))
+
+    def _index_remove(self, rowid: int) -> None:
+        if self.ann is not None:
+            self.ann.remove(rowid)
+        if self.pending is not None:
+            self.pending.append((rowid, None))
 
     def _grow(self, cap: int) -> None:
         def grown(a: np.ndarray) -> np.ndarray:
@@ -384,10 +408,14 @@ class VectorCache:
         max_bytes: int = CACHE_BYTES,
         ann_dir: Path | None = None,
         exact_limit: int = EXACT_LIMIT,
+        lock: threading.RLock | None = None,
     ) -> None:
         self.dims, self.max_bytes, self.ann_dir = dims, max_bytes, ann_dir
         self.exact_limit = exact_limit
         self._users: OrderedDict[str, UserVectors] = OrderedDict()
+        # Held by every caller (the store's lock); the background builder takes it to attach.
+        self._lock = lock or threading.RLock()
+        self._builders: list[threading.Thread] = []
 
     def __len__(self) -> int:
         return len(self._users)
@@ -434,20 +462,47 @@ class VectorCache:
         name = hashlib.blake2b(user_id.encode("utf-8", "surrogatepass"), digest_size=16)
         return self.ann_dir / f"{name.hexdigest()}.usearch"
 
-    def ann(self, vecs: UserVectors) -> Ann:
-        """The user's HNSW index: in memory, else the saved one if it matches, else built."""
-        if vecs.ann is None:
-            path = self.path(vecs.user_id)
-            signature = vecs.signature() if path is not None else {}
-            loaded = Ann.load(path, signature, self.dims) if path is not None else None
-            if loaded is None:
-                rows = vecs.rows_in_rowid_order()
-                loaded = Ann.build(vecs.rowids[rows], vecs.matrix[rows])
-                if path is not None:
-                    loaded.save(path, signature)
-            vecs.ann = loaded
-            self.trim()
-        return vecs.ann
+    def ann(self, vecs: UserVectors, *, wait: bool = False) -> Ann | None:
+        """The user's HNSW index: in memory, else the saved one if it matches, else None while
+        one is built in the background (``wait``: built here and now)."""
+        if vecs.ann is not None or vecs.pending is not None and not wait:
+            return vecs.ann
+        path = self.path(vecs.user_id)
+        if path is not None:
+            vecs.ann = Ann.load(path, vecs.signature(), self.dims)
+            if vecs.ann is not None:
+                self.trim()
+                return vecs.ann
+        rows = vecs.rows_in_rowid_order()
+        snapshot = (vecs.rowids[rows].copy(), vecs.matrix[rows].copy())
+        vecs.pending = []
+        if wait:
+            self._attach(vecs, Ann.build(*snapshot))
+            return vecs.ann
+        builder = threading.Thread(
+            target=self._build, args=(vecs, snapshot), name="remem-ann-build", daemon=True
+        )
+        self._builders = [t for t in self._builders if t.is_alive()] + [builder]
+        builder.start()
+        return None
+
+    def _build(self, vecs: UserVectors, snapshot: tuple[np.ndarray, Vector]) -> None:
+        built = Ann.build(*snapshot)
+        with self._lock:
+            if self._users.get(vecs.user_id) is vecs:  # not evicted, cleared or reloaded since
+                self._attach(vecs, built)
+
+    def _attach(self, vecs: UserVectors, built: Ann) -> None:
+        built.replay(vecs.pending or [])
+        vecs.ann, vecs.pending = built, None
+        self._save(vecs)
+        self.trim()
+
+    def wait(self) -> None:
+        """Wait for the HNSW indexes being built (tests, benchmarks)."""
+        for builder in self._builders:
+            builder.join()
+        self._builders = []
 
     def _save(self, vecs: UserVectors) -> None:
         path = self.path(vecs.user_id)
@@ -473,6 +528,7 @@ class VectorCache:
     ) -> builtins.list[tuple[str, float]]:
         """Exact while at most ``exact_limit`` rows are allowed, HNSW above."""
         allowed = int(mask.sum())
-        if allowed <= self.exact_limit:
+        index = self.ann(vecs) if allowed > self.exact_limit else None
+        if index is None:  # a small scope, or its index is still being built
             return exact(vecs, query, np.flatnonzero(mask), limit)
-        return approximate(vecs, self.ann(vecs), query, mask, limit)
+        return approximate(vecs, index, query, mask, limit)

@@ -86,7 +86,11 @@ class SQLiteStore:
         # indexes of large scopes are saved beside the file (a cache, rebuilt when stale).
         ann_dir = None if self.path == ":memory:" else Path(self.path + ".ann")
         self._cache = VectorCache(
-            dims, max_bytes=vector_cache_bytes, ann_dir=ann_dir, exact_limit=exact_limit
+            dims,
+            max_bytes=vector_cache_bytes,
+            ann_dir=ann_dir,
+            exact_limit=exact_limit,
+            lock=self._lock,
         )
         self._data_version = -1
         self._partitions: set[str] = set()  # prefixes known to have a full-text partition
