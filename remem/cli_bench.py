@@ -329,9 +329,59 @@ def pathological(
         out.write_text(json.dumps(result, indent=1))
 
 
+def scale(
+    data: DataOpt = DATA,
+    sizes: Annotated[
+        str, typer.Option("--sizes", help="Scope sizes, comma-separated (1M: 1000000).")
+    ] = "1000,10000,100000",
+    store: Annotated[
+        str,
+        typer.Option("--store", help="'sqlite', 'postgres' (embedded) or a postgresql:// URL."),
+    ] = "sqlite",
+    embedder: Annotated[str, typer.Option("--embedder")] = "hashing",
+    probes: Annotated[int, typer.Option("--probes", help="Adds and searches timed per size.")] = 30,
+    out: OutOpt = None,
+    chart: Annotated[
+        Path | None, typer.Option("--chart", help="Write a latency-against-size PNG here.")
+    ] = None,
+    include: Annotated[
+        list[Path] | None,
+        typer.Option("--include", help="Earlier --json results to draw on the chart too."),
+    ] = None,
+) -> None:
+    """One scope grown to each size: add and search p50/p95, ingest rate, RSS, disk per memory."""
+    from remem.bench import scale as bench
+
+    try:
+        wanted = [int(x) for x in sizes.split(",") if x.strip()]
+    except ValueError as exc:
+        raise InvalidInput(f"--sizes takes comma-separated integers, got {sizes!r}") from exc
+    rows = bench.run(
+        data,
+        sizes=wanted,
+        store=store,
+        embedder=embedder,
+        probes=probes,
+        progress=lambda line: console.print(line, markup=False, highlight=False),
+    )
+    table = Table(title=f"remem bench scale ({rows[0]['store'] if rows else store}, {embedder})")
+    table.add_column("memories")
+    for row in rows:
+        table.add_column(str(row["size"]), justify="right")
+    for key in [k for k in (rows[0] if rows else {}) if k not in ("store", "embedder", "size")]:
+        table.add_row(key, *[str(r[key]) for r in rows])
+    console.print(table)
+    if out is not None:
+        out.write_text(json.dumps(rows, indent=1))
+    if chart is not None:
+        earlier = [r for f in include or [] for r in json.loads(f.read_text())]
+        console.print(f"chart: {bench.chart(earlier + rows, chart)}")
+
+
 def register(bench_app: typer.Typer) -> None:
     """Add the benchmark commands to ``remem bench``."""
     bench_app.command("locomo")(locomo)
     bench_app.command("guard")(guard)
     bench_app.command("serve")(serve)
     bench_app.command("pathological")(pathological)
+    bench_app.command("scale")(scale)
