@@ -19,26 +19,43 @@ _TIMES = ("occurred_at", "created_at", "updated_at", "valid_from", "valid_to", "
 _TUPLES = ("sources", "keywords", "entities", "dates", "flags", "tags")
 
 
-def write_export(store: Store, path: str | Path, *, user_id: str | None) -> int:
-    """Write a user's (or everyone's) records, history and links as JSONL; returns the records."""
+def write_export(
+    store: Store, path: str | Path, *, user_id: str | None, prefix: str | None = None
+) -> int:
+    """Write a user's (or everyone's) records, history and links as JSONL; returns the records.
+
+    With ``prefix`` (a tenant's ``"name/"``): only the users under it (``user_id``, if given, is
+    one of them, already qualified), written without the prefix.
+    """
     count = 0
     ids: list[str] = []
+    items = store.export(user_id, prefix=prefix if user_id is None else None)
     with open(path, "w", encoding="utf-8") as out:
-        for item in store.export(user_id):
+        for item in items:
             if isinstance(item, Record):
                 if item.level not in STORED_LEVELS:
                     continue  # derived units are rebuilt on import
                 count += 1
                 ids.append(item.id)
-                line = {"type": "record", **item.to_dict()}
+                line = {"type": "record", **(_unqualified(item.to_dict(), prefix) or {})}
             else:
-                line = {"type": "history", **item.to_dict()}
+                entry = item.to_dict()
+                for side in ("before", "after"):
+                    entry[side] = _unqualified(entry[side], prefix)
+                line = {"type": "history", **entry}
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
         kept = set(ids)
         for link in store.links(ids) if ids else []:
             if link.a in kept and link.b in kept:
                 out.write(json.dumps({"type": "link", **link.to_dict()}, ensure_ascii=False) + "\n")
     return count
+
+
+def _unqualified(snapshot: dict[str, Any] | None, prefix: str | None) -> dict[str, Any] | None:
+    uid = snapshot.get("user_id") if snapshot else None
+    if prefix and snapshot and isinstance(uid, str) and uid.startswith(prefix):
+        return {**snapshot, "user_id": uid[len(prefix) :]}
+    return snapshot
 
 
 def read_export(

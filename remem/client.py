@@ -13,9 +13,7 @@ transport-free, so an async client needs only its own transport. ``add_many``, `
 from __future__ import annotations
 
 import builtins
-import dataclasses
 import json
-import typing
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -63,12 +61,6 @@ _BY_STATUS: dict[int, type[errors.RememError]] = {
     502: errors.LLMError,
     503: errors.StoreError,
 }
-_RECORD_TYPES = typing.get_type_hints(Record)
-_RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(Record))
-_TIMES = tuple(
-    n for n, t in _RECORD_TYPES.items() if datetime in typing.get_args(t) or t is datetime
-)
-_TUPLES = tuple(n for n, t in _RECORD_TYPES.items() if typing.get_origin(t) is tuple)
 
 
 class Client(_Verbs):
@@ -251,44 +243,9 @@ def _error(response: httpx.Response) -> errors.RememError:
     return cls(str(detail or f"HTTP {response.status_code}: {response.text[:200]}"))
 
 
-def record_from_dict(data: Mapping[str, Any]) -> Record:
-    """Rebuild a ``Record`` from ``Record.to_dict()`` output.
-
-    Driven by the dataclass's own field types, so a field added to ``Record`` round-trips
-    without a change here; keys this version does not know (a newer server) are ignored.
-    """
-    fields = {k: v for k, v in data.items() if k in _RECORD_FIELDS}
-    for name in _TIMES:
-        if isinstance(fields.get(name), str):
-            fields[name] = datetime.fromisoformat(fields[name])
-    for name in _TUPLES:
-        if name in fields:
-            fields[name] = tuple(fields[name] or ())
-    return Record(**fields)
-
-
-def hit_from_dict(data: Mapping[str, Any]) -> Hit:
-    """Rebuild a ``Hit`` from ``Hit.to_dict()`` output."""
-    return Hit(
-        record_from_dict(data["record"]),
-        float(data["score"]),
-        dict(data.get("explain") or {}),
-        tuple(data.get("flags") or ()),
-    )
-
-
-def history_from_dict(data: Mapping[str, Any]) -> HistoryEntry:
-    """Rebuild a ``HistoryEntry`` from ``HistoryEntry.to_dict()`` output."""
-    return HistoryEntry(
-        memory_id=data["memory_id"],
-        version=int(data["version"]),
-        op=data["op"],
-        at=datetime.fromisoformat(data["at"]),
-        actor=data.get("actor"),
-        reason=data.get("reason"),
-        before=data.get("before"),
-        after=data.get("after"),
-    )
+record_from_dict = Record.from_dict
+hit_from_dict = Hit.from_dict
+history_from_dict = HistoryEntry.from_dict
 
 
 def _drop_none(**values: Any) -> dict[str, Any]:

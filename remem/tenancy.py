@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from remem import _validate, verbs
+from remem import _io, _validate, verbs
 from remem.errors import Conflict, InvalidInput, NotFound
 from remem.keys import check_tenant
 from remem.memory import Memory
@@ -27,9 +27,6 @@ if TYPE_CHECKING:  # the generated verbs have Memory's signatures and types
     _Verbs = Memory
 else:
     _Verbs = object
-
-# What export writes and import accepts: stored memories, quarantined or not; never derived units.
-_PORTABLE_LEVELS = ("record", "quarantine")
 
 
 class TenantMemory(_Verbs):
@@ -166,39 +163,14 @@ class TenantMemory(_Verbs):
     # -- export / import --------------------------------------------------------------------
 
     def export(self, path: str | Path, *, user_id: str | None = None) -> int:
-        """Write this tenant's memories and history (of one user, or all) to a JSONL file.
+        """Write this tenant's memories and history (of one user, or all) to a JSONL file: only
+        this tenant's rows are read, and written with its users' own ids.
 
         Returns:
             The number of memories written.
         """
-        if user_id is not None:
-            items = self.memory.store.export(self.qualify(user_id))
-        else:
-            # A tenant is a user-id prefix: the store reads only this tenant's rows.
-            items = self.memory.store.export(None, prefix=self._prefix)
-        count = 0
-        ids: builtins.list[str] = []
-        with open(path, "w", encoding="utf-8") as out:
-            for item in items:
-                if isinstance(item, Record):
-                    # Derived units (sessions, lessons) are rebuilt, not exported; a quarantined
-                    # memory is the user's data and goes along, still quarantined.
-                    if not self.owns(item.user_id) or item.level not in _PORTABLE_LEVELS:
-                        continue
-                    line = {"type": "record", **self._record(item).to_dict()}
-                    ids.append(item.id)
-                    count += 1
-                else:
-                    owner = (item.after or item.before or {}).get("user_id")
-                    if not self.owns(owner):
-                        continue
-                    line = {"type": "history", **self._entry(item).to_dict()}
-                out.write(json.dumps(line, ensure_ascii=False) + "\n")
-            kept = set(ids)
-            for link in self.memory.store.links(ids) if ids else []:
-                if link.a in kept and link.b in kept:
-                    out.write(json.dumps({"type": "link", **link.to_dict()}) + "\n")
-        return count
+        owner = None if user_id is None else self.qualify(user_id)
+        return _io.write_export(self.memory.store, path, user_id=owner, prefix=self._prefix)
 
     def import_(self, path: str | Path, *, max_origin: str | None = None) -> int:
         """Load an export file into this tenant: every user_id is qualified. All or nothing.
@@ -217,13 +189,16 @@ class TenantMemory(_Verbs):
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 # ASCII escapes: a lone surrogate reaches import_'s validation instead of
                 # failing to encode here.
-                out.writelines(json.dumps(obj) + "\n" for obj in lines)
+                # Blank lines stay, so an error names the line of the caller's file.
+                out.writelines("\n" if obj is None else json.dumps(obj) + "\n" for obj in lines)
             return self.memory.import_(tmp, max_origin=max_origin)
+        except InvalidInput as exc:  # name the caller's file, not the temporary one
+            raise type(exc)(str(exc).replace(tmp, str(path))) from exc
         finally:
             os.unlink(tmp)
 
-    def _qualified_lines(self, path: str | Path) -> builtins.list[dict[str, Any]]:
-        out: builtins.list[dict[str, Any]] = []
+    def _qualified_lines(self, path: str | Path) -> builtins.list[dict[str, Any] | None]:
+        out: builtins.list[dict[str, Any] | None] = []
         record_ids: set[str] = set()
         orphans: set[str] = set()
         try:
@@ -232,6 +207,7 @@ class TenantMemory(_Verbs):
             raise InvalidInput(f"cannot read {path}: {exc}") from exc
         for lineno, line in enumerate(raw.splitlines(), start=1):
             if not line.strip():
+                out.append(None)
                 continue
             try:
                 obj = json.loads(line.decode("utf-8"))
@@ -242,9 +218,6 @@ class TenantMemory(_Verbs):
             try:
                 if obj.get("type") == "record":
                     obj["user_id"] = self.qualify(obj.get("user_id"))
-                    # A forged derived unit (a guard lesson, say) must not come in as data.
-                    if obj.get("level", "record") not in _PORTABLE_LEVELS:
-                        raise InvalidInput(f"level: expected one of {_PORTABLE_LEVELS}")
                     record_ids.add(str(obj.get("id")))
                 elif obj.get("type") == "history":
                     for name in ("before", "after"):

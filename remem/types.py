@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -70,6 +71,19 @@ class Record:
             out[name] = value
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Record:
+        """Rebuild a ``Record`` from ``to_dict()`` output. Driven by the field types, so a new
+        field round-trips without a change here; unknown keys (a newer writer's) are ignored."""
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for name in _RECORD_TIMES:
+            if isinstance(fields.get(name), str):
+                fields[name] = datetime.fromisoformat(fields[name])
+        for name in _RECORD_TUPLES:
+            if name in fields:
+                fields[name] = tuple(fields[name] or ())
+        return cls(**fields)
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -94,6 +108,16 @@ class Hit:
             "explain": dict(self.explain),
             "flags": list(self.flags),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Hit:
+        """Rebuild a ``Hit`` from ``to_dict()`` output."""
+        return cls(
+            Record.from_dict(data["record"]),
+            float(data["score"]),
+            dict(data.get("explain") or {}),
+            tuple(data.get("flags") or ()),
+        )
 
 
 @dataclass(frozen=True)
@@ -140,6 +164,20 @@ class HistoryEntry:
             "after": self.after,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HistoryEntry:
+        """Rebuild a ``HistoryEntry`` from ``to_dict()`` output."""
+        return cls(
+            memory_id=data["memory_id"],
+            version=int(data["version"]),
+            op=data["op"],
+            at=datetime.fromisoformat(data["at"]),
+            actor=data.get("actor"),
+            reason=data.get("reason"),
+            before=data.get("before"),
+            after=data.get("after"),
+        )
+
 
 @dataclass(frozen=True)
 class Page:
@@ -153,3 +191,10 @@ class Page:
 
     def __len__(self) -> int:
         return len(self.records)
+
+
+_RECORD_HINTS = typing.get_type_hints(Record)
+_RECORD_TIMES = tuple(
+    n for n, t in _RECORD_HINTS.items() if t is datetime or datetime in typing.get_args(t)
+)
+_RECORD_TUPLES = tuple(n for n, t in _RECORD_HINTS.items() if typing.get_origin(t) is tuple)
