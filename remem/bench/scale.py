@@ -117,14 +117,14 @@ def _recall(memory: Any, queries: Sequence[str], limit: int = 10) -> float | Non
     from remem.store.base import Scope
 
     store = memory.store
-    cache = getattr(store, "_cache", None)
-    if cache is None:
+    cache: Any = getattr(store, "_cache", None)
+    if not hasattr(cache, "exact_limit"):  # not remem's SQLite vector cache
         return None
     vecs = store._vectors(USER)
-    if vecs is None or len(vecs) <= cache.exact_limit:
+    scope = Scope(user_id=USER)
+    if vecs is None or int(vecs.mask(scope.levels, time.time()).sum()) <= cache.exact_limit:
         return None
     cache.ann(vecs, wait=True)
-    scope = Scope(user_id=USER)
     got = []
     for q in memory.embedder.embed_batch(list(queries)):
         mask = vecs.mask(scope.levels, time.time())
@@ -186,8 +186,8 @@ def run(
                 if count % (10 * batch) == 0 or count == size:
                     say(f"{backend} {embedder}: {count} memories")
             ingest_s = time.perf_counter() - started
-            cache = getattr(memory.store, "_cache", None)
-            if cache is not None:
+            cache: Any = getattr(memory.store, "_cache", None)
+            if hasattr(cache, "wait"):
                 cache.wait()  # an HNSW index being built: measure with it, not without
             adds = []
             for item in items(turns, count, probes, seed=seed):  # the next memories, one at a time
