@@ -89,20 +89,10 @@ def history(store: Store, id: str, *, user_id: str | None) -> list[HistoryEntry]
 def weights(parts: Parts, level: str) -> hierarchy.Weights:
     """The retrieval weights of the settings; coarse levels (session, fact units) skip the
     components that work on turns."""
-    s = parts.settings
-    coarse = level != "record"
-    return hierarchy.Weights(
-        vector=s.vector_weight,
-        fact=s.fact_weight,
-        session=0.0 if coarse else s.session_weight,
-        lift=0.0 if coarse else s.lift_weight,
-        neighbor=0.0 if coarse else s.neighbor_weight,
-        link=0.0 if coarse else s.link_weight,
-        speaker=s.speaker_weight,
-        time=s.time_weight,
-        substance=s.substance_weight,
-        router=s.router,
-    )
+    w = parts.settings.retrieval.weights
+    if level == "record":
+        return w
+    return replace(w, session=0.0, lift=0.0, neighbor=0.0, link=0.0)
 
 
 def search(

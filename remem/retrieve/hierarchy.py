@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from remem import _text
+from remem.config import Weights as Weights  # the weights and their defaults live in Settings
 from remem.organize import facts, timeexpr
 from remem.retrieve import fusion, router
 from remem.retrieve.hybrid import turn_runs
@@ -35,35 +36,6 @@ _SUBSTANCE_TERMS = 15  # content words at which a turn counts as fully substanti
 _LIFT_TOP = 10
 _LINK_TOP = 10
 _LINK_RELATIONS = frozenset({"similar", "entity"})
-
-
-@dataclass(frozen=True)
-class Weights:
-    """How much each component adds to a turn's fused score (0 turns it off).
-
-    Attributes:
-        vector: the vector run's weight in turn-level fusion (BM25's is 1).
-        fact: the fact-unit run's weight in turn-level fusion (turns ranked by their best fact).
-        session: session units' score (routed).
-        lift: the summed score of a session's best turns.
-        neighbor: the better of a turn's two neighbours' scores.
-        link: a linked strong turn's score times the link weight.
-        speaker: the turn's speaker is named in the query.
-        time: the turn falls in the time window the query names.
-        substance: scaled by how many content words the turn has (up to ``_SUBSTANCE_TERMS``).
-        router: scale session weights by peakedness.
-    """
-
-    vector: float = 0.7
-    fact: float = 0.5
-    session: float = 0.5
-    lift: float = 0.25
-    neighbor: float = 0.2
-    link: float = 0.1
-    speaker: float = 0.3
-    time: float = 0.3
-    substance: float = 0.3
-    router: bool = True
 
 
 @dataclass
