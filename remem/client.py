@@ -24,7 +24,6 @@ import httpx
 
 from remem import errors, verbs
 from remem.answer import Answer
-from remem.errors import Forbidden, Unauthorized
 from remem.types import HistoryEntry, Hit, Link, Page, Record
 
 if TYPE_CHECKING:  # the generated verbs have Memory's signatures and types
@@ -32,35 +31,9 @@ if TYPE_CHECKING:  # the generated verbs have Memory's signatures and types
 else:
     _Verbs = object
 
-_ERRORS: dict[str, type[errors.RememError]] = {
-    cls.__name__: cls
-    for cls in (
-        errors.ConfigError,
-        errors.MissingDependency,
-        errors.StoreError,
-        errors.MigrationError,
-        errors.NotFound,
-        errors.Conflict,
-        errors.EmbeddingError,
-        errors.InvalidInput,
-        errors.TooLarge,
-        errors.LLMError,
-        errors.LLMOutputError,
-        Unauthorized,
-        Forbidden,
-    )
-}
+_ERRORS = errors.every_error()
 # When the body names no known type (a proxy's error page, say), the status decides.
-_BY_STATUS: dict[int, type[errors.RememError]] = {
-    401: Unauthorized,
-    403: Forbidden,
-    404: errors.NotFound,
-    409: errors.Conflict,
-    413: errors.TooLarge,
-    422: errors.InvalidInput,
-    502: errors.LLMError,
-    503: errors.StoreError,
-}
+_BY_STATUS = {code: cls for cls, code in reversed(errors.HTTP_STATUS.items())}
 
 
 class Client(_Verbs):

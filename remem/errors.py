@@ -83,3 +83,28 @@ class Unauthorized(RememError):
 
 class Forbidden(RememError):
     """The request addresses a tenant other than the one its API key belongs to."""
+
+
+# The HTTP status of each error over REST (the server maps errors to it, the client back).
+HTTP_STATUS: dict[type[RememError], int] = {
+    TooLarge: 413,
+    InvalidInput: 422,
+    NotFound: 404,
+    Conflict: 409,
+    Unauthorized: 401,
+    Forbidden: 403,
+    StoreError: 503,
+    EmbeddingError: 503,
+    LLMError: 502,
+}
+
+
+def every_error() -> dict[str, type[RememError]]:
+    """Every remem error type, by name (what an error body's ``"error"`` names)."""
+    out: dict[str, type[RememError]] = {}
+    pending: list[type[RememError]] = [RememError]
+    while pending:
+        cls = pending.pop()
+        out[cls.__name__] = cls
+        pending.extend(cls.__subclasses__())
+    return out

@@ -41,18 +41,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import remem
 from remem.config import default_path
 from remem.errors import (
+    HTTP_STATUS,
     ConfigError,
-    Conflict,
-    EmbeddingError,
-    Forbidden,
-    InvalidInput,
-    LLMError,
     MissingDependency,
-    NotFound,
     RememError,
-    StoreError,
-    TooLarge,
-    Unauthorized,
 )
 from remem.keys import KeyStore, default_keys_path, open_keys
 from remem.memory import Memory
@@ -69,17 +61,7 @@ ALLOW_OPEN_ENV = "REMEM_ALLOW_OPEN"
 ALLOWED_ORIGINS_ENV = "REMEM_ALLOWED_ORIGINS"
 
 # The most specific class in an error's MRO wins, so TooLarge (an InvalidInput) gets 413.
-STATUS: dict[type[RememError], int] = {
-    TooLarge: 413,
-    InvalidInput: 422,
-    NotFound: 404,
-    Conflict: 409,
-    Unauthorized: 401,
-    Forbidden: 403,
-    StoreError: 503,
-    EmbeddingError: 503,
-    LLMError: 502,
-}
+STATUS = HTTP_STATUS
 
 
 def status_for(exc: RememError) -> int:

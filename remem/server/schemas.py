@@ -8,12 +8,15 @@ OpenAPI document: routes render the library's own ``to_dict()`` through ``verbs.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
 
 from remem import verbs
+from remem.types import HistoryEntry, Hit, Link, Record
 
 # A misspelled field is an error, not silently ignored.
 _FORBID = ConfigDict(extra="forbid")
@@ -60,136 +63,71 @@ class ExportBody(BaseModel):
 # -- responses (documentation only) ----------------------------------------------------------
 
 
-class RecordOut(BaseModel):
-    """One memory, as stored (``Record.to_dict()``)."""
-
-    id: str
-    user_id: str
-    content: str
-    kind: str
-    agent_id: str | None
-    session_id: str | None
-    speaker: str | None
-    metadata: dict[str, Any]
-    occurred_at: str | None
-    created_at: str | None
-    updated_at: str | None
-    version: int
-    origin: str
-    trust: float
-    valid_from: str | None
-    valid_to: str | None
-    sources: list[str]
-    keywords: list[str]
-    entities: list[str]
-    dates: list[str]
-    level: str
-    expires_at: str | None
-    flags: list[str]
-    tags: list[str]
-    context: str | None
+def _json_type(hint: Any) -> Any:
+    """The JSON form of a dataclass field's type: datetimes are ISO 8601 strings, tuples lists."""
+    args = typing.get_args(hint)
+    if hint is datetime or datetime in args:
+        return str | None
+    if typing.get_origin(hint) is tuple:
+        return list[str]
+    return hint
 
 
-class BatchOut(BaseModel):
-    """The stored records of a batch, in input order."""
-
-    items: list[RecordOut]
-
-
-class HitOut(BaseModel):
-    """One search result: the record, its score (higher is better) and why it was found."""
-
-    record: RecordOut
-    score: float
-    explain: dict[str, Any]
-    flags: list[str]
+def _out(cls: type, doc: str, **override: Any) -> type[BaseModel]:
+    """The response model of a dataclass the library renders with ``to_dict()``."""
+    hints = typing.get_type_hints(cls)
+    fields: dict[str, Any] = {n: (override.get(n, _json_type(t)), ...) for n, t in hints.items()}
+    model: type[BaseModel] = create_model(cls.__name__ + "Out", __doc__=doc, **fields)
+    return model
 
 
-class SearchOut(BaseModel):
-    """Search results, best first."""
-
-    hits: list[HitOut]
+def _list(item: Any) -> Any:
+    return list[item]
 
 
-class PageOut(BaseModel):
-    """One page of a listing; pass ``next_cursor`` back as ``cursor`` (null at the end)."""
-
-    records: list[RecordOut]
-    next_cursor: str | None
-
-
-class HistoryEntryOut(BaseModel):
-    """One change to a record."""
-
-    memory_id: str
-    version: int
-    op: str
-    at: str
-    actor: str | None
-    reason: str | None
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
+def _wrap(name: str, doc: str, **fields: Any) -> type[BaseModel]:
+    required: dict[str, Any] = {k: (t, ...) for k, t in fields.items()}
+    model: type[BaseModel] = create_model(name, __doc__=doc, **required)
+    return model
 
 
-class HistoryOut(BaseModel):
-    """Every version of a memory, oldest first."""
+RecordOut = _out(Record, "One memory, as stored (Record.to_dict()).")
+HitOut = _out(
+    Hit, "One search result: the record, its score and why it was found.", record=RecordOut
+)
+HistoryEntryOut = _out(HistoryEntry, "One change to a record.", at=str)
+LinkOut = _out(Link, "A typed, weighted edge between two records of one user.")
+BatchOut = _wrap(
+    "BatchOut", "The stored records of a batch, in input order.", items=_list(RecordOut)
+)
+ImportOut = _wrap("ImportOut", "How many memories were imported.", imported=int)
 
-    entries: list[HistoryEntryOut]
-
-
-class LinkOut(BaseModel):
-    """A typed, weighted edge between two records of one user."""
-
-    a: str
-    b: str
-    relation: str
-    weight: float
-
-
-class LinksOut(BaseModel):
-    """The links of one memory."""
-
-    links: list[LinkOut]
-
-
-class TimelineOut(BaseModel):
-    """One scope's memories in event order."""
-
-    records: list[RecordOut]
-
-
-class FirstOfOut(BaseModel):
-    """The two matched events, in the order they happened."""
-
-    earlier: HitOut
-    later: HitOut
-
-
-class AnswerOut(BaseModel):
-    """An answer with the ids of the memories it rests on, or an abstention."""
-
-    text: str
-    citations: list[str]
-    abstained: bool
-    usage: dict[str, int]
-
-
-class ForgetOut(BaseModel):
-    """How many memories were forgotten."""
-
-    forgotten: int
-
-
-class PurgeOut(BaseModel):
-    """How many memories were removed."""
-
-    purged: int
-
-
-class ImportOut(BaseModel):
-    """How many memories were imported."""
-
-    imported: int
+# The response model of each result kind of the verb table.
+RESPONSES: dict[str, type[BaseModel] | None] = {
+    "record": RecordOut,
+    "hits": _wrap("SearchOut", "Search results, best first.", hits=_list(HitOut)),
+    "page": _wrap(
+        "PageOut",
+        "One page; pass next_cursor back as cursor (null at the end).",
+        records=_list(RecordOut),
+        next_cursor=str | None,
+    ),
+    "records": _wrap("TimelineOut", "Memories in event order.", records=_list(RecordOut)),
+    "entries": _wrap("HistoryOut", "Every version, oldest first.", entries=_list(HistoryEntryOut)),
+    "links": _wrap("LinksOut", "The links of one memory.", links=_list(LinkOut)),
+    "pair": _wrap("FirstOfOut", "The two events, in order.", earlier=HitOut, later=HitOut),
+    "answer": _wrap(
+        "AnswerOut",
+        "An answer with the memories it rests on, or an abstention.",
+        text=str,
+        citations=list[str],
+        abstained=bool,
+        usage=dict[str, int],
+    ),
+    "forgotten": _wrap("ForgetOut", "How many memories were forgotten.", forgotten=int),
+    "purged": _wrap("PurgeOut", "How many memories were removed.", purged=int),
+    "none": None,
+}
 
 
 class ErrorOut(BaseModel):
@@ -204,19 +142,3 @@ class HealthOut(BaseModel):
     """Liveness or readiness."""
 
     status: str
-
-
-# The response model of each result kind of the verb table.
-RESPONSES: dict[str, type[BaseModel] | None] = {
-    "record": RecordOut,
-    "hits": SearchOut,
-    "page": PageOut,
-    "records": TimelineOut,
-    "entries": HistoryOut,
-    "links": LinksOut,
-    "pair": FirstOfOut,
-    "answer": AnswerOut,
-    "forgotten": ForgetOut,
-    "purged": PurgeOut,
-    "none": None,
-}
