@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,30 @@ def _unqualified(snapshot: dict[str, Any] | None, prefix: str | None) -> dict[st
     return snapshot
 
 
+def json_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    """Each line of a JSONL file as (line number, object), blank lines as None.
+
+    Raises:
+        InvalidInput: an unreadable file, or a line that is not a JSON object (bad UTF-8, bad
+            JSON, too deep), with its number.
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}") from exc
+    for lineno, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            yield lineno, None
+            continue
+        try:
+            obj = json.loads(line.decode("utf-8"))
+        except (ValueError, RecursionError) as exc:
+            raise InvalidInput(f"{path}:{lineno}: {exc}") from exc
+        if not isinstance(obj, dict):
+            raise InvalidInput(f"{path}:{lineno}: expected a JSON object")
+        yield lineno, obj
+
+
 def read_export(
     path: str | Path, settings: Settings
 ) -> tuple[list[Record], list[HistoryEntry], list[Link]]:
@@ -69,17 +94,10 @@ def read_export(
     records: list[Record] = []
     history: list[HistoryEntry] = []
     links: list[Link] = []
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc}") from exc
-    for lineno, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
+    for lineno, obj in json_lines(path):
+        if obj is None:
             continue
         try:
-            obj = json.loads(line.decode("utf-8"))
-            if not isinstance(obj, dict):
-                raise InvalidInput("expected a JSON object")
             kind = obj.pop("type", None)
             if kind == "record":
                 records.append(_record(obj, settings))
@@ -90,7 +108,7 @@ def read_export(
             else:
                 raise InvalidInput(f"unknown type {kind!r}")
         except (ValueError, TypeError, RecursionError) as exc:
-            # ValueError covers bad JSON, bad UTF-8 and InvalidInput itself.
+            # ValueError covers InvalidInput itself.
             raise InvalidInput(f"{path}:{lineno}: {exc}") from exc
     ids = [r.id for r in records]
     if len(set(ids)) != len(ids):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -182,26 +182,13 @@ def result_of(verb: verbs.Verb, data: Any) -> Any:
     return None
 
 
-def _method(verb: verbs.Verb) -> Callable[..., Any]:
-    sig = verbs.signature(verb)
-
-    def method(self: Client, *args: Any, **kwargs: Any) -> Any:
-        bound = sig.bind(self, *args, **kwargs)
-        bound.apply_defaults()
-        call = {k: v for k, v in bound.arguments.items() if k != "self"}
-        http_method, url, extra = request_for(verb, call)
-        response = self._request(http_method, url, **extra)
-        return result_of(verb, None if response.status_code == 204 else response.json())
-
-    method.__signature__ = sig  # type: ignore[attr-defined]
-    method.__name__ = verb.name
-    method.__doc__ = f"{verb.summary} (see ``Memory.{verb.name}``)"
-    return method
+def _call(client: Client, verb: verbs.Verb, call: dict[str, Any]) -> Any:
+    http_method, url, extra = request_for(verb, call)
+    response = client._request(http_method, url, **extra)
+    return result_of(verb, None if response.status_code == 204 else response.json())
 
 
-for _verb in verbs.VERBS:
-    if _verb.generated("client"):
-        setattr(Client, _verb.name, _method(_verb))
+verbs.attach(Client, "client", _call)
 
 
 def _error(response: httpx.Response) -> errors.RememError:

@@ -201,20 +201,10 @@ class TenantMemory(_Verbs):
         out: builtins.list[dict[str, Any] | None] = []
         record_ids: set[str] = set()
         orphans: set[str] = set()
-        try:
-            raw = Path(path).read_bytes()
-        except OSError as exc:
-            raise InvalidInput(f"cannot read {path}: {exc}") from exc
-        for lineno, line in enumerate(raw.splitlines(), start=1):
-            if not line.strip():
-                out.append(None)
+        for lineno, obj in _io.json_lines(path):
+            out.append(obj)
+            if obj is None:
                 continue
-            try:
-                obj = json.loads(line.decode("utf-8"))
-            except (ValueError, RecursionError) as exc:  # bad UTF-8, bad JSON, too deep
-                raise InvalidInput(f"line {lineno}: {exc}") from exc
-            if not isinstance(obj, dict):
-                raise InvalidInput(f"line {lineno}: expected a JSON object")
             try:
                 if obj.get("type") == "record":
                     obj["user_id"] = self.qualify(obj.get("user_id"))
@@ -226,8 +216,7 @@ class TenantMemory(_Verbs):
                             snap["user_id"] = self.qualify(snap["user_id"])
                     orphans.add(str(obj.get("memory_id")))
             except InvalidInput as exc:
-                raise InvalidInput(f"line {lineno}: {exc}") from exc
-            out.append(obj)
+                raise InvalidInput(f"{path}:{lineno}: {exc}") from exc
         # History of a deleted record comes without its record line; it must not attach itself
         # to an id that has history already (possibly another tenant's).
         for memory_id in sorted(orphans - record_ids):
@@ -236,21 +225,9 @@ class TenantMemory(_Verbs):
         return out
 
 
-def _tenant_verb(verb: verbs.Verb) -> Any:
-    sig = verbs.signature(verb)
-
-    def method(self: TenantMemory, *args: Any, **kwargs: Any) -> Any:
-        bound = sig.bind(self, *args, **kwargs)
-        bound.apply_defaults()
-        call = self._scoped(verb, {k: v for k, v in bound.arguments.items() if k != "self"})
-        return self._unscoped(verb.result, verbs.call(verb, self.memory, call))
-
-    method.__signature__ = sig  # type: ignore[attr-defined]
-    method.__name__ = verb.name
-    method.__doc__ = f"``Memory.{verb.name}`` in this tenant: {verb.summary}"
-    return method
+def _run(tenant: TenantMemory, verb: verbs.Verb, call: dict[str, Any]) -> Any:
+    scoped = tenant._scoped(verb, call)
+    return tenant._unscoped(verb.result, verbs.call(verb, tenant.memory, scoped))
 
 
-for _verb in verbs.VERBS:
-    if _verb.generated("tenant"):
-        setattr(TenantMemory, _verb.name, _tenant_verb(_verb))
+verbs.attach(TenantMemory, "tenant", _run)

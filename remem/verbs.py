@@ -18,7 +18,7 @@ levels, origins) live here and nowhere else in the surfaces.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -647,3 +647,23 @@ def signature(verb: Verb, *, surface: str = "memory") -> inspect.Signature:
         )
         params.append(inspect.Parameter(a.name, kind, default=a.default_on(surface)))
     return inspect.Signature(params)
+
+
+def attach(cls: type, surface: str, run: Callable[[Any, Verb, dict[str, Any]], Any]) -> None:
+    """Give ``cls`` a method for every verb ``surface`` generates: it takes the verb's
+    ``Memory`` signature, binds the call (defaults applied) and hands it to ``run(self, verb,
+    arguments)``. How the Client and the tenant view get their verbs."""
+    for verb in VERBS:
+        if not verb.generated(surface):
+            continue
+        sig = signature(verb)
+
+        def method(self: Any, *args: Any, _verb: Verb = verb, _sig: Any = sig, **kw: Any) -> Any:
+            bound = _sig.bind(self, *args, **kw)
+            bound.apply_defaults()
+            return run(self, _verb, {k: v for k, v in bound.arguments.items() if k != "self"})
+
+        method.__signature__ = sig  # type: ignore[attr-defined]
+        method.__name__ = verb.name
+        method.__doc__ = f"{verb.summary} (see ``Memory.{verb.name}``)"
+        setattr(cls, verb.name, method)

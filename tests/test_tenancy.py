@@ -182,7 +182,7 @@ def test_import_cannot_attach_history_to_another_tenants_record(
 def test_import_rejects_malformed_lines(tmp_path: Path, acme: TenantMemory, text: str) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text(text)
-    with pytest.raises(InvalidInput, match="line 1"):
+    with pytest.raises(InvalidInput, match=":1: "):
         acme.import_(path)
 
 
