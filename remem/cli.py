@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -126,9 +126,14 @@ def _rows_table(kind: str, rows: Any) -> Table:
     return table
 
 
-for _verb in verbs.VERBS:
-    if _verb.cli and _verb.generated("cli"):
-        app.command(_verb.cli)(_command(_verb))
+def add_commands(target: typer.Typer, table: Sequence[verbs.Verb] = verbs.VERBS) -> None:
+    """Add a generated command for every verb of ``table`` that the CLI builds from the table."""
+    for verb in table:
+        if verb.cli and verb.generated("cli"):
+            target.command(verb.cli)(_command(verb))
+
+
+add_commands(app)
 
 
 @app.command()

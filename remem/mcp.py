@@ -14,7 +14,7 @@ otherwise, and a caller may claim no origin above its ``max_origin`` (an API key
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
@@ -77,6 +77,7 @@ def create_mcp_server(
     *,
     name: str = "remem",
     max_origin: str | None = None,
+    table: Sequence[verbs.Verb] = verbs.VERBS,
 ) -> MCPServer:
     """Build the MCP server with remem's tools.
 
@@ -86,6 +87,7 @@ def create_mcp_server(
         name: the server name announced to clients.
         max_origin: the most trusted origin a tool call may claim ("agent": an agent cannot write
             as the user); None: any. A resolver's ``Caller.max_origin`` takes its place.
+        table: the verbs to serve (the verb table).
 
     Returns:
         An ``MCPServer``; ``.run("stdio")`` serves it, ``.streamable_http_app()`` mounts it.
@@ -105,7 +107,7 @@ def create_mcp_server(
         resolved = resolve(ctx.headers)
         return resolved if isinstance(resolved, Caller) else Caller(resolved, max_origin)
 
-    for verb in verbs.VERBS:
+    for verb in table:
         if verb.mcp:
             tool = _tool(verb, caller)
             server.tool(

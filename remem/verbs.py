@@ -18,7 +18,7 @@ levels, origins) live here and nowhere else in the surfaces.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -649,11 +649,16 @@ def signature(verb: Verb, *, surface: str = "memory") -> inspect.Signature:
     return inspect.Signature(params)
 
 
-def attach(cls: type, surface: str, run: Callable[[Any, Verb, dict[str, Any]], Any]) -> None:
+def attach(
+    cls: type,
+    surface: str,
+    run: Callable[[Any, Verb, dict[str, Any]], Any],
+    table: Sequence[Verb] = VERBS,
+) -> None:
     """Give ``cls`` a method for every verb ``surface`` generates: it takes the verb's
     ``Memory`` signature, binds the call (defaults applied) and hands it to ``run(self, verb,
     arguments)``. How the Client and the tenant view get their verbs."""
-    for verb in VERBS:
+    for verb in table:
         if not verb.generated(surface):
             continue
         sig = signature(verb)

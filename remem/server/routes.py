@@ -16,7 +16,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
@@ -174,18 +174,23 @@ def _from_query(arg: verbs.Arg, value: Any) -> Any:
     return parsed
 
 
-for _verb in verbs.VERBS:
-    if _verb.rest is not None and _verb.generated("rest"):
-        _method, _path = _verb.rest
-        router.add_api_route(
-            # A user_id in the path may hold "/": it takes the rest of the path.
-            _path.removeprefix("/v1").replace("{user_id}", "{user_id:path}"),
-            _endpoint(_verb),
-            methods=[_method],
-            status_code=_verb.status,
-            response_model=schemas.RESPONSES[_verb.result],
-            summary=_verb.summary,
-        )
+def add_routes(target: APIRouter, table: Sequence[verbs.Verb] = verbs.VERBS) -> None:
+    """Add a generated route for every verb of ``table`` that REST builds from the table."""
+    for verb in table:
+        if verb.rest is not None and verb.generated("rest"):
+            method, path = verb.rest
+            target.add_api_route(
+                # A user_id in the path may hold "/": it takes the rest of the path.
+                path.removeprefix("/v1").replace("{user_id}", "{user_id:path}"),
+                _endpoint(verb),
+                methods=[method],
+                status_code=verb.status,
+                response_model=schemas.RESPONSES[verb.result],
+                summary=verb.summary,
+            )
+
+
+add_routes(router)
 
 
 @router.post(
