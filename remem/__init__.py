@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from remem.aio import AsyncMemory
 from remem.answer import Answer
 from remem.config import Settings
 from remem.errors import (
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Answer",
+    "AsyncMemory",
     "ConfigError",
     "Conflict",
     "EmbeddingError",

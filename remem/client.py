@@ -191,6 +191,88 @@ def _call(client: Client, verb: verbs.Verb, call: dict[str, Any]) -> Any:
 verbs.attach(Client, "client", _call)
 
 
+class AsyncClient(_Verbs):
+    """``Client`` for asyncio: the same verbs as coroutines, over ``httpx.AsyncClient``.
+
+    Args: as for ``Client`` (``transport`` an ``httpx.AsyncBaseTransport``).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def add_many(self, items: Iterable[Mapping[str, Any]]) -> builtins.list[Record]:  # type: ignore[override]
+        """Store many memories in one transaction, all or nothing (see ``Memory.add_many``)."""
+        if isinstance(items, Mapping | str | bytes):
+            raise errors.InvalidInput("add_many takes an iterable of mappings, not a single value")
+        body = {"items": [{k: _iso(v) for k, v in dict(item).items()} for item in items]}
+        data = (await self._request("POST", "/v1/memories", json=body)).json()
+        return [record_from_dict(r) for r in data["items"]]
+
+    async def export(self, path: str | Path, *, user_id: str | None = None) -> int:  # type: ignore[override]
+        """Write memories and history to a local JSONL file (see ``Memory.export``)."""
+        async with self._http.stream("POST", "/v1/export", json=_drop_none(user_id=user_id)) as r:
+            if r.is_error:
+                await r.aread()
+                raise _error(r)
+            with open(path, "wb") as out:
+                async for chunk in r.aiter_bytes():
+                    out.write(chunk)
+            return int(r.headers.get("x-remem-count", "0"))
+
+    async def import_(self, path: str | Path, *, max_origin: str | None = None) -> int:  # type: ignore[override]
+        """Load a local export file into the server, all or nothing (see ``Memory.import_``)."""
+        try:
+            content = Path(path).read_bytes()
+        except OSError as exc:
+            raise errors.InvalidInput(f"cannot read {path}: {exc}") from exc
+        response = await self._request(
+            "POST",
+            "/v1/import",
+            content=content,
+            params={"max_origin": max_origin} if max_origin is not None else None,
+            headers={"Content-Type": "application/x-ndjson"},
+        )
+        return int(response.json()["imported"])
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise errors.StoreError(f"cannot reach the remem server: {exc}") from exc
+        if response.is_error:
+            raise _error(response)
+        return response
+
+
+async def _acall(client: AsyncClient, verb: verbs.Verb, call: dict[str, Any]) -> Any:
+    http_method, url, extra = request_for(verb, call)
+    response = await client._request(http_method, url, **extra)
+    return result_of(verb, None if response.status_code == 204 else response.json())
+
+
+verbs.attach(AsyncClient, "client", _acall)
+
+
 def _error(response: httpx.Response) -> errors.RememError:
     """The remem error a JSON error body names (or the one its status implies)."""
     try:

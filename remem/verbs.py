@@ -657,18 +657,28 @@ def attach(
 ) -> None:
     """Give ``cls`` a method for every verb ``surface`` generates: it takes the verb's
     ``Memory`` signature, binds the call (defaults applied) and hands it to ``run(self, verb,
-    arguments)``. How the Client and the tenant view get their verbs."""
+    arguments)``. How the Client, the tenant view and the async twins get their verbs; when
+    ``run`` is a coroutine function the methods are ``async``. A surface not named in any verb's
+    ``why_not`` (such as "async") gets every verb."""
     for verb in table:
         if not verb.generated(surface):
             continue
         sig = signature(verb)
 
-        def method(self: Any, *args: Any, _verb: Verb = verb, _sig: Any = sig, **kw: Any) -> Any:
+        def call(self: Any, args: Any, kw: Any, _verb: Verb = verb, _sig: Any = sig) -> Any:
             bound = _sig.bind(self, *args, **kw)
             bound.apply_defaults()
             return run(self, _verb, {k: v for k, v in bound.arguments.items() if k != "self"})
 
-        method.__signature__ = sig  # type: ignore[attr-defined]
+        async def coroutine(self: Any, *args: Any, _call: Any = call, **kw: Any) -> Any:
+            return await _call(self, args, kw)
+
+        def plain(self: Any, *args: Any, _call: Any = call, **kw: Any) -> Any:
+            return _call(self, args, kw)
+
+        method: Any = coroutine if inspect.iscoroutinefunction(run) else plain
+
+        method.__signature__ = sig
         method.__name__ = verb.name
         method.__doc__ = f"{verb.summary} (see ``Memory.{verb.name}``)"
         setattr(cls, verb.name, method)
