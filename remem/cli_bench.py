@@ -348,6 +348,10 @@ def scale(
         list[Path] | None,
         typer.Option("--include", help="Earlier --json results to draw on the chart too."),
     ] = None,
+    recall: Annotated[
+        bool,
+        typer.Option("--ann-recall", help="Only measure HNSW recall@10 against exact at --sizes."),
+    ] = False,
 ) -> None:
     """One scope grown to each size: add and search p50/p95, ingest rate, RSS, disk per memory."""
     from remem.bench import scale as bench
@@ -356,6 +360,11 @@ def scale(
         wanted = [int(x) for x in sizes.split(",") if x.strip()]
     except ValueError as exc:
         raise InvalidInput(f"--sizes takes comma-separated integers, got {sizes!r}") from exc
+    if recall:
+        found = bench.ann_recall(data, sizes=wanted, embedder=embedder, progress=console.print)
+        if out is not None:
+            out.write_text(json.dumps(found, indent=1))
+        return
     rows = bench.run(
         data,
         sizes=wanted,
