@@ -2,13 +2,14 @@
 
 ``remem.answer``, ``remem.llm.enrich`` and ``remem.llm.notes`` take a ``MemoryPort``, not a
 ``Memory``: they depend on these few verbs (a ``Memory`` has them all, with these signatures), so
-the dependency points down to this module and never back up to ``remem.memory``.
+the dependency points down to this module and never back up to ``remem.memory``. Likewise the
+write path (``remem.write``) hands new records to an ``EnricherPort``, not to the LLM enricher.
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from remem.config import Settings
@@ -97,3 +98,10 @@ class MemoryPort(Protocol):
         level: str = "record",
     ) -> builtins.list[Hit]:
         """Find the memories of one scope that bear on ``query``, best first."""
+
+
+class EnricherPort(Protocol):
+    """What the write path needs of ``remem.llm.enrich.Enricher``."""
+
+    def submit(self, records: Sequence[Record]) -> None:
+        """Queue new records for enrichment; returns at once and never raises."""

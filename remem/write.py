@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -38,11 +38,9 @@ from remem.guard.consensus import Lesson
 from remem.organize import notes as heuristic_notes
 from remem.organize import writer
 from remem.parts import Parts, Pieces
+from remem.ports import EnricherPort
 from remem.store.base import Store
 from remem.types import HistoryEntry, Record, Vector
-
-if TYPE_CHECKING:
-    from remem.llm.enrich import Enricher
 
 STORED, MERGED, QUARANTINED, CLAIM = "stored", "merged", "quarantined", "claim"
 
@@ -260,7 +258,7 @@ def units(batch: Batch, parts: Parts) -> None:
         derive.put_facts(parts, [item.record for item in kept], [item.pieces for item in kept])
 
 
-def enrich(batch: Batch, enricher: Enricher | None) -> None:
+def enrich(batch: Batch, enricher: EnricherPort | None) -> None:
     """Stage enrich: every inserted record (as it now is) handed to the enricher, which returns
     at once and never raises."""
     if enricher is not None:
@@ -268,7 +266,7 @@ def enrich(batch: Batch, enricher: Enricher | None) -> None:
 
 
 def run(
-    clean: list[dict[str, Any]], parts: Parts, *, enricher: Callable[[], Enricher | None]
+    clean: list[dict[str, Any]], parts: Parts, *, enricher: Callable[[], EnricherPort | None]
 ) -> list[Record]:
     """Every stage after validate, in order, for validated items; returns what each became.
 

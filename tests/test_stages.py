@@ -171,7 +171,7 @@ def test_enrich_hands_over_what_was_inserted_as_it_now_is(parts: Parts) -> None:
     batch.items[0].outcome, batch.items[0].result = write.MERGED, batch.items[0].record
     claim = replace(batch.items[1].record, flags=(CONFLICT,))
     batch.items[1].outcome, batch.items[1].result = write.CLAIM, claim
-    write.enrich(batch, Fake())  # type: ignore[arg-type]
+    write.enrich(batch, Fake())
     write.enrich(batch, None)
     assert got == [[claim]]
 
