@@ -35,12 +35,34 @@ bench_app = typer.Typer(help="Benchmarks (long-running; not part of the test sui
 app.add_typer(bench_app, name="bench")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from remem import __version__
+
+        console.print(f"remem {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Long-term memory for LLM agents."""
+
+
 def _command(verb: verbs.Verb) -> Callable[..., None]:
     """The command of ``verb``: its positional arguments as arguments, the rest as options (JSON
     objects as JSON text), then ``--db`` and ``--json`` (and ``--yes`` where it asks first)."""
 
+    text = next((a for a in verb.args if a.positional and a.name == "content"), None)
+
     def command(db: Path | None = None, as_json: bool = False, **kwargs: Any) -> None:
         yes = kwargs.pop("yes", False)
+        if text is not None:
+            kwargs[text.name] = _content(kwargs[text.name], kwargs.pop("file", None))
         call = {
             a.name: _parse_json(kwargs[a.name], a.cli_flag) if a.json else kwargs[a.name]
             for a in verb.args
@@ -58,9 +80,15 @@ def _command(verb: verbs.Verb) -> Callable[..., None]:
     P = inspect.Parameter
     params = []
     for a in verb.args:
+        info: Any
         kind = str | None if a.json or a.type in (verbs.Kind, verbs.Origin, verbs.Level) else a.type
+        if a is text:  # the text itself, "-" for standard input, or --file
+            kind, info = str | None, typer.Argument(help=a.doc + " '-' reads standard input.")
+            params.append(P("file", P.KEYWORD_ONLY, default=None, annotation=FileOpt))
+            params.append(P(a.name, P.KEYWORD_ONLY, default=None, annotation=Annotated[kind, info]))
+            continue
         if a.positional:
-            info: Any = typer.Argument(help=a.doc)
+            info = typer.Argument(help=a.doc)
         else:
             names = (a.cli_flag, a.short) if a.short else (a.cli_flag,)
             info = typer.Option(*names, help=a.doc + (" (JSON)" if "JSON" not in a.doc else ""))
@@ -78,6 +106,27 @@ def _command(verb: verbs.Verb) -> Callable[..., None]:
     command.__doc__ = verb.summary
     command.__name__ = verb.name
     return command
+
+
+FileOpt = Annotated[
+    Path | None, typer.Option("--file", "-f", help="Read the content from this file.")
+]
+
+
+def _content(value: str | None, file: Path | None) -> str:
+    """The content argument: itself, standard input for "-", or the file given with --file."""
+    if file is not None and value is not None:
+        raise typer.BadParameter("give the content or --file, not both")
+    if file is not None:
+        try:
+            return file.read_text(encoding="utf-8").rstrip("\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise typer.BadParameter(f"cannot read {file}: {exc}") from exc
+    if value == "-":
+        return sys.stdin.read().rstrip("\n")
+    if value is None:
+        raise typer.BadParameter("give the content, '-' for standard input, or --file")
+    return value
 
 
 def _show(verb: verbs.Verb, result: Any, args: dict[str, Any]) -> None:

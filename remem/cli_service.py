@@ -160,8 +160,19 @@ def mcp(
             help=f"The most trusted origin a tool call may claim ({_ORIGINS}); default: any.",
         ),
     ] = None,
+    print_config: Annotated[
+        bool,
+        typer.Option(
+            "--print-config",
+            help="Print a ready entry for Claude Desktop / an IDE's mcpServers, then exit.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the MCP tools over stdio (for Claude Desktop, IDEs and agent frameworks)."""
+    if print_config:
+        sys.stdout.write(json.dumps(_mcp_entry(db, store, embedder, tenant, max_origin), indent=2))
+        sys.stdout.write("\n")
+        return
     from remem.mcp import create_mcp_server
     from remem.memory import Memory
     from remem.tenancy import TenantMemory
@@ -169,6 +180,24 @@ def mcp(
     with Memory(db, **_store_settings(store, embedder)) as memory:
         target = memory if tenant is None else TenantMemory(memory, tenant)
         create_mcp_server(target, max_origin=max_origin).run("stdio")
+
+
+def _mcp_entry(
+    db: Path | None, store: str | None, embedder: str | None, tenant: str | None, origin: str | None
+) -> dict[str, Any]:
+    """The ``mcpServers`` entry that starts this command as it was given (absolute paths)."""
+    exe = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else Path(sys.executable)
+    args = ["mcp", "--db", str((db or default_path()).expanduser().resolve())]
+    for flag, value in (
+        ("--store", store),
+        ("--embedder", embedder),
+        ("--tenant", tenant),
+        ("--max-origin", origin or "agent"),
+    ):
+        if value is not None:
+            args += [flag, value]
+    env = {"HF_HUB_OFFLINE": "1"}
+    return {"mcpServers": {"remem": {"command": str(exe), "args": args, "env": env}}}
 
 
 keys_app = typer.Typer(

@@ -1,0 +1,48 @@
+"""The CLI's conveniences: content from standard input or a file, --version, and a ready MCP
+client entry (remem mcp --print-config)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from remem import Memory, __version__
+from remem.cli import app
+
+ENV = {"REMEM_EMBEDDER": "hashing"}
+
+
+def test_add_reads_standard_input_and_files(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    runner = CliRunner()
+    piped = runner.invoke(
+        app, ["add", "-", "-u", "ana", "--db", str(db)], input="a long\nnote\n", env=ENV
+    )
+    assert piped.exit_code == 0, piped.output
+    note = tmp_path / "note.md"
+    note.write_text("```python\nprint('hi')\n```\n", encoding="utf-8")
+    filed = runner.invoke(app, ["add", "--file", str(note), "-u", "ana", "--db", str(db)], env=ENV)
+    assert filed.exit_code == 0, filed.output
+    neither = runner.invoke(app, ["add", "-u", "ana", "--db", str(db)], env=ENV)
+    assert neither.exit_code != 0
+    both = runner.invoke(
+        app, ["add", "x", "--file", str(note), "-u", "ana", "--db", str(db)], env=ENV
+    )
+    assert both.exit_code != 0
+    with Memory(db, embedder="hashing") as m:
+        assert [r.content for r in m.list(user_id="ana")] == [
+            "a long\nnote",
+            "```python\nprint('hi')\n```",
+        ]
+
+
+def test_version_and_mcp_config(tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["--version"]).output.strip() == f"remem {__version__}"
+    out = runner.invoke(app, ["mcp", "--print-config", "--db", str(tmp_path / "m.db")])
+    entry = json.loads(out.output)["mcpServers"]["remem"]
+    assert Path(entry["command"]).is_absolute()
+    assert entry["args"][:3] == ["mcp", "--db", str((tmp_path / "m.db").resolve())]
+    assert entry["args"][-2:] == ["--max-origin", "agent"]
