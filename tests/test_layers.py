@@ -62,6 +62,31 @@ def test_answer_and_llm_depend_on_the_port_not_on_memory() -> None:
     assert "remem.ports" in edges["remem.answer"]
 
 
+CORE = ("write", "read", "lifecycle", "portability", "parts", "derive", "ports", "config")
+CORE_PACKAGES = ("store", "organize", "guard", "retrieve", "embed")
+ABOVE = frozenset(
+    {
+        "remem.memory",
+        "remem.answer",
+        "remem.llm.enrich",
+        "remem.llm.enrichments",
+        "remem.llm.notes",
+        "remem.client",
+        "remem.tenancy",
+        "remem.mcp",
+        "remem.verbs",
+    }
+)
+
+
+def test_the_core_imports_nothing_above_it() -> None:
+    edges = _script().graph(SRC)
+    above = {m for m in edges if m in ABOVE or m.startswith(("remem.server", "remem.cli"))}
+    core = [m for m in edges if m.count(".") >= 1 and m.split(".")[1] in (*CORE, *CORE_PACKAGES)]
+    assert len(core) > 30
+    assert {m: sorted(edges[m] & above) for m in core if edges[m] & above} == {}
+
+
 # -- settings: nested groups with their defaults, the flat names mapped onto them ----------------
 
 
