@@ -7,8 +7,8 @@ validate -> notes -> guard -> embed -> merge -> index -> organize -> units -> en
 - guard: each record screened (``policy.screen``) against its scope's lessons; instruction-like
   ones are quarantined.
 - embed: every record's vector and its sentences' vectors, in one embedding call.
-- merge: a trusted record that only repeats a stored one becomes a new version of it (or, less
-  trusted, corroborates it): it is not stored again.
+- merge: a record (not quarantined) that only repeats a stored one becomes a new version of it
+  (or, from a less trusted origin, corroborates it): it is not stored again.
 - index: the rest inserted in one transaction with their "add" history; each quarantined record
   leaves a lesson.
 - organize: links, supersede and correct (``writer.organize``), session units; a record that would
