@@ -65,7 +65,7 @@ def _command(verb: verbs.Verb) -> Callable[..., None]:
             kwargs[text.name] = _content(kwargs[text.name], kwargs.pop("file", None))
         call = {
             a.name: _parse_json(kwargs[a.name], a.cli_flag) if a.json else kwargs[a.name]
-            for a in verb.args
+            for a in verb.args_on("cli")
         }
         if verb.confirm and not yes:
             typer.confirm(verb.confirm.format(**call), abort=True)
@@ -79,7 +79,7 @@ def _command(verb: verbs.Verb) -> Callable[..., None]:
 
     P = inspect.Parameter
     params = []
-    for a in verb.args:
+    for a in verb.args_on("cli"):
         info: Any
         kind = str | None if a.json or a.type in (verbs.Kind, verbs.Origin, verbs.Level) else a.type
         if a is text:  # the text itself, "-" for standard input, or --file

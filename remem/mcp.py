@@ -138,10 +138,11 @@ def _tool(verb: verbs.Verb, caller: Callable[[Context], Caller]) -> Callable[...
             # One place maps remem errors to tool errors; the type name leads for the model.
             raise ToolError(f"{type(exc).__name__}: {exc}") from exc
         out: dict[str, Any] = verbs.to_json(verb, result, ready)
-        return out
+        verbose = kwargs.get("verbose", True) or verb.result in ("record", "answer")
+        return out if verbose else verbs.compact(out)
 
     params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Context)]
-    for a in verb.args:
+    for a in verb.args_on("mcp"):
         annotation: Any = Annotated[a.type, Field(description=a.doc)]
         default = a.default_on("mcp")
         params.append(

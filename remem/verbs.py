@@ -48,6 +48,7 @@ class Arg:
         adapter_only: a safety argument of the surfaces that ``Memory`` does not take.
         surface_defaults: a different default on one surface ({"mcp": "agent"}), with its reason
             in ``doc``.
+        surfaces: the surfaces that take it, when not all (an adapter-only argument of one).
     """
 
     name: str
@@ -60,6 +61,7 @@ class Arg:
     json: bool = False
     adapter_only: bool = False
     surface_defaults: Mapping[str, Any] = field(default_factory=dict)
+    surfaces: tuple[str, ...] = ()
 
     @property
     def required(self) -> bool:
@@ -115,6 +117,10 @@ class Verb:
     def arg(self, name: str) -> Arg:
         return next(a for a in self.args if a.name == name)
 
+    def args_on(self, surface: str) -> tuple[Arg, ...]:
+        """The arguments ``surface`` takes."""
+        return tuple(a for a in self.args if not a.surfaces or surface in a.surfaces)
+
     @property
     def memory_args(self) -> tuple[Arg, ...]:
         """The arguments ``Memory`` takes (not the surfaces' safety arguments)."""
@@ -151,6 +157,15 @@ REASON = Arg("reason", str | None, None, doc="Why, recorded in history.")
 LIMIT = Arg("limit", int, DEFAULT_LIMIT, doc="How many hits.", short="-k")
 PAGE = Arg("limit", int, PAGE_LIMIT, doc="How many records.", short="-k")
 SCOPE = (USER, AGENT, SESSION)
+VERBOSE = Arg(
+    "verbose",
+    bool,
+    False,
+    doc="Every field of each memory; by default a compact form (id, content, speaker, when, "
+    "session, kind, flags, score).",
+    adapter_only=True,
+    surfaces=("mcp",),
+)
 
 _OPERATOR = "copies the whole store to a file on the server: an operator's job, not a tenant's"
 _FILES = "by hand: reads or writes a file, streamed over REST"
@@ -244,6 +259,7 @@ VERBS: tuple[Verb, ...] = (
                 "record",
                 doc="record (what was stored), session or fact (derived units).",
             ),
+            VERBOSE,
         ),
         "hits",
         "read",
@@ -288,6 +304,7 @@ VERBS: tuple[Verb, ...] = (
             FILTERS,
             PAGE,
             Arg("cursor", str | None, None, doc="next_cursor of the last page."),
+            VERBOSE,
         ),
         "page",
         "read",
@@ -359,6 +376,7 @@ VERBS: tuple[Verb, ...] = (
             Arg("start", str | None, None, doc="ISO 8601, inclusive."),
             Arg("end", str | None, None, doc="ISO 8601, exclusive."),
             PAGE,
+            VERBOSE,
         ),
         "records",
         "read",
@@ -374,6 +392,7 @@ VERBS: tuple[Verb, ...] = (
             Arg("event_a", str, doc="One event, described.", positional=True),
             Arg("event_b", str, doc="The other event, described.", positional=True),
             USER,
+            VERBOSE,
         ),
         "pair",
         "read",
@@ -566,6 +585,25 @@ def to_json(verb: Verb, result: Any, args: Mapping[str, Any]) -> Any:
     return {"deleted": args.get("id")}
 
 
+COMPACT = ("id", "content", "speaker", "occurred_at", "session_id", "kind")
+
+
+def compact(data: Any) -> Any:
+    """The compact JSON of a result (what an agent reads by default over MCP): each record
+    as ``COMPACT`` plus its flags and ``valid_to`` when set; hits keep their score."""
+    if isinstance(data, list):
+        return [compact(x) for x in data]
+    if not isinstance(data, dict):
+        return data
+    if "record" in data and "score" in data:
+        return {**compact(data["record"]), "score": round(float(data["score"]), 4)}
+    if "content" in data and "id" in data:
+        out = {k: data.get(k) for k in COMPACT if data.get(k) is not None}
+        out.update({k: data[k] for k in ("flags", "valid_to") if data.get(k)})
+        return out
+    return {k: compact(v) for k, v in data.items()}
+
+
 def items_of(verb: Verb, data: Any) -> Any:
     """The list inside a listing's JSON (the CLI's ``--json`` prints lists bare)."""
     if verb.result in ("hits", "records", "entries", "links") and isinstance(data, dict):
@@ -639,7 +677,7 @@ def signature(verb: Verb, *, surface: str = "memory") -> inspect.Signature:
     """The ``Memory``-style signature of ``verb``: positional arguments first, then keyword-only
     (the adapters' safety arguments only when ``surface`` is not "memory")."""
     params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    for a in verb.args if surface != "memory" else verb.memory_args:
+    for a in verb.args_on(surface) if surface != "memory" else verb.memory_args:
         kind = (
             inspect.Parameter.POSITIONAL_OR_KEYWORD
             if a.positional

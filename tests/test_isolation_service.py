@@ -445,7 +445,7 @@ def _sweep(chk: Checker, me: Tenant, other: Tenant, queries: list[str]) -> None:
             for h in units:
                 assert h["record"]["level"] == "session" and set(h["record"]["sources"]) <= mine
         found = chk.mcp(me, "search_memory", query=queries[0], user_id=user, limit=100)
-        assert {h["record"]["id"] for h in found["hits"]} <= mine
+        assert {h["id"] for h in found["hits"]} <= mine  # compact hits by default
         answer = chk.rest(me, "POST", "/v1/answer", json={"question": queries[0], "user_id": user})
         assert answer.status_code == 200 and set(answer.json()["citations"]) <= mine
         first = chk.rest(

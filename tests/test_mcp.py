@@ -64,7 +64,9 @@ def test_every_tool_makes_its_memory_call(mem: Memory) -> None:
             )
             assert mem.get(rec["id"]).content == "Ana moved to Lisbon"
             hits = (await call(client, "search_memory", query="Lisbon", user_id="ana"))["hits"]
-            assert hits[0]["record"]["id"] == rec["id"]
+            assert hits[0]["id"] == rec["id"] and set(hits[0]) - {"score"} < set(rec)  # compact
+            full = await call(client, "search_memory", query="Lisbon", user_id="ana", verbose=True)
+            assert full["hits"][0]["record"] == rec
             assert (await call(client, "get_memory", id=rec["id"]))["speaker"] == "Ana"
             new = await call(
                 client,
@@ -185,7 +187,7 @@ def test_remem_mcp_over_stdio(tmp_path: Path) -> None:
         async with Client(params) as client:
             rec = await call(client, "add_memory", content="stdio works", user_id="ana")
             hits = (await call(client, "search_memory", query="stdio", user_id="ana"))["hits"]
-            assert hits[0]["record"]["id"] == rec["id"]
+            assert hits[0]["id"] == rec["id"]
 
     run(main)
     with Memory(db, embedder="hashing") as memory:
@@ -239,7 +241,7 @@ def test_links_timeline_and_first_of_tools(mem: Memory) -> None:
             order = await call(
                 client, "memory_first_of", event_a="puppy Rex", event_b="pottery", user_id="ana"
             )
-            assert (order["earlier"]["record"]["id"], order["later"]["record"]["id"]) == (
+            assert (order["earlier"]["id"], order["later"]["id"]) == (
                 pottery,
                 puppy,
             )
@@ -252,7 +254,9 @@ def test_links_timeline_and_first_of_tools(mem: Memory) -> None:
                 client, "search_memory", query="Rex", user_id="ana", as_of="2000-01-01"
             )
             assert past == {"hits": []}
-            units = await call(client, "search_memory", query="Rex", user_id="ana", level="session")
+            units = await call(
+                client, "search_memory", query="Rex", user_id="ana", level="session", verbose=True
+            )
             assert {h["record"]["level"] for h in units["hits"]} == {"session"}
 
     run(main)

@@ -56,7 +56,7 @@ def test_every_verb_is_on_every_surface_or_says_why(mem: Memory) -> None:
         if (verb.rest is None) != ("rest" in reasons and not reasons["rest"].startswith("by hand")):
             problems.append(f"{verb.name}: needs exactly one of a route or a reason")
         if verb.mcp:
-            args = {a.name for a in verb.args}
+            args = {a.name for a in verb.args_on("mcp")}
             served = tools.get(verb.mcp, {})
             if set(served) != args:
                 problems.append(f"{verb.name}: tool {verb.mcp} takes {set(served)}, not {args}")

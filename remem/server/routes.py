@@ -106,7 +106,7 @@ def _endpoint(verb: verbs.Verb) -> Callable[..., Any]:
     method, path = verb.rest
     in_path = re.findall(r"{(\w+)}", path)
     in_query = method in ("GET", "DELETE")
-    rest = [a for a in verb.args if a.name not in in_path]
+    rest = [a for a in verb.args_on("rest") if a.name not in in_path]
     body = (
         None
         if in_query or not rest
