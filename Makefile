@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: pip takes the CPU build from local disk; anything else pulls CUDA.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[all,dev]"
+	# The browser tests/test_console.py drives (Debian's; Playwright never downloads one).
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 	touch $(STAMP)
 
 install: $(STAMP)

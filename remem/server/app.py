@@ -48,7 +48,7 @@ from remem.errors import (
 )
 from remem.keys import KeyStore, default_keys_path, open_keys
 from remem.memory import Memory
-from remem.server import schemas
+from remem.server import console, schemas
 from remem.server.auth import Auth, is_loopback
 from remem.server.routes import JSONL_TYPES, ImportLineError, router
 
@@ -143,6 +143,9 @@ def create_app(
         version=remem.__version__,
         description="Long-term memory for LLM agents. Send `Authorization: Bearer <key>`.",
         lifespan=lifespan,
+        # Served by console.mount with local assets (FastAPI's own pages load a CDN).
+        docs_url=None,
+        redoc_url=None,
         responses={
             code: {"model": schemas.ErrorOut}
             for code in (401, 403, 404, 409, 413, 415, 422, 502, 503)
@@ -151,6 +154,7 @@ def create_app(
     app.state.auth = auth
     app.include_router(router)
     _health_routes(app)
+    console.mount(app)  # /ui, /docs, /redoc
     _error_handlers(app)
     if mcp_server is not None:
         from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
