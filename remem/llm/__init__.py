@@ -30,8 +30,6 @@ def make_client(settings: LLMSettings | None = None, **overrides: Any) -> LLMCli
     Raises:
         ConfigError: a malformed or unknown setting.
     """
-    from remem.llm.openai_compat import OpenAICompatClient
-
     if settings is None:
         settings = LLMSettings.from_env(**overrides)
     elif overrides:
@@ -39,7 +37,11 @@ def make_client(settings: LLMSettings | None = None, **overrides: Any) -> LLMCli
             settings = dataclasses.replace(settings, **overrides)
         except TypeError as exc:
             raise ConfigError(f"unknown LLM setting: {exc}") from exc
-    return OpenAICompatClient(settings) if settings.configured else None
+    if not settings.configured:
+        return None  # no import of httpx and the client for a store without an LLM
+    from remem.llm.openai_compat import OpenAICompatClient
+
+    return OpenAICompatClient(settings)
 
 
 __all__ = [
