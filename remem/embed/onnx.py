@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from remem.embed.sentence_transformers import DEFAULT_MODEL, model_path
+from remem.embed.sentence_transformers import DEFAULT_MODEL, model_path, single_threaded_blas
 from remem.errors import ConfigError, MissingDependency
 from remem.types import Vector
 
@@ -266,6 +266,7 @@ def load(model: str = DEFAULT_MODEL, threads: int | None = None) -> tuple[Any, A
             # and needs the cores (the same lesson as OpenBLAS's threads, see sentence_transformers).
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             opts.log_severity_level = 3
+            single_threaded_blas()  # OpenBLAS threads spinning after a search would slow ORT too
             session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
             types = "token_type_ids" in {i.name for i in session.get_inputs()}
             _sessions[key] = (session, tokenizer, max_len, types)

@@ -58,7 +58,7 @@ def load(model: str, device: str = "cpu") -> Any:
                 raise MissingDependency(
                     "sentence-transformers is not installed: pip install 'remem[st]'"
                 ) from exc
-            _single_threaded_blas()
+            single_threaded_blas()
             try:
                 _models[key] = SentenceTransformer(model_path(model), device=device)
             except (OSError, ValueError) as exc:
@@ -66,7 +66,8 @@ def load(model: str, device: str = "cpu") -> Any:
         return _models[key]
 
 
-def _single_threaded_blas() -> None:
+def single_threaded_blas() -> None:
+    """Hold numpy's BLAS to one thread for the process (see the module's docstring)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - installed with sentence-transformers' scikit-learn
