@@ -154,7 +154,7 @@ def create_app(
     app.state.auth = auth
     app.include_router(router)
     _health_routes(app)
-    console.mount(app)  # /ui, /docs, /redoc
+    console.mount(app)  # /ui and /docs
     _error_handlers(app)
     if mcp_server is not None:
         from mcp.server.streamable_http_manager import StreamableHTTPASGIApp

@@ -1,4 +1,4 @@
-"""The web console at ``/ui`` and the API docs (``/docs``, ``/redoc``) with no asset from a CDN.
+"""The web console at ``/ui`` and the API docs at ``/docs``, with no asset from a CDN.
 
 ``mount(app)`` adds both to the app of ``create_app``; none of these routes is in the OpenAPI
 schema, and none needs an API key: the pages hold no data. Every data call the console makes goes
@@ -9,9 +9,10 @@ The console is three static files shipped in the package (``remem/server/ui/``):
 build step. Its HTML carries a Content-Security-Policy that allows only the server's own scripts,
 styles and API (no inline script, no other origin), and may not be framed.
 
-Swagger UI and ReDoc come from the ``fastapi-offline`` package (a dependency of
-``remem[server]``), which ships their current bundles; the pages FastAPI would serve load them
-from a CDN, so they are blank on a machine without internet.
+Swagger UI comes from the ``fastapi-offline`` package (a dependency of ``remem[server]``), which
+ships its current bundle; the page FastAPI would serve loads it from a CDN, so it is blank on a
+machine without internet. There is no ``/redoc``: ReDoc's bundle loads its logo from its own CDN
+whatever it is told, and Swagger UI already documents (and tries) every route.
 """
 
 from __future__ import annotations
@@ -20,11 +21,7 @@ from pathlib import Path
 
 import fastapi_offline
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import (
-    get_redoc_html,
-    get_swagger_ui_html,
-    get_swagger_ui_oauth2_redirect_html,
-)
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from remem.errors import NotFound
@@ -38,7 +35,6 @@ DOCS_DIR = Path(fastapi_offline.__file__).with_name("static")
 DOCS_FILES = {
     "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
     "swagger-ui.css": "text/css; charset=utf-8",
-    "redoc.standalone.js": "text/javascript; charset=utf-8",
     "favicon.png": "image/png",
 }
 DOCS_ASSETS = "/docs/assets"
@@ -49,12 +45,12 @@ CONSOLE_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )
-# Swagger UI and ReDoc: FastAPI's pages start them with an inline script; still nothing loads
-# from another origin.
+# Swagger UI: FastAPI's page starts it with an inline script; still nothing loads from another
+# origin.
 DOCS_CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
 )
 _COMMON = {
     "X-Content-Type-Options": "nosniff",
@@ -64,7 +60,7 @@ _COMMON = {
 
 
 def mount(app: FastAPI) -> None:
-    """Add the console (``/ui``) and the offline docs (``/docs``, ``/redoc``) to ``app``.
+    """Add the console (``/ui``) and the offline docs (``/docs``) to ``app``.
 
     Build the app with ``docs_url=None, redoc_url=None`` so FastAPI's CDN pages are not there.
     """
@@ -122,18 +118,6 @@ def _docs_routes(app: FastAPI) -> None:
     @app.get(oauth2_url, include_in_schema=False)
     def swagger_ui_redirect() -> HTMLResponse:
         return _with_headers(get_swagger_ui_oauth2_redirect_html(), DOCS_CSP)
-
-    @app.get("/redoc", include_in_schema=False)
-    def redoc(request: Request) -> HTMLResponse:
-        base = root(request)
-        page = get_redoc_html(
-            openapi_url=base + openapi_url,
-            title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{base}{DOCS_ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{base}{DOCS_ASSETS}/favicon.png",
-            with_google_fonts=False,
-        )
-        return _with_headers(page, DOCS_CSP)
 
     @app.get(DOCS_ASSETS + "/{name}", include_in_schema=False)
     def docs_asset(name: str) -> FileResponse:
