@@ -610,7 +610,7 @@
       );
       nodes.append(node(n, x, y, 16, false, y < cy - 1));
     });
-    nodes.append(node(record, cx, cy, 24, true, true));
+    nodes.append(node(record, cx, cy, 24, true, false));
     if (hidden > 0) {
       root.append(svg("text", { x: 8, y: height - 8, class: "more", text: `+${hidden} more in the table` }));
     }
@@ -626,15 +626,17 @@
       transform: `translate(${x.toFixed(1)},${y.toFixed(1)})`,
       tabindex: centre ? "-1" : "0",
     });
-    group.append(
-      svg("title", { text: record.content }),
-      svg("circle", { r }),
-      svg("text", {
-        y: labelAbove ? -r - 8 : r + 14,
-        "text-anchor": "middle",
-        text: short(record.content, centre ? 34 : 24),
-      }),
-    );
+    group.append(svg("title", { text: record.content }), svg("circle", { r }));
+    // The memory itself is the panel's subject (its content is above): only neighbours get a label.
+    if (!centre) {
+      group.append(
+        svg("text", {
+          y: labelAbove ? -r - 8 : r + 14,
+          "text-anchor": "middle",
+          text: short(record.content, 24),
+        }),
+      );
+    }
     if (!centre) {
       group.addEventListener("click", () => openMemory(record.id));
       group.addEventListener("keydown", (e) => {
