@@ -48,7 +48,7 @@ from remem.errors import (
 )
 from remem.keys import KeyStore, default_keys_path, open_keys
 from remem.memory import Memory
-from remem.server import console, schemas
+from remem.server import console, metrics, schemas
 from remem.server.auth import Auth, is_loopback
 from remem.server.routes import JSONL_TYPES, ImportLineError, router
 
@@ -119,7 +119,7 @@ def create_app(
     Raises:
         MissingDependency: ``mcp=True`` without the ``mcp`` SDK.
     """
-    auth = Auth(memory, keys)
+    auth = metrics.RecordingAuth(memory, keys)  # an Auth that notes tenants for the logs
     if allow_open is None:
         allow_open = os.environ.get(ALLOW_OPEN_ENV) == "1"
     if allowed_origins is None:
@@ -169,6 +169,8 @@ def create_app(
     app.add_middleware(
         _Guard, loopback_only=keys is None and not allow_open, allowed_origins=origins
     )
+    # /metrics, and around everything (refusals included) the request counters and JSON logs.
+    metrics.install(app, memory, keys)
     return app
 
 
