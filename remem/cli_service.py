@@ -1,4 +1,5 @@
-"""The service commands: ``remem serve``, ``remem keys create|list|revoke`` and ``remem mcp``.
+"""The service commands: ``remem serve``, ``remem keys create|list|revoke``, ``remem mcp`` and
+``remem doctor``.
 
 ``register(app)`` adds them to the main Typer app (``remem/cli.py`` calls it).
 """
@@ -6,6 +7,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import logging.config
 import os
 import socket
 import sys
@@ -80,25 +83,49 @@ def serve(
             help="Without keys, listen and answer beyond 127.0.0.1 anyway (behind your own gate).",
         ),
     ] = False,
+    log_json: Annotated[
+        bool,
+        typer.Option(
+            "--log-json",
+            envvar="REMEM_LOG_JSON",
+            help="Log one JSON object per request, and every log record, as JSON lines on stderr.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the REST API (docs at /docs) and MCP over HTTP (at /mcp)."""
+    """Run the REST API (docs at /docs, metrics at /metrics) and MCP over HTTP (at /mcp)."""
     import uvicorn
 
     from remem.memory import Memory
     from remem.server.app import create_app
     from remem.server.auth import check_bind
+    from remem.server.metrics import LOG_JSON_ENV, json_log_config
+
+    logs: dict[str, Any] = {}
+    if log_json:
+        # The app logs each request (remem.access); uvicorn's own access lines are off.
+        os.environ[LOG_JSON_ENV] = "1"
+        logs = {"log_config": json_log_config(), "access_log": False}
+        logging.config.dictConfig(logs["log_config"])
+    else:
+        os.environ.pop(LOG_JSON_ENV, None)
+
+    def note(message: str) -> None:
+        if log_json:
+            logging.getLogger("remem.server").warning(message)
+        else:
+            console.print(message)
 
     keys_path = _keys_path(keys, db)
     key_store = open_keys(keys_path)
     if not allow_open:
         check_bind(host, auth_required=key_store is not None)
     if key_store is None and allow_open:
-        console.print(
+        note(
             f"no API keys in {keys_path}: OPEN API on {host} for any client that reaches it "
             f"(--allow-open); make sure your own proxy or firewall guards it"
         )
     elif key_store is None:
-        console.print(f"no API keys in {keys_path}: open API on one implicit tenant, {host} only")
+        note(f"no API keys in {keys_path}: open API on one implicit tenant, {host} only")
     settings = _store_settings(store, embedder)
     if workers > 1:
         # Each worker process builds its own app from the environment (uvicorn needs an import
@@ -120,7 +147,12 @@ def serve(
         from uvicorn.supervisors import Multiprocess
 
         config = uvicorn.Config(
-            "remem.server.app:app_from_env", factory=True, host=host, port=port, workers=workers
+            "remem.server.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            **logs,
         )
         Multiprocess(config, sockets=[_tcp_socket(host, port)]).run()
         return
@@ -132,7 +164,8 @@ def serve(
         owns_memory=True,
         allow_open=allow_open,
     )
-    uvicorn.Server(uvicorn.Config(app, host=host, port=port)).run(sockets=[_tcp_socket(host, port)])
+    config = uvicorn.Config(app, host=host, port=port, **logs)
+    uvicorn.Server(config).run(sockets=[_tcp_socket(host, port)])
 
 
 def _tcp_socket(host: str, port: int) -> socket.socket:
@@ -289,8 +322,44 @@ def keys_revoke(
     console.print(f"revoked {key_id}")
 
 
+def doctor(
+    db: DbOpt = None,
+    store: StoreOpt = None,
+    keys: KeysOpt = None,
+    embedder: EmbedderOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")] = False,
+) -> None:
+    """Check a store: integrity, index freshness, migrations, the model, settings, file modes.
+
+    Exits 1 when any check fails.
+    """
+    from remem import doctor as checks
+    from remem.config import Settings
+
+    settings = Settings.from_env(**_store_settings(store, embedder))
+    keys_path = _keys_path(keys, db) if settings.store == "sqlite" or keys else None
+    rows = checks.run(db, keys_path=keys_path, settings=settings)
+    if as_json:
+        out = {
+            "ok": not checks.failed(rows),
+            "checks": [{"check": c, "status": s, "detail": d} for c, s, d in rows],
+        }
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+    else:
+        table = Table()
+        for col in ("check", "status", "detail"):
+            table.add_column(col)
+        style = {checks.OK: "green", checks.WARN: "yellow", checks.FAIL: "bold red"}
+        for check, status, detail in rows:
+            table.add_row(check, f"[{style[status]}]{status}[/]", detail)
+        Console().print(table)
+    if checks.failed(rows):
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``serve``, ``mcp`` and the ``keys`` group to the main CLI app."""
+    """Add ``serve``, ``mcp``, ``doctor`` and the ``keys`` group to the main CLI app."""
     app.command()(serve)
     app.command()(mcp)
+    app.command()(doctor)
     app.add_typer(keys_app, name="keys")
