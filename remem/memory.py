@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Unpack, overload
 
-from remem import lifecycle, portability, read, write
+from remem import lifecycle, messages, portability, read, write
 from remem.config import Settings
 from remem.embed.base import Embedder
 from remem.parts import Parts, make_embedder, make_llm, open_store
+from remem.parts import documented_by as _doc
+from remem.parts import given as _given
 from remem.store.base import Store
 from remem.types import HistoryEntry, Hit, Link, Page, Record
 
@@ -26,23 +28,6 @@ if TYPE_CHECKING:
     from remem.llm.enrich import Enricher
 
 MAX_LIMIT = read.MAX_LIMIT
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _given(arguments: dict[str, Any]) -> dict[str, Any]:
-    """A method's ``locals()`` at its first line: its arguments, without ``self``."""
-    return {k: v for k, v in arguments.items() if k != "self"}
-
-
-def _doc(verb: Callable[..., Any]) -> Callable[[_F], _F]:
-    """Give the method ``verb``'s docstring (indented as a method's): it is documented once,
-    where it is implemented."""
-
-    def documented(method: _F) -> _F:
-        method.__doc__ = (verb.__doc__ or "").replace("\n    ", "\n        ")
-        return method
-
-    return documented
 
 
 class Memory:
@@ -113,27 +98,38 @@ class Memory:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @overload
+    def add(self, content: str, **kw: Unpack[messages.AddArgs]) -> Record: ...
+    @overload
+    def add(
+        self, content: Sequence[Mapping[str, Any]], **kw: Unpack[messages.AddArgs]
+    ) -> builtins.list[Record]: ...
+
     def add(
         self,
-        content: str,
+        content: str | Sequence[Mapping[str, Any]],
         *,
-        user_id: str,
+        user_id: str | None = None,
         agent_id: str | None = None,
         session_id: str | None = None,
+        run_id: str | None = None,
         speaker: str | None = None,
         occurred_at: Any = None,
         metadata: Mapping[str, Any] | None = None,
         kind: str = "episodic",
         ttl: int | None = None,
         origin: str = "user",
-    ) -> Record:
+    ) -> Record | builtins.list[Record]:
         """Store one memory.
 
         Args:
-            content: the text to remember (non-empty, at most ``max_content_bytes`` of UTF-8).
-            user_id: the scope's owner; required.
+            content: the text to remember (non-empty, at most ``max_content_bytes`` of UTF-8);
+                or, Mem0-style, a list of chat messages ``{"role", "content", "name"?}``: one
+                memory per message, all or nothing (see ``remem.messages``).
+            user_id: the scope's owner; without one, the agent's (or run's) own scope.
             agent_id: optional agent within the scope.
             session_id: optional session (conversation) the memory belongs to.
+            run_id: Mem0's name for the session.
             speaker: who said or did it.
             occurred_at: when it happened (datetime or ISO 8601); default now.
             metadata: a JSON object kept with the memory.
@@ -144,12 +140,15 @@ class Memory:
                 its starting trust.
 
         Returns:
-            The stored Record.
+            The stored Record (a list of them for a list of messages).
 
         Raises:
             InvalidInput: bad input; nothing is stored.
         """
-        clean = write.validate(_given(locals()), self.settings)
+        fields = messages.scoped(_given(locals()))
+        if isinstance(content, list | tuple):  # Mem0-style chat messages
+            return self.add_many(messages.items(content, fields))
+        clean = write.validate(fields, self.settings)
         return write.run([clean], self._parts, enricher=lambda: self.enricher)[0]
 
     def add_many(self, items: Iterable[Mapping[str, Any]]) -> builtins.list[Record]:
@@ -284,9 +283,10 @@ class Memory:
         self,
         query: str,
         *,
-        user_id: str,
+        user_id: str | None = None,
         agent_id: str | None = None,
         session_id: str | None = None,
+        run_id: str | None = None,
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         as_of: Any = None,
@@ -296,9 +296,10 @@ class Memory:
 
         Args:
             query: what to look for, in natural language.
-            user_id: the scope; nothing of another user is ever returned.
+            user_id: the scope; nothing of another user is ever returned (without one: the
+                agent's or run's own scope, as ``add`` made it).
             agent_id: narrow to one agent.
-            session_id: narrow to one session.
+            session_id: narrow to one session (``run_id``: Mem0's name for it).
             limit: how many hits (1 to 1000).
             filters: field conditions, see ``remem.filters``.
             as_of: a past moment (datetime or ISO 8601): see what was known and valid then,
@@ -313,7 +314,23 @@ class Memory:
         Raises:
             InvalidInput: an empty query, a bad scope, filter, time or level.
         """
-        return read.search(self._parts, **_given(locals()), query_vector=self._query_vector)
+        where = messages.scoped(_given(locals()))
+        return read.search(self._parts, **where, query_vector=self._query_vector)
+
+    def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        limit: int = 100,
+    ) -> builtins.list[Record]:
+        """Every memory of a scope (a user's, an agent's or a run's), oldest first, up to
+        ``limit``: Mem0's listing. ``list`` pages through the same records."""
+        where = messages.scoped(_given(locals()))
+        page = self.list(**{k: v for k, v in where.items() if k != "limit"}, limit=limit)
+        return page.records
 
     @_doc(read.links)
     def links(self, id: str, *, user_id: str | None = None) -> builtins.list[Link]:

@@ -7,9 +7,10 @@ verb can be tested without a ``Memory``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -108,3 +109,22 @@ def make_llm(settings: Settings) -> LLMClient | None:
         if v is not None
     }
     return make_client(None, **overrides)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def given(arguments: dict[str, Any]) -> dict[str, Any]:
+    """A method's ``locals()`` at its first line: its arguments, without ``self``."""
+    return {k: v for k, v in arguments.items() if k != "self"}
+
+
+def documented_by(verb: Callable[..., Any]) -> Callable[[_F], _F]:
+    """Give the method ``verb``'s docstring (indented as a method's): it is documented once,
+    where it is implemented."""
+
+    def documented(method: _F) -> _F:
+        method.__doc__ = (verb.__doc__ or "").replace("\n    ", "\n        ")
+        return method
+
+    return documented

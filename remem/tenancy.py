@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from remem import _io, _validate, verbs
+from remem import _io, _validate, messages, verbs
 from remem.errors import Conflict, InvalidInput, NotFound
 from remem.keys import check_tenant
 from remem.memory import Memory
@@ -144,7 +144,10 @@ class TenantMemory(_Verbs):
             if verb.addressing == "either":  # forget of one id: the scope arguments do not apply
                 call = {k: call[k] for k in ("id", "user_id", "reason")}
         elif verb.addressing in ("scope", "either"):
-            call["user_id"] = self.qualify(call.get("user_id"))
+            uid = call.get("user_id")
+            if uid is None and ("agent_id" in call or "run_id" in call):
+                uid = messages.owner(None, call.get("agent_id"), call.get("run_id"))
+            call["user_id"] = self.qualify(uid)
         return call
 
     def _unscoped(self, kind: str, result: Any) -> Any:

@@ -157,6 +157,17 @@ REASON = Arg("reason", str | None, None, doc="Why, recorded in history.")
 LIMIT = Arg("limit", int, DEFAULT_LIMIT, doc="How many hits.", short="-k")
 PAGE = Arg("limit", int, PAGE_LIMIT, doc="How many records.", short="-k")
 SCOPE = (USER, AGENT, SESSION)
+ANY_USER = Arg(
+    "user_id",
+    str | None,
+    None,
+    doc="The user scope; without one, the agent's (or run's) own scope.",
+    flag="--user",
+    short="-u",
+)
+RUN = Arg("run_id", str | None, None, doc="Mem0's name for the session.", flag="--run")
+# Mem0-style scoping: a user, or an agent or a run of its own.
+OPEN_SCOPE = (ANY_USER, AGENT, SESSION, RUN)
 VERBOSE = Arg(
     "verbose",
     bool,
@@ -176,7 +187,7 @@ VERBS: tuple[Verb, ...] = (
         "Store one memory (a fact, event or conversation turn).",
         (
             Arg("content", str, doc="The text to remember.", positional=True),
-            *SCOPE,
+            *OPEN_SCOPE,
             Arg("speaker", str | None, None, doc="Who said or did it."),
             Arg(
                 "occurred_at",
@@ -244,7 +255,7 @@ VERBS: tuple[Verb, ...] = (
         "Find the memories of one scope that bear on a query, best first.",
         (
             Arg("query", str, doc="What to look for, in natural language.", positional=True),
-            *SCOPE,
+            *OPEN_SCOPE,
             LIMIT,
             FILTERS,
             Arg(
@@ -268,6 +279,19 @@ VERBS: tuple[Verb, ...] = (
         mcp="search_memory",
         mcp_doc="Each hit has a score and explain. level 'session' suits broad questions.",
         cli="search",
+    ),
+    Verb(
+        "get_all",
+        "Every memory of a scope (a user's, an agent's or a run's), oldest first: Mem0's listing.",
+        (ANY_USER, AGENT, RUN, FILTERS, PAGE),
+        "records",
+        "read",
+        "scope",
+        rest=("GET", "/v1/memories:all"),
+        why_not={
+            "mcp": "list_memories pages through the same records",
+            "cli": "`remem list` pages through the same records",
+        },
     ),
     Verb(
         "answer",

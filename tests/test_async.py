@@ -61,9 +61,11 @@ def test_many_tasks_share_one_store(tmp_path: Path) -> None:
             await memory.delete(one.id)
             with pytest.raises(NotFound):
                 await memory.get(one.id)
-            assert await memory.forget(user_id="u1") == TASKS // 4
+            others = sorted({f"u{u}" for u in range(4)} - {one.user_id})
+            assert await memory.forget(user_id=others[0]) == TASKS // 4
             export = tmp_path / "e.jsonl"
-            assert await memory.export(export, user_id="u2") == TASKS // 4
+            assert await memory.export(export, user_id=others[1]) == TASKS // 4
+            assert await memory.export(export, user_id=one.user_id) == TASKS // 4 - 1
 
     anyio.run(main)
 
