@@ -33,8 +33,12 @@ lint: $(STAMP)
 
 check: lint test
 
+# The LoCoMo dev split (not in this repository): make bench LOCOMO=/path/to/locomo_dev.json
+LOCOMO ?= ../shared/data/locomo/locomo_dev.json
+
 bench: $(STAMP)
-	$(BIN)/remem bench locomo --data ../shared/data/locomo/locomo_dev.json
+	@test -f "$(LOCOMO)" || { echo "no LoCoMo file at $(LOCOMO): make bench LOCOMO=/path/to/locomo_dev.json"; exit 2; }
+	$(BIN)/remem bench locomo --data "$(LOCOMO)"
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from remem import _validate
+from remem import _validate, messages
 from remem.config import Settings
 from remem.errors import InvalidInput
 
@@ -54,8 +54,22 @@ def read_items(path: Path, *, fmt: str, user_id: str | None) -> list[dict[str, A
             raise InvalidInput(f"{path}:{lineno}: expected a JSON object")
         if user_id is not None:
             obj.setdefault("user_id", user_id)
-        items.append(obj)
+        if "role" in obj:  # an OpenAI-style chat message, with remem's scope keys beside it
+            items.append(_message(obj, path, lineno))
+        else:
+            items.append(obj)
     return items
+
+
+def _message(obj: dict[str, Any], path: Path, lineno: int) -> dict[str, Any]:
+    """One chat-message line ``{"role", "content", "name"?, "user_id"?, "run_id"?, ...}`` as an
+    ``add`` item (speaker and origin from the role; see ``remem.messages``)."""
+    message = {k: obj.pop(k) for k in ("role", "content", "name") if k in obj}
+    try:
+        fields = messages.scoped(obj)
+        return messages.items([message], fields)[0]
+    except InvalidInput as exc:
+        raise InvalidInput(f"{path}:{lineno}: {exc}") from exc
 
 
 def check_items(items: list[dict[str, Any]], *, path: Path, fmt: str, settings: Settings) -> None:

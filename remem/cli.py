@@ -236,7 +236,18 @@ def ingest(
     batch: Annotated[int, typer.Option("--batch")] = 256,
     db: DbOpt = None,
 ) -> None:
-    """Bulk-load conversation turns, with a progress bar."""
+    """Bulk-load conversation turns, with a progress bar; all checked before any is stored.
+
+    Formats (--format):
+
+    - jsonl: one object per line, either the arguments of add
+      ({"content": "I moved to Lisbon", "user_id": "ana", "session_id": "s1", "speaker": "Ana",
+      "occurred_at": "2024-03-02T10:00:00Z"}) or an OpenAI-style chat message with the scope
+      beside it ({"role": "user", "content": "hi", "name": "Ana", "user_id": "ana",
+      "run_id": "chat-1"}: speaker from name or role, origin from the role).
+
+    - locomo: the LoCoMo benchmark's JSON (each sample its own user unless --user).
+    """
     from rich.progress import Progress
 
     from remem._ingest import check_items, read_items

@@ -46,3 +46,23 @@ def test_version_and_mcp_config(tmp_path: Path) -> None:
     assert Path(entry["command"]).is_absolute()
     assert entry["args"][:3] == ["mcp", "--db", str((tmp_path / "m.db").resolve())]
     assert entry["args"][-2:] == ["--max-origin", "agent"]
+
+
+def test_ingest_takes_openai_style_message_lines(tmp_path: Path) -> None:
+    src = tmp_path / "chat.jsonl"
+    lines = [
+        {"role": "user", "content": "I moved to Lisbon", "name": "Ana", "run_id": "c1"},
+        {"role": "assistant", "content": "Lisbon is lovely.", "run_id": "c1"},
+        {"content": "a plain add() line", "session_id": "c2"},
+    ]
+    src.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    db = tmp_path / "i.db"
+    out = CliRunner().invoke(app, ["ingest", str(src), "--user", "ana", "--db", str(db)], env=ENV)
+    assert out.exit_code == 0, out.output
+    with Memory(db, embedder="hashing") as m:
+        got = [(r.content, r.speaker, r.origin, r.session_id) for r in m.list(user_id="ana")]
+    assert got == [
+        ("I moved to Lisbon", "Ana", "user", "c1"),
+        ("Lisbon is lovely.", "assistant", "agent", "c1"),
+        ("a plain add() line", None, "user", "c2"),
+    ]
