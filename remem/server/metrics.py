@@ -22,6 +22,7 @@ scan on ``(user_id, level)``, grouped by level, and cached for ``COUNT_TTL`` sec
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import os
@@ -153,6 +154,7 @@ def _instrument(memory: Memory) -> _Sinks:
 
 
 def _observed(write: Callable[..., Any], sinks: _Sinks) -> Callable[..., Any]:
+    @functools.wraps(write)
     def observed(*args: Any, **kwargs: Any) -> Any:
         result = write(*args, **kwargs)
         records = result if isinstance(result, list) else [result]
@@ -160,7 +162,6 @@ def _observed(write: Callable[..., Any], sinks: _Sinks) -> Callable[..., Any]:
             m.written(records)
         return result
 
-    observed.__doc__ = write.__doc__
     return observed
 
 
