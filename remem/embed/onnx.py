@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import re
 import tempfile
@@ -48,6 +49,7 @@ _MODEL_FILES = (
     "1_Pooling/config.json",
 )
 _OPSET = 17
+logger = logging.getLogger("remem.embed")
 
 _sessions: dict[tuple[str, int], tuple[Any, Any, int, bool]] = {}
 _lock = threading.Lock()
@@ -178,7 +180,10 @@ def export(model_dir: Path, target: Path) -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    model = AutoModel.from_pretrained(str(model_dir)).eval()
+    logger.warning("remem: exporting %s to ONNX, once (about 10 s)", model_dir)
+    with warnings.catch_warnings():  # library deprecation notices are not the caller's concern
+        warnings.simplefilter("ignore")
+        model = AutoModel.from_pretrained(str(model_dir)).eval()
     names = ["input_ids", "attention_mask"]
     if _uses_token_types(model_dir):
         names.append("token_type_ids")

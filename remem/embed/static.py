@@ -17,9 +17,11 @@ change; a smaller ``dims`` distills a PCA-reduced table instead.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
+import warnings
 from collections.abc import Sequence
 from itertools import chain
 from pathlib import Path
@@ -36,6 +38,7 @@ from remem.types import Vector
 MAX_LENGTH = 512
 _tables: dict[tuple[str, int], tuple[Any, Any, int | None]] = {}
 _lock = threading.Lock()
+logger = logging.getLogger("remem.embed")
 
 
 def distill(model_dir: Path, dims: int) -> tuple[Any, str]:
@@ -52,7 +55,12 @@ def distill(model_dir: Path, dims: int) -> tuple[Any, str]:
             "distilling the fast embedder the first time needs model2vec, torch and transformers: "
             "pip install 'remem[fast]' (later runs need only numpy and tokenizers)"
         ) from exc
-    static = m2v_distill(model_name=str(model_dir), pca_dims=dims, device="cpu")
+    logger.warning(
+        "remem: distilling the fast embedder from %s, once (minutes on 2 cores)", model_dir
+    )
+    with warnings.catch_warnings():  # library deprecation notices are not the caller's concern
+        warnings.simplefilter("ignore")
+        static = m2v_distill(model_name=str(model_dir), pca_dims=dims, device="cpu")
     if static.weights is not None or static.token_mapping is not None:  # pragma: no cover
         raise ConfigError("model2vec returned a quantized vocabulary; remem expects a plain table")
     table = np.asarray(static.embedding, dtype=np.float16)
