@@ -113,13 +113,12 @@ def _disk_bytes(memory: Any, path: Path | None) -> int:
 def _recall(memory: Any, queries: Sequence[str], limit: int = 10) -> float | None:
     """Recall@``limit`` of the SQLite store's vector search against exact, or None when the
     scope is searched exactly anyway (or the store is not SQLite)."""
-    from remem.store import ann
-    from remem.store.base import Scope
-
     store = memory.store
     cache: Any = getattr(store, "_cache", None)
     if not hasattr(cache, "exact_limit"):  # not remem's SQLite vector cache
         return None
+    from remem.store import ann
+    from remem.store.base import Scope
     vecs = store._vectors(USER)
     scope = Scope(user_id=USER)
     if vecs is None or int(vecs.mask(scope.levels, time.time()).sum()) <= cache.exact_limit:
