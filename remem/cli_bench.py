@@ -76,7 +76,7 @@ def locomo(
         }
         result = bench.run(
             data,
-            memory_factory=lambda p: Memory(p, embedder=embedder, **overrides),
+            memory_factory=lambda p: Memory(p, **{"embedder": embedder, **overrides}),
             progress=lambda phase, n: progress.advance(tasks[phase], n),
         )
     summary = bench.summarize(result)

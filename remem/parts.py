@@ -76,9 +76,20 @@ def make_embedder(settings: Settings) -> Embedder:
     cls = _registry.resolve("embedder", settings.embedder)
     if settings.embedder == "hashing":
         return cls(dims=settings.dims)  # type: ignore[no-any-return]
-    if settings.embedder in ("minilm", "sentence-transformers"):
+    if settings.embedder in _MODEL_EMBEDDERS:
         return cls(settings.embed_model, dims=settings.dims)  # type: ignore[no-any-return]
     return cls()  # type: ignore[no-any-return]
+
+
+# The embedders built from a model (``embed_model``) at a width (``dims``).
+_MODEL_EMBEDDERS = (
+    "minilm",
+    "minilm-onnx",
+    "minilm-torch",
+    "sentence-transformers",
+    "fast",
+    "static-minilm",
+)
 
 
 def open_store(settings: Settings, path: str | Path | None) -> Store:
