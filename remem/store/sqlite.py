@@ -63,7 +63,12 @@ def _expiry_text(text: str | None) -> float:
 
 
 class SQLiteStore:
-    """SQLite backend. ``path`` is a file (created if missing) or ``":memory:"``."""
+    """SQLite backend. ``path`` is a file (created if missing) or ``":memory:"``.
+
+    ``vector_cache_bytes`` bounds the in-process vector cache (LRU over users);
+    ``exact_limit`` is the most rows a vector search scans exactly before the user's HNSW index
+    (kept beside the file, ``<path>.ann/``) is used.
+    """
 
     capabilities = CAPABILITIES | {"backup", "notes", "partitions"}
 
