@@ -119,6 +119,7 @@ def _recall(memory: Any, queries: Sequence[str], limit: int = 10) -> float | Non
         return None
     from remem.store import ann
     from remem.store.base import Scope
+
     vecs = store._vectors(USER)
     scope = Scope(user_id=USER)
     if vecs is None or int(vecs.mask(scope.levels, time.time()).sum()) <= cache.exact_limit:
