@@ -78,3 +78,16 @@ class TrailingWord:
 LAST_WORD = TrailingWord(r"\w", _is_word_char)
 #: ``([A-Za-z]+)\W*$``: the last ASCII-letter word before a position.
 LAST_LETTERS = TrailingWord("[A-Za-z]", lambda ch: "a" <= ch <= "z" or "A" <= ch <= "Z")
+
+
+_SUFFIXES = ("ing", "ed", "es", "s")
+
+
+def stem(word: str) -> str:
+    """A crude stem for matching word forms: "moved", "moves", "moving" and "move" -> "mov"
+    (a suffix off words of five letters or more, then a final "e")."""
+    for suffix in _SUFFIXES:
+        if len(word) >= 5 and word.endswith(suffix) and not word.endswith("ss"):
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if len(word) >= 4 and word.endswith("e") else word

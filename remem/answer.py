@@ -2,9 +2,9 @@
 citations, or abstain when memory holds no support.
 
 Without an LLM (or when the call fails) the rule is extractive and conservative:
-the best hit's content is returned, cited, only if it contains at least ``MIN_COVERAGE`` (half) of
-the question's content terms (``remem._text.terms`` of the question, against the terms of the hit's
-speaker and content); otherwise the answer abstains. No hits always abstains.
+the best hit's content is returned, cited, only if it contains more than ``MIN_COVERAGE`` (half)
+of the question's content terms beyond the names of who said it (``coverage``); otherwise the
+answer abstains. No hits always abstains.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def answer(
 
 
 def extractive_answer(question: str, hits: Sequence[Hit]) -> Answer:
-    """The no-LLM rule: the best hit's content if it covers ``MIN_COVERAGE`` of the question.
+    """The no-LLM rule: the best hit's content if it covers more than ``MIN_COVERAGE``.
 
     Args:
         question: the question.
@@ -121,22 +121,28 @@ def extractive_answer(question: str, hits: Sequence[Hit]) -> Answer:
     if not hits:
         return Answer(ABSTAIN_TEXT, (), True, {})
     best = hits[0].record
-    if coverage(question, f"{best.speaker or ''} {best.content}") < MIN_COVERAGE:
+    if coverage(question, best.content, names=best.speaker) <= MIN_COVERAGE:
         return Answer(ABSTAIN_TEXT, (), True, {})
     return Answer(best.content, (best.id,), False, {})
 
 
-def coverage(question: str, text: str) -> float:
-    """The share of the question's content terms that occur in ``text`` (0 when it has none).
+def coverage(question: str, text: str, *, names: str | None = None) -> float:
+    """The share of the question's content terms that occur in ``text`` (0 when it has none),
+    word forms folded ("moved" covers "move"). Terms of ``names`` (the hit's speaker) do not
+    count: that Ana said something does not make it an answer to "Where did Ana move?".
 
     Args:
         question: the question.
         text: a candidate answer passage.
+        names: who said it, if known.
     """
-    wanted = set(_text.terms(question))
+    wanted = {_text.stem(t) for t in _text.terms(question)}
+    ignored = {_text.stem(t) for t in _text.words(names or "")}
+    if wanted - ignored:
+        wanted -= ignored
     if not wanted:
         return 0.0
-    return len(wanted & set(_text.terms(text))) / len(wanted)
+    return len(wanted & {_text.stem(t) for t in _text.terms(text)}) / len(wanted)
 
 
 def build_messages(question: str, hits: Sequence[Hit]) -> list[dict[str, str]]:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from remem import _time, _validate
+from remem import _text, _time, _validate
 from remem import filters as _filters
 from remem.errors import NotFound
 from remem.guard import policy, trust
@@ -206,12 +206,23 @@ def first_of(search: Callable[[str], list[Hit]], event_a: str, event_b: str) -> 
     """
     hits: list[Hit] = []
     for text in (event_a, event_b):
-        found = [h for h in search(text) if not hits or h.record.id != hits[0].record.id]
+        found = [
+            h
+            for h in search(text)
+            if (not hits or h.record.id != hits[0].record.id) and _mentions(h.record, text)
+        ]
         if not found:
             raise NotFound(f"no memory matches {text!r} (apart from the other event)")
         hits.append(found[0])
     a, b = hits
     return (a, b) if _timeline.when(a.record) <= _timeline.when(b.record) else (b, a)
+
+
+def _mentions(record: Record, description: str) -> bool:
+    """A memory matches an event's description only when it says one of its content words (in
+    any word form): the nearest vector alone is not a match."""
+    said = {_text.stem(t) for t in _text.terms(record.content)}
+    return any(_text.stem(t) in said for t in _text.terms(description))
 
 
 class QueryVectors:

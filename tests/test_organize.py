@@ -267,7 +267,10 @@ def test_first_of_never_returns_one_memory_twice(mem: Memory) -> None:
     with pytest.raises(NotFound):
         mem.first_of("adopted a puppy", "got a puppy", user_id="u")
     mem.add("I ran a marathon", user_id="u", occurred_at="2023-09-01")
-    first, second = mem.first_of("adopted a puppy", "adopted a dog", user_id="u")
+    # A description that none of the other memories mentions is not matched to one anyway.
+    with pytest.raises(NotFound):
+        mem.first_of("adopted a puppy", "adopted a dog", user_id="u")
+    first, second = mem.first_of("adopted a puppy", "running a marathon", user_id="u")
     assert first.record.id == only.id and second.record.id != only.id
 
 
