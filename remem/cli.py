@@ -148,6 +148,12 @@ def _show(verb: verbs.Verb, result: Any, args: dict[str, Any]) -> None:
             console.print("sources: " + ", ".join(result.citations))
     elif kind in ("entries", "links"):
         console.print(_rows_table(kind, result))
+    elif kind == "episode":  # remem.episodes
+        console.print(result.as_prompt(), markup=False, highlight=False)
+    elif kind in ("cases", "lessons"):
+        for x in result:
+            text = x.episode.as_prompt() if kind == "cases" else f"{x.rule} ({x.support}/{x.of})"
+            console.print(f"{x.score:.3f} {text}", markup=False, highlight=False)
 
 
 def _rows_table(kind: str, rows: Any) -> Table:

@@ -179,6 +179,13 @@ def result_of(verb: verbs.Verb, data: Any) -> Any:
         )
     if kind in ("forgotten", "purged"):
         return int(data[kind])
+    if kind in ("episode", "cases", "lessons"):  # constructed from the dicts
+        from remem import episodes
+
+        if kind == "episode":
+            return episodes.Episode.from_dict(data)
+        cls = episodes.Case if kind == "cases" else episodes.Lesson
+        return [cls.from_dict(x) for x in data[kind]]
     return None
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack, overload
 
-from remem import lifecycle, messages, portability, read, write
+from remem import episodes, lifecycle, messages, portability, read, write
 from remem.config import Settings
 from remem.embed.base import Embedder
 from remem.parts import Parts, make_embedder, make_llm, open_store
@@ -391,3 +391,6 @@ class Memory:
     @_doc(portability.backup)
     def backup(self, path: str | Path) -> None:
         portability.backup(self._parts, path)
+
+    # Learning from experience: functions of a Memory, documented in remem.episodes.
+    add_episode, cases, lessons = episodes.add_episode, episodes.cases, episodes.lessons

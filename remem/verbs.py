@@ -168,6 +168,9 @@ ANY_USER = Arg(
 RUN = Arg("run_id", str | None, None, doc="Mem0's name for the session.", flag="--run")
 # Mem0-style scoping: a user, or an agent or a run of its own.
 OPEN_SCOPE = (ANY_USER, AGENT, SESSION, RUN)
+TEAM = Arg(
+    "team_id", str | None, None, doc="A team's shared scope (team:<id>) instead.", flag="--team"
+)
 VERBOSE = Arg(
     "verbose",
     bool,
@@ -574,6 +577,75 @@ VERBS: tuple[Verb, ...] = (
             "cli": "by hand: an operator's command on the store file",
         },
     ),
+    Verb(
+        "add_episode",
+        "Record what an agent did: a task, its steps and the outcome (all or nothing).",
+        (
+            Arg("task", str, doc="What was to be done.", positional=True),
+            Arg(
+                "steps",
+                list[dict[str, Any]],
+                doc="The steps, in order: {action, tool?, args?, observation?} each (JSON).",
+                positional=True,
+                json=True,
+            ),
+            Arg("outcome", str, doc="success, failure or partial.", positional=True),
+            Arg("reward", float | None, None, doc="A finite number, if the task had one."),
+            USER,
+            Arg("agent_id", str | None, None, doc="The agent that did it.", flag="--agent"),
+            TEAM,
+            SESSION,
+            Arg("metadata", dict[str, Any] | None, None, doc="A JSON object kept.", json=True),
+            Arg(
+                "occurred_at", str | None, None, doc="When (ISO 8601); default now.", flag="--when"
+            ),
+        ),
+        "episode",
+        "add",
+        "scope",
+        rest=("POST", "/v1/episodes"),
+        mcp="record_episode",
+        mcp_doc="Record what I did, step by step, and how it went; tool observations are "
+        "screened by the guard. Lessons of similar tasks are updated.",
+        cli="add-episode",
+        status=201,
+    ),
+    Verb(
+        "cases",
+        "Similar past episodes, best first, informative failures kept.",
+        (
+            Arg("task", str, doc="The task at hand.", positional=True),
+            Arg("k", int, 5, doc="How many cases.", short="-k"),
+            USER,
+            TEAM,
+            Arg("agent_id", str | None, None, doc="Only this agent's episodes.", flag="--agent"),
+            Arg("outcome", str | None, None, doc="Only this outcome: success, failure, partial."),
+        ),
+        "cases",
+        "read",
+        "scope",
+        rest=("POST", "/v1/cases"),
+        mcp="similar_cases",
+        mcp_doc="How did similar tasks go? Each case has the episode's steps and outcome.",
+        cli="cases",
+    ),
+    Verb(
+        "lessons",
+        "Rules learned from similar episodes, with their support and confidence.",
+        (
+            Arg("task", str, doc="The task at hand.", positional=True),
+            Arg("k", int, 5, doc="How many lessons.", short="-k"),
+            USER,
+            TEAM,
+        ),
+        "lessons",
+        "read",
+        "scope",
+        rest=("POST", "/v1/lessons"),
+        mcp="lessons_for",
+        mcp_doc="What have I learned about tasks like this one?",
+        cli="lessons",
+    ),
 )
 
 BY_NAME: dict[str, Verb] = {v.name: v for v in VERBS}
@@ -604,6 +676,8 @@ def to_json(verb: Verb, result: Any, args: Mapping[str, Any]) -> Any:
         }
     if kind in ("forgotten", "purged"):
         return {kind: result}
+    if kind in ("episode", "cases", "lessons"):  # remem.episodes: Episode, Case, Lesson
+        return result.to_dict() if kind == "episode" else {kind: [x.to_dict() for x in result]}
     if kind == "count":
         return {"count": result}
     return {"deleted": args.get("id")}

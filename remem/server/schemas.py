@@ -126,6 +126,17 @@ RESPONSES: dict[str, type[BaseModel] | None] = {
     ),
     "forgotten": _wrap("ForgetOut", "How many memories were forgotten.", forgotten=int),
     "purged": _wrap("PurgeOut", "How many memories were removed.", purged=int),
+    "episode": _wrap(  # remem.episodes.Episode.to_dict(); cases and lessons below
+        "EpisodeOut",
+        "A stored episode: task, outcome, reward, steps.",
+        **dict.fromkeys(("id", "task", "outcome", "record_id"), str),
+        reward=float | None,
+        steps=list[dict[str, Any]],
+        **dict.fromkeys(("agent_id", "team_id", "session_id", "occurred_at"), str | None),
+        metadata=dict[str, Any],
+    ),
+    "cases": _wrap("CasesOut", "Similar episodes, best first.", cases=list[dict[str, Any]]),
+    "lessons": _wrap("LessonsOut", "Lessons, most relevant first.", lessons=list[dict[str, Any]]),
     "none": None,
 }
 
