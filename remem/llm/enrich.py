@@ -327,16 +327,6 @@ class Enricher:
     # -- the tasks ---------------------------------------------------------------------------
 
     def insights(self, user_id: str, *, agent_id: str | None = None) -> list[Record]:
-        """Draw insights across the user's session summaries and store them (G-Memory's tier).
-
-        Runs in the caller's thread. Needs summaries: submit (and ``drain``) first. When the model
-        fails or finds nothing, the stored insights are left as they are.
-
-        Args:
-            user_id: whose memories.
-            agent_id: narrow to one agent's summaries (and insights).
-
-        Returns:
-            The current insight records (new or repeated); [] when nothing was drawn.
-        """
+        """Draw insights across the user's session summaries and store them, in the caller's
+        thread (see ``Enrichments.insights``)."""
         return self._tasks.insights(user_id, agent_id=agent_id)

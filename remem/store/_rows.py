@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from remem import _time
@@ -211,3 +212,20 @@ def owner_clause(user_id: str | None, prefix: str | None, ph: str) -> tuple[str,
     if prefix is not None:
         return f"WHERE substr(user_id, 1, {len(prefix)}) = {ph}", [prefix]
     return "", []
+
+
+def event_before(occurred_at: datetime | None, id: str | None, ph: str) -> tuple[str, list[Any]]:
+    """The condition "before (occurred_at, id) in event order" (see ``Store.count_before``)."""
+    at = _time.fmt(occurred_at)
+    if at is None:
+        return (
+            ("occurred_at IS NULL", [])
+            if id is None
+            else (f"(occurred_at IS NULL AND id < {ph})", [id])
+        )
+    if id is None:
+        return f"(occurred_at IS NULL OR occurred_at <= {ph})", [at]
+    return (
+        f"(occurred_at IS NULL OR occurred_at < {ph} OR (occurred_at = {ph} AND id < {ph}))",
+        [at, at, id],
+    )

@@ -287,7 +287,7 @@ class PostgresStore:
     def count_before(self, scope: Scope, occurred_at: datetime | None, id: str | None) -> int:
         """See ``Store.count_before``."""
         clause, args = _rows.where(scope, "%s", _pgsql.condition)
-        before, more = _event_before(occurred_at, id, "%s")
+        before, more = _rows.event_before(occurred_at, id, "%s")
         with self._conn("count before") as conn:
             row = conn.execute(
                 f"SELECT count(*) FROM memories WHERE {clause} AND {before}", (*args, *more)
@@ -457,20 +457,3 @@ class PostgresStore:
     def close(self) -> None:
         """See ``Store.close``."""
         self._pool.close()
-
-
-def _event_before(occurred_at: datetime | None, id: str | None, ph: str) -> tuple[str, list[Any]]:
-    """The condition "before (occurred_at, id) in event order" (see ``Store.count_before``)."""
-    at = _time.fmt(occurred_at)
-    if at is None:
-        return (
-            ("occurred_at IS NULL", [])
-            if id is None
-            else (f"(occurred_at IS NULL AND id < {ph})", [id])
-        )
-    if id is None:
-        return f"(occurred_at IS NULL OR occurred_at <= {ph})", [at]
-    return (
-        f"(occurred_at IS NULL OR occurred_at < {ph} OR (occurred_at = {ph} AND id < {ph}))",
-        [at, at, id],
-    )

@@ -448,7 +448,7 @@ class SQLiteStore:
     def count_before(self, scope: Scope, occurred_at: datetime | None, id: str | None) -> int:
         """See ``Store.count_before``."""
         clause, args = _rows.where(scope, "?", _condition)
-        before, more = _event_before(occurred_at, id, "?")
+        before, more = _rows.event_before(occurred_at, id, "?")
         with self._read() as conn:
             row = conn.execute(
                 f"SELECT count(*) FROM memories WHERE {clause} AND {before}", (*args, *more)
@@ -746,20 +746,3 @@ def _blob(vec: Vector) -> bytes:
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def _event_before(occurred_at: datetime | None, id: str | None, ph: str) -> tuple[str, list[Any]]:
-    """The condition "before (occurred_at, id) in event order" (see ``Store.count_before``)."""
-    at = _time.fmt(occurred_at)
-    if at is None:
-        return (
-            ("occurred_at IS NULL", [])
-            if id is None
-            else (f"(occurred_at IS NULL AND id < {ph})", [id])
-        )
-    if id is None:
-        return f"(occurred_at IS NULL OR occurred_at <= {ph})", [at]
-    return (
-        f"(occurred_at IS NULL OR occurred_at < {ph} OR (occurred_at = {ph} AND id < {ph}))",
-        [at, at, id],
-    )
