@@ -387,6 +387,46 @@ def scale(
         console.print(f"chart: {bench.chart(earlier + rows, chart)}")
 
 
+def cases(
+    episodes: Annotated[
+        int, typer.Option("--episodes", "-n", help="Episodes per condition.")
+    ] = 200,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    embedder: Annotated[str, typer.Option("--embedder")] = "hashing",
+    out: OutOpt = None,
+    chart: Annotated[
+        Path | None, typer.Option("--chart", help="Write the learning curves (PNG) here.")
+    ] = Path("docs/procedural-curves.png"),
+) -> None:
+    """Learning from experience (remem.bench.cases): success per condition (memory off, cases,
+    cases + lessons) in a simulated tool environment, the curve per fifth, memory ms per step."""
+    from remem.bench import cases as bench
+    from remem.memory import Memory
+
+    with Progress(console=console) as progress:
+        task = progress.add_task("episodes", total=3 * episodes)
+        rows = bench.run(
+            lambda: Memory(":memory:", embedder=embedder),
+            episodes=episodes,
+            seed=seed,
+            progress=lambda n: progress.advance(task, n),
+        )
+    table = Table(title=f"remem bench cases ({episodes} episodes, seed {seed}, {embedder})")
+    for col in ("condition", "success", "per fifth", "last fifth", "ms/step", "ms/episode"):
+        table.add_column(col, justify="left" if col == "condition" else "right")
+    for r in rows:
+        curve = " ".join(f"{x:.2f}" for x in r["curve"])
+        table.add_row(
+            r["condition"], f"{r['success']:.3f}", curve, f"{r['last_fifth']:.2f}",
+            f"{r['ms_per_step']:.2f}", f"{r['ms_per_episode']:.2f}",
+        )  # fmt: skip
+    console.print(table)
+    if out is not None:
+        out.write_text(json.dumps(rows, indent=1))
+    if chart is not None:
+        console.print(f"chart: {bench.chart(rows, chart, title=f'remem bench cases ({embedder})')}")
+
+
 def register(bench_app: typer.Typer) -> None:
     """Add the benchmark commands to ``remem bench``."""
     bench_app.command("locomo")(locomo)
@@ -394,3 +434,4 @@ def register(bench_app: typer.Typer) -> None:
     bench_app.command("serve")(serve)
     bench_app.command("pathological")(pathological)
     bench_app.command("scale")(scale)
+    bench_app.command("cases")(cases)

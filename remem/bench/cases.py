@@ -1,0 +1,266 @@
+"""``remem bench cases``: do cases and lessons make an agent better at tasks it can only learn
+from experience? A simulated tool environment, offline and deterministic (seeded).
+
+Three families of tasks, each with its own tools and a hidden rule the agent is never told:
+
+- deploy: ``deploy`` fails unless ``build`` and ``migrate`` ran before; ``rollback`` always fails;
+- report: ``render`` needs ``query_db``, ``send`` needs ``render``; ``fetch_cache`` is a trap;
+- upgrade: ``upgrade`` needs ``backup`` and ``stop``, ``start`` needs ``upgrade`` (order matters).
+
+A task succeeds when its family's goal step runs; a step whose precondition is unmet (or a trap)
+fails the episode there ("error: <tool> could not run": which precondition is not said); a
+sequence that runs without reaching the goal is "partial". Two agents of one team take turns and
+share one team scope (``team_id``). Three policies:
+
+- off: a random sequence of 2 to 4 distinct tools of the family (no memory);
+- cases: imitate the best similar success (``Memory.cases``), else a random sequence without the
+  step the most similar failure failed at;
+- lessons: follow a confident "seq" lesson (``Memory.lessons``), else as cases, then leave out
+  the "avoid" steps and put each "pre" lesson's step before the step it guards; half the time,
+  probe one "avoid" step instead: last, after every step not known to fail (a step that keeps
+  failing may only lack a precondition; a trap fails again and its lesson grows surer).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from remem.episodes import Case, Lesson
+
+CONDITIONS = ("off", "cases", "lessons")
+CONFIDENT = 0.6  # the confidence a lesson needs before the policy follows it
+PROBE = 0.5  # how often the lessons policy probes a step its lessons say to avoid
+TEAM, USER, AGENTS = "ops", "bench", ("agent-a", "agent-b")
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family of tasks: a template with its fillers, the tools, the goal and the hidden rules."""
+
+    name: str
+    template: str
+    fills: tuple[tuple[str, ...], tuple[str, ...]]
+    tools: tuple[str, ...]
+    goal: str
+    requires: Mapping[str, tuple[str, ...]]
+    traps: tuple[str, ...] = ()
+
+
+FAMILIES = (
+    Family(
+        "deploy",
+        "deploy the {} service to {}",
+        (("billing", "search", "auth", "payments", "mail", "chat"), ("production", "staging")),
+        ("build", "migrate", "deploy", "notify", "rollback"),
+        "deploy",
+        {"deploy": ("build", "migrate")},
+        ("rollback",),
+    ),
+    Family(
+        "report",
+        "send the {} report to the {} team",
+        (
+            ("weekly sales", "monthly churn", "quarterly revenue", "daily traffic"),
+            ("finance", "board"),
+        ),
+        ("query_db", "fetch_cache", "render", "send", "archive"),
+        "send",
+        {"render": ("query_db",), "send": ("render",)},
+        ("fetch_cache",),
+    ),
+    Family(
+        "upgrade",
+        "upgrade the {} database on {}",
+        (("orders", "users", "inventory", "logs"), ("the primary", "the replica")),
+        ("backup", "stop", "upgrade", "start", "verify"),
+        "start",
+        {"upgrade": ("backup", "stop"), "start": ("upgrade",)},
+    ),
+)
+
+
+def execute(family: Family, plan: Sequence[str]) -> tuple[list[dict[str, Any]], str]:
+    """Run ``plan`` in the environment: the steps taken (up to a failure) and the outcome."""
+    done: set[str] = set()
+    steps: list[dict[str, Any]] = []
+    for tool in plan:
+        ok = tool not in family.traps and all(r in done for r in family.requires.get(tool, ()))
+        obs = "ok" if ok else f"error: {tool} could not run"
+        steps.append({"action": f"run {tool}", "tool": tool, "observation": obs})
+        if not ok:
+            return steps, "failure"
+        done.add(tool)
+    return steps, "success" if family.goal in done else "partial"
+
+
+def random_plan(family: Family, rng: random.Random, exclude: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+    """A random sequence of 2 to 4 distinct tools of the family, none of ``exclude``."""
+    tools = [t for t in family.tools if t not in exclude] or list(family.tools)
+    return rng.sample(tools, min(len(tools), rng.randint(2, 4)))
+
+
+def _from_cases(found: Sequence[Case]) -> tuple[list[str] | None, str | None]:
+    """The best similar success's steps, and the step the most similar failure failed at."""
+    success = next((c for c in found if c.episode.outcome == "success"), None)
+    failure = next((c for c in found if c.episode.outcome == "failure" and c.episode.steps), None)
+    plan = list(success.episode.signature) if success is not None else None
+    return plan, failure.episode.signature[-1] if failure is not None else None
+
+
+def plan_cases(family: Family, found: Sequence[Case], rng: random.Random) -> list[str]:
+    """Imitate the best similar success; else random, avoiding the last failure's failing step."""
+    plan, failed_at = _from_cases(found)
+    return plan or random_plan(family, rng, {failed_at} if failed_at else set())
+
+
+def plan_lessons(
+    family: Family, found: Sequence[Case], taught: Sequence[Lesson], rng: random.Random
+) -> list[str]:
+    """Follow a confident sequence lesson; else as ``plan_cases``, repaired by the avoid and
+    precondition lessons."""
+    sure = [x for x in taught if x.confidence >= CONFIDENT]
+    seq = next((x for x in sure if x.kind == "seq"), None)
+    if seq is not None:
+        return list(seq.pattern)
+    plan, failed_at = _from_cases(found)
+    if plan:
+        return plan
+    avoid = {x.pattern[0] for x in sure if x.kind == "avoid"}
+    before: dict[str, list[str]] = {}
+    for x in sure:
+        if x.kind == "pre" and x.pattern[0] not in avoid:
+            before.setdefault(x.pattern[1], []).append(x.pattern[0])
+    skip = avoid | ({failed_at} if failed_at and failed_at not in before else set())
+    out: list[str] = []
+
+    def put(tool: str, depth: int = 0) -> None:
+        for y in before.get(tool, []) if depth < 4 else []:
+            put(y, depth + 1)
+        if tool not in out:
+            out.append(tool)
+
+    if avoid and rng.random() < PROBE:
+        # Probe a step that keeps failing: last, after every other step not known to fail (it
+        # may need one of them); a trap fails again and its lesson grows more confident.
+        for tool in rng.sample(sorted(set(family.tools) - avoid), len(set(family.tools) - avoid)):
+            put(tool)
+        return [*out[:5], rng.choice(sorted(avoid))]
+    for tool in random_plan(family, rng, skip):
+        put(tool)
+    return out[:6]
+
+
+def tasks(n: int, seed: int) -> list[tuple[Family, str]]:
+    """``n`` tasks, each of a random family with random fillers (the same for every condition)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        fam = rng.choice(FAMILIES)
+        out.append((fam, fam.template.format(*(rng.choice(f) for f in fam.fills))))
+    return out
+
+
+def run_condition(
+    condition: str,
+    memory: Any,
+    work: Sequence[tuple[Family, str]],
+    *,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """One condition over the tasks: each episode's success, and the time spent in memory."""
+    rng = random.Random(seed + 1)
+    wins: list[int] = []
+    spent, steps_taken = 0.0, 0
+    for i, (family, task) in enumerate(work):
+        agent = AGENTS[i % len(AGENTS)]
+        t0 = time.perf_counter()
+        if condition == "off":
+            plan = random_plan(family, rng)
+        else:
+            found = memory.cases(task, user_id=USER, team_id=TEAM)
+            if condition == "cases":
+                plan = plan_cases(family, found, rng)
+            else:
+                taught = memory.lessons(task, k=10, user_id=USER, team_id=TEAM)
+                plan = plan_lessons(family, found, taught, rng)
+        spent += time.perf_counter() - t0
+        steps, outcome = execute(family, plan)
+        if condition != "off":
+            t0 = time.perf_counter()
+            reward = {"success": 1.0, "partial": 0.0, "failure": -1.0}[outcome]
+            memory.add_episode(
+                task, steps, outcome, reward=reward, user_id=USER, agent_id=agent, team_id=TEAM
+            )
+            spent += time.perf_counter() - t0
+        steps_taken += len(steps)
+        wins.append(int(outcome == "success"))
+        if progress is not None:
+            progress(1)
+    fifth = max(1, len(wins) // 5)
+    curve = [
+        sum(wins[j : j + fifth]) / len(wins[j : j + fifth]) for j in range(0, 5 * fifth, fifth)
+    ]
+    return {
+        "condition": condition,
+        "episodes": len(wins),
+        "success": round(sum(wins) / max(1, len(wins)), 4),
+        "curve": [round(x, 4) for x in curve if x == x],
+        "last_fifth": round(curve[-1], 4),
+        "ms_per_step": round(1000 * spent / max(1, steps_taken), 3),
+        "ms_per_episode": round(1000 * spent / max(1, len(wins)), 3),
+        "wins": wins,
+    }
+
+
+def run(
+    make_memory: Callable[[], Any],
+    *,
+    episodes: int = 200,
+    seed: int = 0,
+    conditions: Sequence[str] = CONDITIONS,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Every condition over the same ``episodes`` tasks, each on a fresh memory."""
+    work = tasks(episodes, seed)
+    out = []
+    for condition in conditions:
+        memory = make_memory()
+        try:
+            out.append(run_condition(condition, memory, work, seed=seed, progress=progress))
+        finally:
+            memory.close()
+    return out
+
+
+def chart(results: Sequence[Mapping[str, Any]], path: Path, *, title: str = "") -> Path:
+    """A PNG of the learning curves (success per fifth of the episodes) and a running mean."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for r in results:
+        curve = r["curve"]
+        left.plot(range(1, len(curve) + 1), curve, marker="o", label=r["condition"])
+        wins, window = r["wins"], max(5, len(r["wins"]) // 10)
+        mean = [
+            sum(wins[max(0, i - window + 1) : i + 1]) / min(i + 1, window) for i in range(len(wins))
+        ]
+        right.plot(range(1, len(wins) + 1), mean, label=r["condition"])
+    left.set(xlabel="fifth of the episodes", ylabel="success rate", ylim=(0, 1.05))
+    right.set(xlabel="episode", ylabel="success (running mean)", ylim=(0, 1.05))
+    left.legend()
+    right.legend()
+    fig.suptitle(title or "remem bench cases: memory off / cases / cases + lessons")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
