@@ -9,7 +9,7 @@ is stored through the ordinary write path, all in one ``add_many`` (all or nothi
   ``{"episode": {"id", "task", "outcome", "reward", "steps", "signature"}}`` (``signature``: the
   step sequence, each step's tool or else its action); its ``sources`` are its step records;
 - each step: a record of kind "episodic", origin "agent", content "step N: action [tool(args)]",
-  metadata ``{"episode_id", "step", "part": "action", "tool", "args"}``;
+  metadata ``{"episode_id", "step", "part": "action", "action", "tool", "args"}``;
 - each step's observation: a record of its own, origin "tool" (untrusted: the guard scans it and
   quarantines an injection without losing the step), metadata ``part: "observation"``.
 
@@ -395,7 +395,8 @@ def add_episode(
     ]
     for i, s in enumerate(clean):
         call = f" [{s.tool}({json.dumps(s.args, sort_keys=True) if s.args is not None else ''})]"
-        part = {"episode_id": eid, "step": i, "part": "action", "tool": s.tool, "args": s.args}
+        part = {"episode_id": eid, "step": i, "part": "action", "action": s.action}
+        part |= {"tool": s.tool, "args": s.args}
         at = base + timedelta(milliseconds=2 * i + 1)
         items.append(
             {
@@ -490,8 +491,8 @@ def _load(self: Host, scope: str, record: Record) -> Episode:
     for r in parts:
         m, i = r.metadata, int(r.metadata.get("step", -1))
         if m.get("part") == "action":
-            text = r.content.split(": ", 1)[-1].split(" [", 1)[0]
-            actions[i] = Step(text, m.get("tool"), m.get("args"))
+            text = m.get("action") or r.content.split(": ", 1)[-1].split(" [", 1)[0]
+            actions[i] = Step(str(text), m.get("tool"), m.get("args"))
         elif m.get("part") == "observation":
             seen[i] = r.content.split(": ", 1)[-1]
     steps = tuple(replace(s, observation=seen.get(i)) for i, s in sorted(actions.items()))

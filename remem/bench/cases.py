@@ -248,12 +248,15 @@ def chart(results: Sequence[Mapping[str, Any]], path: Path, *, title: str = "") 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for r in results:
         curve = r["curve"]
-        left.plot(range(1, len(curve) + 1), curve, marker="o", label=r["condition"])
+        name = {"lessons": "cases + lessons", "off": "memory off"}.get(
+            r["condition"], r["condition"]
+        )
+        left.plot(range(1, len(curve) + 1), curve, marker="o", label=name)
         wins, window = r["wins"], max(5, len(r["wins"]) // 10)
         mean = [
             sum(wins[max(0, i - window + 1) : i + 1]) / min(i + 1, window) for i in range(len(wins))
         ]
-        right.plot(range(1, len(wins) + 1), mean, label=r["condition"])
+        right.plot(range(1, len(wins) + 1), mean, label=name)
     left.set(xlabel="fifth of the episodes", ylabel="success rate", ylim=(0, 1.05))
     right.set(xlabel="episode", ylabel="success (running mean)", ylim=(0, 1.05))
     left.legend()
