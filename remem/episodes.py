@@ -478,7 +478,13 @@ def _found(
     hits = self.search(task, user_id=scope, agent_id=agent_id, limit=POOL, filters=filters)
     records = [h.record for h in hits if isinstance(h.record.metadata.get(meta), dict)]
     sims = _similar(self, task, [str(r.metadata[meta].get("task", "")) for r in records])
-    return sorted(zip(records, sims, strict=True), key=lambda x: -x[1])
+    # Ties go to the newest (ids carry random bits: their order would make runs differ).
+    return sorted(zip(records, sims, strict=True), key=lambda x: (-round(x[1], 6), _newest(x[0])))
+
+
+def _newest(record: Record) -> tuple[float, str]:
+    """A sort key: the most recent episode (then content) first."""
+    return (-(record.occurred_at.timestamp() if record.occurred_at else 0.0), record.content)
 
 
 def _load(self: Host, scope: str, record: Record) -> Episode:
@@ -548,7 +554,7 @@ def cases(
     for record, sim in _found(self, task, scope, filters, "episode", agent_id):
         result = str(record.metadata["episode"]["outcome"])
         scored.append((sim * (1 + BONUS.get(result, 0.0)), sim, result, record))
-    scored.sort(key=lambda x: -x[0])
+    scored.sort(key=lambda x: (-round(x[0], 6), _newest(x[3])))
     chosen = scored[:k]
     failure = next((x for x in scored if x[2] == "failure"), None)
     if failure is not None and failure not in chosen and failure[1] > 0:
@@ -715,4 +721,4 @@ def lessons(
         for r, sim in _found(self, task, scope, _LESSONS, "lesson")
         if sim >= SIMILAR
     ]
-    return sorted(found, key=lambda x: -x.score)[:k]
+    return sorted(found, key=lambda x: (-x.score, x.rule, x.task))[:k]
