@@ -524,8 +524,8 @@ def cases(
 
     Each candidate (found by searching the scope's episode task records) scores its task
     similarity × (1 + a bonus for its outcome: success 0.5, partial 0.2, failure 0). Failures
-    are informative: the most similar failure is always kept (it takes the last place when the
-    successes fill ``k``).
+    are informative: the best successes and the best of the rest are taken in turn, and the most
+    similar failure is always kept; the chosen cases are returned by score.
 
     Args:
         task: the task at hand.
@@ -555,10 +555,18 @@ def cases(
         result = str(record.metadata["episode"]["outcome"])
         scored.append((sim * (1 + BONUS.get(result, 0.0)), sim, result, record))
     scored.sort(key=lambda x: (-round(x[0], 6), _newest(x[3])))
-    chosen = scored[:k]
+    # Successes and the rest taken in turn (AgentFly keeps both), then the best failure kept.
+    wins = [x for x in scored if x[2] == "success"]
+    rest = [x for x in scored if x[2] != "success"]
+    chosen: list[tuple[float, float, str, Record]] = []
+    while len(chosen) < k and (wins or rest):
+        for side in (wins, rest):
+            if side and len(chosen) < k:
+                chosen.append(side.pop(0))
     failure = next((x for x in scored if x[2] == "failure"), None)
-    if failure is not None and failure not in chosen and failure[1] > 0:
+    if failure is not None and failure not in chosen:
         chosen = [*chosen[: k - 1], failure]
+    chosen.sort(key=lambda x: (-round(x[0], 6), _newest(x[3])))
     out = []
     for score, sim, result, record in chosen:
         why = "the most similar failure: what not to do" if result == "failure" else "similar"

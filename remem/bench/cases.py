@@ -13,8 +13,8 @@ sequence that runs without reaching the goal is "partial". Two agents of one tea
 share one team scope (``team_id``). Three policies:
 
 - off: a random sequence of 2 to 4 distinct tools of the family (no memory);
-- cases: imitate the best similar success (``Memory.cases``), else a random sequence without the
-  step the most similar failure failed at;
+- cases: imitate the best similar (similarity >= 0.5) success (``Memory.cases``), else a random
+  sequence without the step the most similar failure failed at;
 - lessons: follow a confident "seq" lesson (``Memory.lessons``), else as cases, then leave out
   the "avoid" steps and put each "pre" lesson's step before the step it guards; half the time,
   probe one "avoid" step instead: last, after every step not known to fail (a step that keeps
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from remem.episodes import Case, Lesson
+from remem.episodes import SIMILAR, Case, Lesson
 
 CONDITIONS = ("off", "cases", "lessons")
 CONFIDENT = 0.6  # the confidence a lesson needs before the policy follows it
@@ -106,6 +106,7 @@ def random_plan(family: Family, rng: random.Random, exclude: set[str] = frozense
 
 def _from_cases(found: Sequence[Case]) -> tuple[list[str] | None, str | None]:
     """The best similar success's steps, and the step the most similar failure failed at."""
+    found = [c for c in found if c.explain.get("similarity", 0) >= SIMILAR]
     success = next((c for c in found if c.episode.outcome == "success"), None)
     failure = next((c for c in found if c.episode.outcome == "failure" and c.episode.steps), None)
     plan = list(success.episode.signature) if success is not None else None
