@@ -429,23 +429,18 @@ def add_episode(
         reason=f"episode {eid}: its steps",
         actor="derived",
     )
-    flagged = {
-        r.metadata.get("step"): r.flags or ("quarantined",)
-        for r in parts
-        if r.metadata.get("part") == "observation" and (r.level != "record" or r.flags)
-    }
-    shown = tuple(
-        replace(
-            s,
-            observation=s.observation if s.observation is not None and i not in flagged else None,
-            flags=tuple(flagged.get(i, ())),
-        )
-        if i in flagged
-        else s
-        for i, s in enumerate(clean)
-    )
+    # What the guard made of each observation: its flags; a quarantined one is not shown.
+    seen = {r.metadata.get("step"): r for r in parts if r.metadata.get("part") == "observation"}
+    shown = []
+    for i, s in enumerate(clean):
+        obs = seen.get(i)
+        if obs is not None and (obs.flags or obs.level != "record"):
+            hidden = obs.level != "record"
+            flags = obs.flags or ((obs.level,) if hidden else ())
+            s = replace(s, observation=None if hidden else s.observation, flags=flags)
+        shown.append(s)
     episode = Episode(
-        eid, task, outcome, shown, score, head.id, agent_id, team_id, session_id,
+        eid, task, outcome, tuple(shown), score, head.id, agent_id, team_id, session_id,
         base.isoformat(), dict(metadata or {}),
     )  # fmt: skip
     _learn(self, scope, episode)
