@@ -29,7 +29,7 @@ class AsyncMemory(_Verbs):
     """``Memory`` for asyncio (and trio, through anyio).
 
     Args:
-        path: the SQLite file, as for ``Memory``; or pass ``memory=`` to share a ready one.
+        path: the SQLite file, as for ``Memory``; or a ready ``Memory`` (or ``memory=``) to share.
         memory: an existing ``Memory`` (not closed by ``aclose`` unless ``owns_memory``).
         limit: how many calls run at once (worker threads); the store serializes writes anyway.
         **settings: any ``Settings`` field, as for ``Memory``.
@@ -37,12 +37,14 @@ class AsyncMemory(_Verbs):
 
     def __init__(
         self,
-        path: str | Path | None = None,
+        path: str | Path | Memory | None = None,
         *,
         memory: Memory | None = None,
         limit: int = 8,
         **settings: Any,
     ) -> None:
+        if isinstance(path, Memory):  # AsyncMemory(Memory(...)): share it
+            path, memory = None, path
         self.memory = memory if memory is not None else Memory(path, **settings)
         self._owns = memory is None
         self._limiter = anyio.CapacityLimiter(limit)

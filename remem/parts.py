@@ -7,6 +7,7 @@ verb can be tested without a ``Memory``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 from remem import _registry
 from remem.config import Settings, default_path
 from remem.embed.base import Embedder, embed
+from remem.errors import ConfigError
 from remem.organize import facts
 from remem.store.base import Store
 from remem.types import Record, Vector
@@ -96,9 +98,11 @@ def open_store(settings: Settings, path: str | Path | None) -> Store:
     """The store the settings name, at ``path`` (default ``default_path()``) for SQLite.
 
     Raises:
-        ConfigError: an unknown backend.
+        ConfigError: an unknown backend, or a path that is not one.
         StoreError: the store cannot be opened.
     """
+    if path is not None and not isinstance(path, str | os.PathLike):
+        raise ConfigError(f"path: expected a file name or ':memory:', got {type(path).__name__}")
     s = settings
     cls = _registry.resolve("store", s.store)
     if s.store in ("postgres", "postgresql"):

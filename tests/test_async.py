@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from remem import Memory, NotFound, verbs
+from remem import ConfigError, Memory, NotFound, verbs
 from remem.aio import AsyncMemory
 from remem.client import AsyncClient
 from remem.server.app import create_app, serve_in_thread
@@ -104,3 +104,19 @@ def test_async_client_against_a_real_server(tmp_path: Path) -> None:
                 assert (await client.answer("piano", user_id="ana")).citations
 
         anyio.run(main)
+
+
+def test_async_memory_shares_a_ready_memory(tmp_path: Path) -> None:
+    with Memory(tmp_path / "m.db", embedder="hashing") as mem:
+
+        async def main() -> None:
+            shared = AsyncMemory(mem)
+            rec = await shared.add("shared", user_id="u")
+            assert mem.get(rec.id).content == "shared"
+            await shared.aclose()  # does not close a Memory it did not open
+            assert mem.get(rec.id).content == "shared"
+
+        anyio.run(main)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("m.db")) == []
+    with pytest.raises(ConfigError):
+        Memory(object(), embedder="hashing")  # type: ignore[arg-type]
