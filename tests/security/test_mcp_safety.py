@@ -33,6 +33,8 @@ READ_ONLY = {
     "memory_links",
     "memory_timeline",
     "memory_first_of",
+    "similar_cases",
+    "lessons_for",
 }
 DESTRUCTIVE = {"forget_memory", "delete_memory", "quarantine_memory", "update_memory"}
 INITIALIZE = {
