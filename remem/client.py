@@ -76,10 +76,8 @@ class Client(_Verbs):
 
     def add_many(self, items: Iterable[Mapping[str, Any]]) -> builtins.list[Record]:
         """Store many memories in one transaction, all or nothing (see ``Memory.add_many``)."""
-        if isinstance(items, Mapping | str | bytes):
-            raise errors.InvalidInput("add_many takes an iterable of mappings, not a single value")
-        body = {"items": [{k: _iso(v) for k, v in dict(item).items()} for item in items]}
-        data = self._request("POST", "/v1/memories", json=body).json()
+        method, url, extra = _batch_request(items)
+        data = self._request(method, url, **extra).json()
         return [record_from_dict(r) for r in data["items"]]
 
     def export(self, path: str | Path, *, user_id: str | None = None) -> int:
@@ -106,19 +104,8 @@ class Client(_Verbs):
         Returns:
             The number of memories imported.
         """
-        try:
-            content = Path(path).read_bytes()
-        except OSError as exc:
-            raise errors.InvalidInput(f"cannot read {path}: {exc}") from exc
-        params = {"max_origin": max_origin} if max_origin is not None else None
-        data = self._request(
-            "POST",
-            "/v1/import",
-            content=content,
-            params=params,
-            headers={"Content-Type": "application/x-ndjson"},
-        ).json()
-        return int(data["imported"])
+        method, url, extra = _import_request(path, max_origin)
+        return int(self._request(method, url, **extra).json()["imported"])
 
     def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -128,6 +115,25 @@ class Client(_Verbs):
         if response.is_error:
             raise _error(response)
         return response
+
+
+def _batch_request(items: Iterable[Mapping[str, Any]]) -> tuple[str, str, dict[str, Any]]:
+    """The request of ``add_many``: the batch body of POST /v1/memories."""
+    if isinstance(items, Mapping | str | bytes):
+        raise errors.InvalidInput("add_many takes an iterable of mappings, not a single value")
+    body = {"items": [{k: _iso(v) for k, v in dict(item).items()} for item in items]}
+    return "POST", "/v1/memories", {"json": body}
+
+
+def _import_request(path: str | Path, max_origin: str | None) -> tuple[str, str, dict[str, Any]]:
+    """The request of ``import_``: the local file's lines as the body of POST /v1/import."""
+    try:
+        content = Path(path).read_bytes()
+    except OSError as exc:
+        raise errors.InvalidInput(f"cannot read {path}: {exc}") from exc
+    params = {"max_origin": max_origin} if max_origin is not None else None
+    headers = {"Content-Type": "application/x-ndjson"}
+    return "POST", "/v1/import", {"content": content, "params": params, "headers": headers}
 
 
 def request_for(verb: verbs.Verb, kwargs: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
@@ -229,10 +235,8 @@ class AsyncClient(_Verbs):
 
     async def add_many(self, items: Iterable[Mapping[str, Any]]) -> builtins.list[Record]:  # type: ignore[override]
         """Store many memories in one transaction, all or nothing (see ``Memory.add_many``)."""
-        if isinstance(items, Mapping | str | bytes):
-            raise errors.InvalidInput("add_many takes an iterable of mappings, not a single value")
-        body = {"items": [{k: _iso(v) for k, v in dict(item).items()} for item in items]}
-        data = (await self._request("POST", "/v1/memories", json=body)).json()
+        method, url, extra = _batch_request(items)
+        data = (await self._request(method, url, **extra)).json()
         return [record_from_dict(r) for r in data["items"]]
 
     async def export(self, path: str | Path, *, user_id: str | None = None) -> int:  # type: ignore[override]
@@ -248,18 +252,8 @@ class AsyncClient(_Verbs):
 
     async def import_(self, path: str | Path, *, max_origin: str | None = None) -> int:  # type: ignore[override]
         """Load a local export file into the server, all or nothing (see ``Memory.import_``)."""
-        try:
-            content = Path(path).read_bytes()
-        except OSError as exc:
-            raise errors.InvalidInput(f"cannot read {path}: {exc}") from exc
-        response = await self._request(
-            "POST",
-            "/v1/import",
-            content=content,
-            params={"max_origin": max_origin} if max_origin is not None else None,
-            headers={"Content-Type": "application/x-ndjson"},
-        )
-        return int(response.json()["imported"])
+        method, url, extra = _import_request(path, max_origin)
+        return int((await self._request(method, url, **extra)).json()["imported"])
 
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:

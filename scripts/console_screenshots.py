@@ -4,7 +4,7 @@ Starts a keyed server on 127.0.0.1 over a temporary store with a few memories, d
 chromium (``/usr/bin/chromium``, installed by ``make install``) through Playwright, and saves one
 PNG per main view::
 
-    .venv/bin/python scripts/console_screenshots.py [--out docs]
+    .venv/bin/python -m scripts.console_screenshots [--out docs]     # from the repository root
 """
 
 from __future__ import annotations
@@ -19,18 +19,8 @@ from remem import Memory
 from remem.keys import KeyStore
 from remem.server.app import create_app, serve_in_thread
 from remem.tenancy import TenantMemory
+from tests.test_console import CHROMIUM, FLAGS  # one launch recipe for the test and this
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SEED = [
     ("s1", "2025-03-02T09:00:00Z", "I moved to Lisbon in March"),
     ("s1", "2025-03-02T09:01:00Z", "Ana works as a nurse at the Santa Maria hospital"),

@@ -7,9 +7,7 @@ refuses cross-origin and non-JSON requests like the REST routes.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx
@@ -23,6 +21,7 @@ from remem.errors import InvalidInput
 from remem.keys import KeyStore
 from remem.mcp import TOOLS, create_mcp_server
 from remem.server.app import create_app, serve_in_thread
+from tests.test_mcp import call, error_text, run
 
 READ_ONLY = {
     "search_memory",
@@ -48,23 +47,6 @@ INITIALIZE = {
     },
 }
 ACCEPT = {"Accept": "application/json, text/event-stream"}
-
-
-def run(fn: Callable[[], Awaitable[None]]) -> None:
-    anyio.run(fn)
-
-
-async def call(client: Client, tool: str, **args: Any) -> dict[str, Any]:
-    result = await client.call_tool(tool, args)
-    assert not result.is_error, result.content
-    assert isinstance(result.structured_content, dict)
-    return result.structured_content
-
-
-async def error_text(client: Client, tool: str, **args: Any) -> str:
-    result = await client.call_tool(tool, args)
-    assert result.is_error, result.structured_content
-    return " ".join(getattr(c, "text", "") for c in result.content)
 
 
 def test_add_memory_stores_the_agents_word_by_default(mem: Memory) -> None:
