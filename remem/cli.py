@@ -57,7 +57,7 @@ def _command(verb: verbs.Verb) -> Callable[..., None]:
     """The command of ``verb``: its positional arguments as arguments, the rest as options (JSON
     objects as JSON text), then ``--db`` and ``--json`` (and ``--yes`` where it asks first)."""
 
-    text = next((a for a in verb.args if a.positional and a.name == "content"), None)
+    text = next((a for a in verb.args if a.from_file), None)
 
     def command(db: Path | None = None, as_json: bool = False, **kwargs: Any) -> None:
         yes = kwargs.pop("yes", False)

@@ -49,6 +49,7 @@ class Arg:
         surface_defaults: a different default on one surface ({"mcp": "agent"}), with its reason
             in ``doc``.
         surfaces: the surfaces that take it, when not all (an adapter-only argument of one).
+        from_file: the CLI also reads it from standard input ("-") or ``--file``.
     """
 
     name: str
@@ -62,6 +63,7 @@ class Arg:
     adapter_only: bool = False
     surface_defaults: Mapping[str, Any] = field(default_factory=dict)
     surfaces: tuple[str, ...] = ()
+    from_file: bool = False
 
     @property
     def required(self) -> bool:
@@ -97,6 +99,7 @@ class Verb:
         status: the REST status of success.
         why_not: surface ("rest", "mcp", "cli", "client", "tenant") -> why the verb has no form
             there, or why its form is written by hand ("by hand: ...").
+        rules: the shared rules every surface applies before the call (see ``prepare``).
     """
 
     name: str
@@ -113,6 +116,7 @@ class Verb:
     say: str | None = None
     status: int = 200
     why_not: Mapping[str, str] = field(default_factory=dict)
+    rules: tuple[Callable[[Ready], None], ...] = ()
 
     def arg(self, name: str) -> Arg:
         return next(a for a in self.args if a.name == name)
@@ -129,6 +133,58 @@ class Verb:
     def generated(self, surface: str) -> bool:
         """True when ``surface`` builds this verb from the table (not by hand, not absent)."""
         return surface not in self.why_not
+
+
+# -- the rules the surfaces share (``Verb.rules``; applied by ``prepare``) -----------------------
+
+
+@dataclass
+class Ready:
+    """One call on its way to ``Memory``: the arguments as given, those ``Memory`` will get, and
+    who calls (the most trusted origin it may claim, on which surface)."""
+
+    verb: Verb
+    given: Mapping[str, Any]
+    out: dict[str, Any]
+    surface: str
+    max_origin: str | None
+    memory: Any
+    order: str
+
+
+def whole_scope_needs_all(c: Ready) -> None:
+    """A forget with no id and no filters empties a scope: it must say ``all``; not with an id."""
+    everything = bool(c.given.get("all"))
+    if c.out.get("id") is not None and everything:
+        raise InvalidInput("all: give either one id or all=true for a whole scope, not both")
+    if c.out.get("id") is None and not c.out.get("filters") and not everything:
+        raise InvalidInput(
+            "forgetting a whole scope (no id, no filters) needs all=true; "
+            "give an id or filters to forget less"
+        )
+
+
+def origin_within_claim(c: Ready) -> None:
+    """No origin above what the caller may claim (403); a left-out origin is the surface's
+    default, lowered to it."""
+    origin = c.out.get("origin")
+    if origin is None:
+        c.out["origin"] = trust.cap(
+            c.verb.arg("origin").default_on(c.surface), c.max_origin, c.order
+        )
+    else:
+        trust.check_claim(origin, c.max_origin, c.order)
+
+
+def only_what_it_could_write(c: Ready) -> None:
+    """A new version keeps the memory's origin: a caller may change only what it could write."""
+    if c.max_origin is None:
+        return
+    current = c.memory.get(c.out["id"], user_id=c.out.get("user_id")).origin
+    try:
+        trust.check_claim(current, c.max_origin, c.order)
+    except Forbidden as exc:
+        raise Forbidden(f"memory {c.out['id']} may not be changed by this caller: {exc}") from exc
 
 
 # -- the arguments verbs share, declared once ------------------------------------------------
@@ -189,7 +245,7 @@ VERBS: tuple[Verb, ...] = (
         "add",
         "Store one memory (a fact, event or conversation turn).",
         (
-            Arg("content", str, doc="The text to remember.", positional=True),
+            Arg("content", str, doc="The text to remember.", positional=True, from_file=True),
             *OPEN_SCOPE,
             Arg("speaker", str | None, None, doc="Who said or did it."),
             Arg(
@@ -228,6 +284,7 @@ VERBS: tuple[Verb, ...] = (
         say="{result.id}",
         status=201,
         why_not={"rest": "by hand: one body takes a memory or a batch ({'items': [...]})"},
+        rules=(origin_within_claim,),
     ),
     Verb(
         "add_many",
@@ -358,6 +415,7 @@ VERBS: tuple[Verb, ...] = (
         mcp="update_memory",
         cli="update",
         say="{result.id} is now version {result.version}",
+        rules=(only_what_it_could_write,),
     ),
     Verb(
         "delete",
@@ -468,6 +526,7 @@ VERBS: tuple[Verb, ...] = (
         "calls for.",
         cli="forget",
         say="forgot {result} memories",
+        rules=(whole_scope_needs_all,),
     ),
     Verb(
         "forget_expired",
@@ -709,9 +768,6 @@ def items_of(verb: Verb, data: Any) -> Any:
     return data
 
 
-# -- the rules every surface applies before calling Memory ----------------------------------------
-
-
 def prepare(
     verb: Verb,
     kwargs: dict[str, Any],
@@ -721,42 +777,19 @@ def prepare(
     memory: Any,
     order: str = trust.DEFAULT_ORDER,
 ) -> dict[str, Any]:
-    """Apply the surfaces' shared rules to one call; returns the arguments for ``Memory``.
-
-    - a whole-scope ``forget`` (no id, no filters) needs ``all``; ``all`` with an id is an error;
-    - an ``add`` may claim no origin above ``max_origin`` (403); a left-out origin is the
-      surface's default, lowered to ``max_origin``;
-    - an ``update`` keeps the memory's origin, so a caller may change only what it could write.
+    """Apply ``verb``'s shared rules to one call; returns the arguments for ``Memory`` (without
+    the surfaces' safety arguments).
 
     Raises:
         InvalidInput: a forget that does not say what it forgets.
         Forbidden: an origin above what the caller may claim.
     """
-    out = {
-        k: v for k, v in kwargs.items() if k not in {a.name for a in verb.args if a.adapter_only}
-    }
-    if verb.name == "forget":
-        everything = bool(kwargs.get("all"))
-        if out.get("id") is not None and everything:
-            raise InvalidInput("all: give either one id or all=true for a whole scope, not both")
-        if out.get("id") is None and not out.get("filters") and not everything:
-            raise InvalidInput(
-                "forgetting a whole scope (no id, no filters) needs all=true; "
-                "give an id or filters to forget less"
-            )
-    if verb.name == "add":
-        origin = out.get("origin")
-        if origin is None:
-            out["origin"] = trust.cap(verb.arg("origin").default_on(surface), max_origin, order)
-        else:
-            trust.check_claim(origin, max_origin, order)
-    if verb.name == "update" and max_origin is not None:
-        current = memory.get(out["id"], user_id=out.get("user_id")).origin
-        try:
-            trust.check_claim(current, max_origin, order)
-        except Forbidden as exc:
-            raise Forbidden(f"memory {out['id']} may not be changed by this caller: {exc}") from exc
-    return out
+    adapter = {a.name for a in verb.args if a.adapter_only}
+    out = {k: v for k, v in kwargs.items() if k not in adapter}
+    ready = Ready(verb, kwargs, out, surface, max_origin, memory, order)
+    for rule in verb.rules:
+        rule(ready)
+    return ready.out
 
 
 def call(verb: Verb, memory: Any, kwargs: Mapping[str, Any]) -> Any:
