@@ -1,16 +1,25 @@
 """Answer a question from memory: retrieve, then let the LLM answer from numbered memories with
 citations, or abstain when memory holds no support.
 
-Without an LLM (or when the call fails) the rule is extractive and conservative:
-the best hit's content is returned, cited, only if it contains more than ``MIN_COVERAGE`` (half)
-of the question's content terms beyond the names of who said it (``coverage``); otherwise the
-answer abstains. No hits always abstains.
+Without an LLM (or when the call fails) the rule is extractive and conservative: the first of
+the best ``ANSWER_DEPTH`` hits that *states* more than ``MIN_COVERAGE`` (half) of the question's
+content terms is returned, cited; otherwise the answer abstains. No hits always abstains. What
+counts as stated (``stated``):
+
+- only sentences that state something: a question in memory ("did you make it?") answers nothing;
+- when the question names a person who speaks in the hits ("What did Ana paint?"), only what is
+  about them: sentences that name them, or that they said about themselves (not addressed to
+  someone else: "your painting is lovely" is about the listener);
+- the names of who said it and the dates the question names do not count toward coverage (that
+  Ana said something does not answer "Where did Ana move?"; a date is the record's time, not its
+  words).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +35,8 @@ logger = logging.getLogger("remem.llm")
 
 ABSTAIN_TEXT = "No information available."
 MIN_COVERAGE = 0.5
+# The extractive rule reads this many of the best hits for one that states the answer.
+ANSWER_DEPTH = 3
 # Keep the prompt compact: long memories are cut, and the context stops at a total budget.
 MAX_MEMORY_CHARS = 500
 MAX_CONTEXT_CHARS = 6000
@@ -109,34 +120,70 @@ def answer(
 
 
 def extractive_answer(question: str, hits: Sequence[Hit]) -> Answer:
-    """The no-LLM rule: the best hit's content if it covers more than ``MIN_COVERAGE``.
+    """The no-LLM rule: the first of the best ``ANSWER_DEPTH`` hits whose stated content
+    (``stated``) covers more than ``MIN_COVERAGE`` of the question.
 
     Args:
         question: the question.
         hits: search hits, best first.
 
     Returns:
-        The best hit's content cited by its id, or an abstention.
+        That hit's content cited by its id, or an abstention.
     """
-    if not hits:
-        return Answer(ABSTAIN_TEXT, (), True, {})
-    best = hits[0].record
-    if coverage(question, best.content, names=best.speaker) <= MIN_COVERAGE:
-        return Answer(ABSTAIN_TEXT, (), True, {})
-    return Answer(best.content, (best.id,), False, {})
+    named = named_people(question, (h.record.speaker for h in hits))
+    for hit in hits[:ANSWER_DEPTH]:
+        r = hit.record
+        said = stated(r.content, speaker=r.speaker, about=named)
+        if coverage(question, said, names=r.speaker) > MIN_COVERAGE:
+            return Answer(r.content, (r.id,), False, {})
+    return Answer(ABSTAIN_TEXT, (), True, {})
+
+
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
+_SECOND_PERSON = re.compile(r"\b(?:you|your|yours|yourself|you're|you've|you'll|you'd)\b", re.I)
+_NAME = re.compile(r"\b([A-Z][\w-]*)(?:['’]s)?\b")
+_DATE_TERM = re.compile(
+    r"^(?:\d{1,4}(?:st|nd|rd|th|s)?|january|february|march|april|may|june|july|august|september"
+    r"|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)$"
+)
+
+
+def named_people(question: str, speakers: Iterable[str | None]) -> set[str]:
+    """The people ``question`` names who speak in the hits (by name, case folded)."""
+    known = {w for s in speakers if s for w in _text.words(s)}
+    return {n.casefold() for n in _NAME.findall(question) if n.casefold() in known}
+
+
+def stated(text: str, *, speaker: str | None = None, about: set[str] | None = None) -> str:
+    """What ``text`` states: its sentences that are not questions; when ``about`` names people
+    (case folded), only the sentences that name one of them or that one of them (the
+    ``speaker``) said without addressing someone else."""
+    by_them = bool(about) and bool(about & set(_text.words(speaker or "")))
+    kept = []
+    for sentence in _SENTENCE.findall(text):
+        s = sentence.strip()
+        if not s or s.endswith("?"):
+            continue
+        if about:
+            names = set(_text.words(s))
+            if not (about & names) and not (by_them and not _SECOND_PERSON.search(s)):
+                continue
+        kept.append(s)
+    return " ".join(kept)
 
 
 def coverage(question: str, text: str, *, names: str | None = None) -> float:
     """The share of the question's content terms that occur in ``text`` (0 when it has none),
     word forms folded ("moved" covers "move"). Terms of ``names`` (the hit's speaker) do not
-    count: that Ana said something does not make it an answer to "Where did Ana move?".
+    count: that Ana said something does not make it an answer to "Where did Ana move?"; nor do
+    the dates the question names (days, months, years: a record's time, not its words).
 
     Args:
         question: the question.
         text: a candidate answer passage.
         names: who said it, if known.
     """
-    wanted = {_text.stem(t) for t in _text.terms(question)}
+    wanted = {_text.stem(t) for t in _text.terms(question) if not _DATE_TERM.match(t)}
     ignored = {_text.stem(t) for t in _text.words(names or "")}
     if wanted - ignored:
         wanted -= ignored

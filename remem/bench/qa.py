@@ -406,6 +406,7 @@ def summarize_qa(rows: list[dict[str, Any]], totals: _Totals | None = None) -> d
             "n": len(adversarial),
             "abstained": _mean([float(r["abstained"]) for r in adversarial]),
         },
+        "abstention": abstention(rows),
         "evidence_cited": _mean(
             [r["evidence_cited"] for r in rows if r["evidence_cited"] is not None]
         ),
@@ -419,6 +420,29 @@ def summarize_qa(rows: list[dict[str, Any]], totals: _Totals | None = None) -> d
         "turns": totals.turns,
         "ingest_seconds": round(totals.ingest_seconds, 3),
         "enrich_seconds": round(totals.enrich_seconds, 3),
+    }
+
+
+def abstention(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """How well abstaining tells the unanswerable (adversarial, category 5) questions apart:
+    precision (of the questions abstained on, the share that are adversarial), recall (of the
+    adversarial questions, the share abstained on) and their F1.
+
+    Args:
+        rows: the rows ``run_qa`` produced.
+    """
+    abstained = [r for r in rows if r["abstained"]]
+    adversarial = [r for r in rows if r["category"] == ADVERSARIAL]
+    right = sum(1 for r in abstained if r["category"] == ADVERSARIAL)
+    precision = right / len(abstained) if abstained else 0.0
+    recall = right / len(adversarial) if adversarial else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "abstained": len(abstained),
+        "adversarial": len(adversarial),
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
     }
 
 
@@ -520,6 +544,13 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     lines.append(
         f"{'5 adversarial':<16} n {adversarial['n']:>5}  abstained {adversarial['abstained']:.3f}"
     )
+    held = summary.get("abstention")
+    if held:
+        lines.append(
+            f"abstention       on {held['abstained']} of {summary['questions']} questions: "
+            f"precision {held['precision']:.3f} (share adversarial), recall {held['recall']:.3f} "
+            f"(of {held['adversarial']} adversarial), F1 {held['f1']:.3f}"
+        )
     lines.append(
         f"evidence cited {summary['evidence_cited']:.3f} · answer tokens {tokens['total_tokens']} "
         f"({tokens['per_question']}/question, {tokens['calls']} calls) · judge tokens "
