@@ -357,9 +357,61 @@ def doctor(
         raise typer.Exit(1)
 
 
+def reindex(
+    embedder: Annotated[
+        str, typer.Option("--embedder", help="The new embedder's name (minilm, fast, hashing).")
+    ],
+    dims: Annotated[
+        int | None,
+        typer.Option(
+            "--dims", min=1, help="The new embedder's width (default: REMEM_DIMS or 384)."
+        ),
+    ] = None,
+    db: DbOpt = None,
+    store: StoreOpt = None,
+    batch: Annotated[
+        int, typer.Option("--batch", min=1, help="Rows embedded per transaction.")
+    ] = 256,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress lines.")] = False,
+) -> None:
+    """Re-embed a store in place with another embedder, then record it as the store's.
+
+    Resumable: progress is kept in the store, so a run that is killed goes on from where it stopped
+    when started again. Until it finishes, the store stays the old embedder's (searches and writes
+    with it go on as before; the new embedder is refused); the new vectors replace the old ones in
+    one transaction at the end. Afterwards open the store with the new embedder (and --dims).
+    """
+    from remem import reindex as re_embed
+    from remem.config import Settings
+    from remem.embed.base import describe
+    from remem.parts import make_embedder
+
+    options = _store_settings(store, embedder)
+    if dims is not None:
+        options["dims"] = dims
+    settings = Settings.from_env(**options)
+
+    def report(done: int, total: int) -> None:
+        if not quiet:
+            sys.stdout.write(f"embedded {done}/{total}\n")
+            sys.stdout.flush()
+
+    out = re_embed.reindex(settings, db, make_embedder(settings), batch=batch, progress=report)
+    if not out.changed:
+        console.print(f"the store already records {describe(out.after)}; nothing to do")
+        return
+    was = "no record" if out.before is None else describe(out.before)
+    how = "resumed, " if out.resumed else ""
+    console.print(
+        f"re-embedded {out.rows} rows ({how}{out.embedded} embedded in this run): "
+        f"{was} -> {describe(out.after)}"
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``serve``, ``mcp``, ``doctor`` and the ``keys`` group to the main CLI app."""
+    """Add ``serve``, ``mcp``, ``doctor``, ``reindex`` and the ``keys`` group to the main CLI app."""
     app.command()(serve)
     app.command()(mcp)
     app.command()(doctor)
+    app.command()(reindex)
     app.add_typer(keys_app, name="keys")

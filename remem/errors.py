@@ -2,6 +2,7 @@
 
     RememError
     ├── ConfigError
+    │   └── EmbedderMismatch
     ├── MissingDependency (also ImportError)
     ├── StoreError
     │   └── MigrationError
@@ -31,6 +32,16 @@ class RememError(Exception):
 
 class ConfigError(RememError):
     """A setting is missing, unknown or malformed."""
+
+
+class EmbedderMismatch(ConfigError):
+    """The store was written by another embedder than the one this process uses (its vectors
+    would be compared with query vectors of another space). ``stored`` and ``given`` are the two
+    identities (name, dims, version); the message names both and the fix."""
+
+    def __init__(self, message: str, *, stored: dict[str, object], given: dict[str, object]):
+        super().__init__(message)
+        self.stored, self.given = stored, given
 
 
 class MissingDependency(RememError, ImportError):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Unpack, overload
 
 from remem import episodes, lifecycle, messages, portability, read, write
 from remem.config import Settings
-from remem.embed.base import Embedder
+from remem.embed.base import Embedder, identity
 from remem.parts import Parts, make_embedder, make_llm, open_store
 from remem.parts import documented_by as _doc
 from remem.parts import given as _given
@@ -42,6 +42,7 @@ class Memory:
 
     Raises:
         ConfigError: an unknown setting or backend.
+        EmbedderMismatch: the store was written by another embedder (``remem reindex``).
         StoreError: the store cannot be opened.
     """
 
@@ -61,6 +62,14 @@ class Memory:
         self.settings = Settings.from_env(**settings)
         self.embedder = embedder or make_embedder(self.settings)
         self.store = store or open_store(self.settings, path)
+        bind = getattr(self.store, "bind_embedder", None)
+        if bind is not None:  # the store records its embedder and refuses another one
+            try:
+                bind(identity(self.embedder))
+            except BaseException:
+                if store is None:
+                    self.store.close()
+                raise
         self._query_vector = read.QueryVectors(lambda texts: self._parts.embed(texts))
         self._enricher_lock = threading.Lock()
 

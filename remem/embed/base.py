@@ -16,13 +16,36 @@ from remem.types import Vector
 
 
 class Embedder(Protocol):
-    """Anything that embeds a batch of texts."""
+    """Anything that embeds a batch of texts.
+
+    ``name`` and ``dims`` (and ``version``, when the embedder has one: what changes when the same
+    name starts giving other vectors) identify the vector space; a store records them (see
+    ``identity``) and refuses another embedder.
+    """
 
     name: str
     dims: int
 
     def embed_batch(self, texts: Sequence[str]) -> Vector:
         """Return a (len(texts), dims) float32 matrix of unit-length rows."""
+
+
+def identity(embedder: Embedder) -> dict[str, object]:
+    """What a store records about the embedder that wrote it: ``{"name", "dims", "version"}``.
+
+    Two embedders with the same identity give the same vectors (MiniLM on ONNX Runtime and on
+    torch share one); an embedder without a ``version`` attribute is version "1".
+    """
+    return {
+        "name": str(embedder.name),
+        "dims": int(embedder.dims),
+        "version": str(getattr(embedder, "version", "1")),
+    }
+
+
+def describe(ident: dict[str, object]) -> str:
+    """An identity as a person reads it: ``hashing-64 (64 dims, version 1)``."""
+    return f"{ident.get('name')} ({ident.get('dims')} dims, version {ident.get('version')})"
 
 
 def embed(embedder: Embedder, texts: Sequence[str], *, batch_size: int = 64) -> Vector:

@@ -124,6 +124,18 @@ def m004_note_tags_and_context(ctx: MigrationContext) -> None:
     )
 
 
+@migrations
+def m005_embedder_record(ctx: MigrationContext) -> None:
+    # SQLite's m007 twin: the embedder that wrote the store and a reindex in progress
+    # (remem_meta), and a reindex's new vectors (any width: the target's dims may differ).
+    ctx.conn.execute(
+        """
+        CREATE TABLE remem_meta (key text PRIMARY KEY, value text NOT NULL);
+        ALTER TABLE memories ADD COLUMN embedding_next vector;
+        """
+    )
+
+
 # -- filters and full text ---------------------------------------------------------------------
 
 _NUMERIC_COLUMNS = frozenset({"trust", "version"})

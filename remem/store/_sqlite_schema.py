@@ -137,6 +137,20 @@ def m006_full_text_partitions(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE fts_partitions (prefix TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE)")
 
 
+@migrations
+def m007_embedder_record(conn: sqlite3.Connection) -> None:
+    # remem_meta: the embedder that wrote the store ("embedder": its name, dims, version) and a
+    # reindex in progress ("reindex": its target). embedding_next holds a reindex's new vectors
+    # until they replace ``embedding`` all at once (NULL: not re-embedded yet).
+    _script(
+        conn,
+        """
+        CREATE TABLE remem_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        ALTER TABLE memories ADD COLUMN embedding_next BLOB;
+        """,
+    )
+
+
 FTS_COLUMNS = "text, scope, tokenize = 'porter unicode61 remove_diacritics 2'"
 
 

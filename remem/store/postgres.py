@@ -21,7 +21,7 @@ import numpy as np
 
 from remem import _time
 from remem.errors import ConfigError, Conflict, MigrationError, MissingDependency, StoreError
-from remem.store import _pgsql, _rows
+from remem.store import _embedder, _pgsql, _rows
 from remem.store._rows import index_text
 from remem.store.base import CAPABILITIES, Scope, part_ids
 from remem.types import HistoryEntry, Link, Page, Record, Vector
@@ -59,6 +59,7 @@ class PostgresStore:
         exact_limit: scopes with at most this many rows are searched exactly, not by HNSW.
         ef_search: the HNSW candidate list size (raised to the query's ``limit`` when lower).
         timeout: seconds to wait for a pooled connection.
+        any_dims: open a store of any width (``dims`` becomes the stored one): for ``reindex``.
 
     Raises:
         MissingDependency: psycopg, psycopg-pool or pgvector is not installed.
@@ -78,6 +79,7 @@ class PostgresStore:
         exact_limit: int = 20_000,
         ef_search: int = 100,
         timeout: float = 30.0,
+        any_dims: bool = False,
         **options: Any,
     ) -> None:
         pg, pool_cls, register_vector = _import()
@@ -86,6 +88,8 @@ class PostgresStore:
         if options:
             raise ConfigError(f"unknown postgres options: {', '.join(sorted(options))}")
         self.dims, self.exact_limit, self.ef_search = dims, exact_limit, ef_search
+        self._any_dims = any_dims
+        self._embedder: dict[str, Any] | None = None  # the identity bound by bind_embedder
         self._psycopg = pg
         try:
             self._migrate(url)
@@ -137,6 +141,12 @@ class PostgresStore:
                 "SELECT atttypmod FROM pg_attribute "
                 "WHERE attrelid = 'memories'::regclass AND attname = 'embedding'"
             ).fetchone()
+            stored = _embedder.load(self._meta(conn, _embedder.KEY))
+            reindex = _embedder.load(self._meta(conn, _embedder.REINDEX))
+        if row is not None and row[0] != self.dims and self._any_dims:
+            self.dims = int(row[0])
+        if row is not None and row[0] != self.dims and stored is not None:
+            raise _embedder.width_mismatch(stored, self.dims, reindex=reindex)
         if row is not None and row[0] != self.dims:
             raise ConfigError(f"this database stores {row[0]}-dim vectors, not {self.dims}")
 
@@ -167,6 +177,7 @@ class PostgresStore:
         ]
         owner = {r.id: r.user_id for r in records}
         with self._conn("insert") as conn, conn.cursor() as cur:
+            self._check_embedder(conn)
             cur.executemany(
                 f"INSERT INTO memories ({_COLS}, search_text, embedding) VALUES ({marks})", rows
             )
@@ -192,9 +203,10 @@ class PostgresStore:
         sets = ", ".join(f"{c} = %s" for c in _rows.COLUMNS[1:]) + ", search_text = %s"
         args: list[Any] = [*_rows.to_row(record)[1:], index_text(record)]
         if vector is not None:
-            sets += ", embedding = %s"
+            sets += ", embedding = %s, embedding_next = NULL"  # a reindex embeds it again
             args.append(vector.astype("float32", copy=False))
         with self._conn("update") as conn:
+            self._check_embedder(conn)
             row = conn.execute(
                 f"UPDATE memories SET {sets} WHERE id = %s AND user_id = %s AND version = %s "
                 "RETURNING id",
@@ -258,6 +270,141 @@ class PostgresStore:
             conn.execute("DELETE FROM history WHERE user_id = %s", (user_id,))
             conn.execute("DELETE FROM links WHERE user_id = %s", (user_id,))
         return int(count)
+
+    # -- the embedder that wrote the vectors (see SQLiteStore) ------------------------------
+
+    @staticmethod
+    def _meta(conn: psycopg.Connection[Any], key: str) -> str | None:
+        row = conn.execute("SELECT value FROM remem_meta WHERE key = %s", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _check_embedder(self, conn: psycopg.Connection[Any]) -> None:
+        if self._embedder is None:
+            return
+        stored = self._meta(conn, _embedder.KEY)
+        if stored is not None and stored != _embedder.dump(self._embedder):
+            reindex = _embedder.load(self._meta(conn, _embedder.REINDEX))
+            raise _embedder.mismatch(_embedder.load(stored) or {}, self._embedder, reindex=reindex)
+
+    def embedder(self) -> dict[str, Any] | None:
+        """See ``SQLiteStore.embedder``."""
+        with self._conn("read the embedder") as conn:
+            return _embedder.load(self._meta(conn, _embedder.KEY))
+
+    def bind_embedder(self, ident: dict[str, Any]) -> None:
+        """See ``SQLiteStore.bind_embedder``."""
+        given = _embedder.dump(ident)
+        with self._conn("record the embedder") as conn:
+            conn.execute(
+                "INSERT INTO remem_meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
+                (_embedder.KEY, given),
+            )
+            stored = self._meta(conn, _embedder.KEY)
+            reindex = _embedder.load(self._meta(conn, _embedder.REINDEX))
+        if stored != given:
+            raise _embedder.mismatch(_embedder.load(stored) or {}, ident, reindex=reindex)
+        self._embedder = _embedder.load(given)
+
+    def reindex_begin(self, target: dict[str, Any]) -> bool:
+        """See ``SQLiteStore.reindex_begin``."""
+        want = _embedder.dump(target)
+        with self._conn("start a reindex") as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_pgsql.MIGRATION_LOCK,))
+            if self._meta(conn, _embedder.REINDEX) == want:
+                return True
+            conn.execute(
+                "UPDATE memories SET embedding_next = NULL WHERE embedding_next IS NOT NULL"
+            )
+            conn.execute(
+                "INSERT INTO remem_meta (key, value) VALUES (%s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (_embedder.REINDEX, want),
+            )
+            return False
+
+    def reindex_target(self) -> dict[str, Any] | None:
+        """See ``SQLiteStore.reindex_target``."""
+        with self._conn("read the reindex") as conn:
+            return _embedder.load(self._meta(conn, _embedder.REINDEX))
+
+    def reindex_progress(self) -> tuple[int, int]:
+        """See ``SQLiteStore.reindex_progress``."""
+        with self._conn("reindex progress") as conn:
+            row = conn.execute("SELECT count(embedding_next), count(*) FROM memories").fetchone()
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+    def reindex_rows(
+        self, *, after: str, limit: int, sessions: bool, pending: bool = True
+    ) -> builtins.list[Record]:
+        """See ``SQLiteStore.reindex_rows``."""
+        where = "level = 'session'" if sessions else "level <> 'session'"
+        if pending:
+            where += " AND embedding_next IS NULL"
+        with self._conn("read rows to reindex") as conn:
+            rows = conn.execute(
+                f"SELECT {_COLS} FROM memories WHERE id > %s AND {where} ORDER BY id LIMIT %s",
+                (after, limit),
+            ).fetchall()
+        return [_rows.from_row(r) for r in rows]
+
+    def reindex_vectors(self, ids: Sequence[str]) -> dict[str, Vector]:
+        """See ``SQLiteStore.reindex_vectors``."""
+        with self._conn("read new vectors") as conn:
+            rows = conn.execute(
+                "SELECT id, embedding_next FROM memories WHERE id = ANY(%s) "
+                "AND embedding_next IS NOT NULL",
+                (list(dict.fromkeys(ids)),),
+            ).fetchall()
+        return {r[0]: np.asarray(r[1].to_numpy(), dtype=np.float32) for r in rows}
+
+    def reindex_put(self, items: Sequence[tuple[Record, Vector]]) -> int:
+        """See ``SQLiteStore.reindex_put``."""
+        c, sp, src = (_rows.COLUMNS.index(k) for k in ("content", "speaker", "sources"))
+        written = 0
+        with self._conn("write new vectors") as conn, conn.cursor() as cur:
+            for record, vec in items:
+                row = _rows.to_row(record)
+                cur.execute(
+                    "UPDATE memories SET embedding_next = %s WHERE id = %s AND content = %s "
+                    "AND speaker IS NOT DISTINCT FROM %s AND sources = %s::jsonb",
+                    (vec.astype("float32", copy=False), record.id, row[c], row[sp], row[src]),
+                )
+                written += cur.rowcount
+        return written
+
+    def reindex_finish(self, target: dict[str, Any]) -> bool:
+        """See ``SQLiteStore.reindex_finish``: one transaction; a new width retypes the column
+        (and rebuilds its HNSW index)."""
+        want = _embedder.dump(target)
+        dims = int(target["dims"])
+        with self._conn("finish a reindex") as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_pgsql.MIGRATION_LOCK,))
+            conn.execute("LOCK TABLE memories IN SHARE ROW EXCLUSIVE MODE")  # no write slips in
+            if self._meta(conn, _embedder.REINDEX) != want:
+                raise StoreError("no reindex to this embedder is in progress")
+            missing = conn.execute(
+                "SELECT 1 FROM memories WHERE embedding_next IS NULL LIMIT 1"
+            ).fetchone()
+            if missing is not None:
+                return False
+            if dims != self.dims:
+                conn.execute(
+                    f"ALTER TABLE memories ALTER COLUMN embedding TYPE vector({dims}) "
+                    f"USING embedding_next::vector({dims})"
+                )
+                conn.execute("UPDATE memories SET embedding_next = NULL")
+            else:
+                conn.execute(
+                    "UPDATE memories SET embedding = embedding_next, embedding_next = NULL"
+                )
+            conn.execute(
+                "INSERT INTO remem_meta (key, value) VALUES (%s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (_embedder.KEY, want),
+            )
+            conn.execute("DELETE FROM remem_meta WHERE key = %s", (_embedder.REINDEX,))
+        self.dims = dims
+        return True
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -347,6 +494,7 @@ class PostgresStore:
         clause, args = _rows.where(scope, "%s", _pgsql.condition)
         q = query.astype("float32", copy=False)
         with self._conn("vector search") as conn:
+            self._check_embedder(conn)
             size = conn.execute(
                 f"SELECT count(*) FROM (SELECT 1 FROM memories WHERE {clause} LIMIT %s) AS s",
                 (*args, self.exact_limit + 1),
@@ -393,10 +541,12 @@ class PostgresStore:
         # inserted by another transaction after we looked; RETURNING tells us it was skipped.
         sql = (
             f"INSERT INTO memories ({_COLS}, search_text, embedding) VALUES ({marks}) "
-            f"ON CONFLICT (id) DO UPDATE SET {sets}, embedding = excluded.embedding "
+            f"ON CONFLICT (id) DO UPDATE SET {sets}, embedding = excluded.embedding, "
+            "embedding_next = NULL "
             "WHERE memories.level <> 'record' RETURNING id"
         )
         with self._conn("write derived units") as conn, conn.cursor() as cur:
+            self._check_embedder(conn)
             for record, vec in zip(records, vectors, strict=True):
                 row = (*_rows.to_row(record), index_text(record), vec.astype("float32", copy=False))
                 if cur.execute(sql, row).fetchone() is None:

@@ -24,7 +24,7 @@ from remem import _time
 from remem._fs import private_sqlite
 from remem.errors import Conflict, MigrationError, StoreError
 from remem.filters import Condition
-from remem.store import _rows
+from remem.store import _embedder, _rows
 from remem.store._rows import index_text
 from remem.store._sqlite_schema import FTS_COLUMNS, migrations, partition_table, scope_token
 from remem.store.ann import CACHE_BYTES, EXACT_LIMIT, UserVectors, VectorCache
@@ -98,6 +98,7 @@ class SQLiteStore:
             lock=self._lock,
         )
         self._data_version = -1
+        self._embedder: dict[str, Any] | None = None  # the identity bound by bind_embedder
         self._partitions: set[str] = set()  # prefixes known to have a full-text partition
         try:
             self._conn = sqlite3.connect(
@@ -196,6 +197,7 @@ class SQLiteStore:
         done = False
         try:
             with self._write() as conn:
+                self._check_embedder(conn)
                 rowids = []
                 for record, vec in zip(records, vectors, strict=True):
                     try:
@@ -236,11 +238,12 @@ class SQLiteStore:
         sets = ", ".join(f"{c} = ?" for c in _rows.COLUMNS[1:])
         args = list(_rows.to_row(record)[1:])
         if vector is not None:
-            sets += ", embedding = ?"
+            sets += ", embedding = ?, embedding_next = NULL"  # a reindex embeds it again
             args.append(_blob(vector))
         done = False
         try:
             with self._write() as conn:
+                self._check_embedder(conn)
                 cur = conn.execute(
                     f"UPDATE memories SET {sets} WHERE id = ? AND user_id = ? AND version = ? "
                     "RETURNING rowid",
@@ -415,6 +418,160 @@ class SQLiteStore:
                 self._cache.discard(user_id)
         return int(count)
 
+    # -- the embedder that wrote the vectors -----------------------------------------------
+
+    def _meta(self, conn: sqlite3.Connection, key: str) -> str | None:
+        row = conn.execute("SELECT value FROM remem_meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _check_embedder(self, conn: sqlite3.Connection) -> None:
+        """Raise ``EmbedderMismatch`` if the store's embedder is no longer the bound one."""
+        if self._embedder is None:
+            return
+        stored = self._meta(conn, _embedder.KEY)
+        if stored is not None and stored != _embedder.dump(self._embedder):
+            reindex = _embedder.load(self._meta(conn, _embedder.REINDEX))
+            raise _embedder.mismatch(_embedder.load(stored) or {}, self._embedder, reindex=reindex)
+
+    def embedder(self) -> dict[str, Any] | None:
+        """The identity (name, dims, version) of the embedder that wrote this store, or None."""
+        with self._read() as conn:
+            return _embedder.load(self._meta(conn, _embedder.KEY))
+
+    def bind_embedder(self, ident: dict[str, Any]) -> None:
+        """Use this store with the embedder ``ident`` names (``remem.embed.base.identity``).
+
+        A store without a record adopts it; later searches and writes of this connection are
+        refused if a reindex replaces it.
+
+        Raises:
+            EmbedderMismatch: the store was written by another embedder.
+        """
+        given = _embedder.dump(ident)
+        try:
+            with self._read() as conn:
+                stored = self._meta(conn, _embedder.KEY)
+            if stored is None:
+                with self._write() as conn:
+                    conn.execute(
+                        "INSERT OR IGNORE INTO remem_meta (key, value) VALUES (?, ?)",
+                        (_embedder.KEY, given),
+                    )
+                    stored = self._meta(conn, _embedder.KEY)
+            if stored != given:
+                with self._read() as conn:
+                    reindex = _embedder.load(self._meta(conn, _embedder.REINDEX))
+                raise _embedder.mismatch(_embedder.load(stored) or {}, ident, reindex=reindex)
+        except sqlite3.Error as exc:
+            raise StoreError(f"reading the store's embedder failed: {exc}") from exc
+        self._embedder = _embedder.load(given)
+
+    def reindex_begin(self, target: dict[str, Any]) -> bool:
+        """Start (or resume) re-embedding into ``target``'s space; progress is kept in the file.
+
+        Returns:
+            True when a reindex to the same target was already under way (it resumes).
+        """
+        want = _embedder.dump(target)
+        with _mapped("starting a reindex"), self._write() as conn:
+            current = self._meta(conn, _embedder.REINDEX)
+            if current == want:
+                return True
+            # Another target (or none): vectors of an abandoned reindex are not this one's.
+            conn.execute(
+                "UPDATE memories SET embedding_next = NULL WHERE embedding_next IS NOT NULL"
+            )
+            conn.execute(
+                "INSERT INTO remem_meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (_embedder.REINDEX, want),
+            )
+            return False
+
+    def reindex_target(self) -> dict[str, Any] | None:
+        """The target of the reindex in progress, or None."""
+        with self._read() as conn:
+            return _embedder.load(self._meta(conn, _embedder.REINDEX))
+
+    def reindex_progress(self) -> tuple[int, int]:
+        """(rows re-embedded, rows in the store)."""
+        with self._read() as conn:
+            row = conn.execute("SELECT count(embedding_next), count(*) FROM memories").fetchone()
+        return int(row[0]), int(row[1])
+
+    def reindex_rows(
+        self, *, after: str, limit: int, sessions: bool, pending: bool = True
+    ) -> builtins.list[Record]:
+        """Rows to re-embed, in id order after ``after``: session units (``sessions``), or every
+        other row whose new vector is missing (``pending``) or not."""
+        where = "level = 'session'" if sessions else "level != 'session'"
+        if pending:
+            where += " AND embedding_next IS NULL"
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLS} FROM memories WHERE id > ? AND {where} ORDER BY id LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        return [_rows.from_row(r) for r in rows]
+
+    def reindex_vectors(self, ids: Sequence[str]) -> dict[str, Vector]:
+        """The new vectors already written for these ids (rows without one are left out)."""
+        out: dict[str, Vector] = {}
+        with self._read() as conn:
+            for chunk in _chunks(list(dict.fromkeys(ids)), 500):
+                marks = ", ".join("?" * len(chunk))
+                for rid, blob in conn.execute(
+                    f"SELECT id, embedding_next FROM memories WHERE id IN ({marks}) "
+                    "AND embedding_next IS NOT NULL",
+                    chunk,
+                ):
+                    out[rid] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def reindex_put(self, items: Sequence[tuple[Record, Vector]]) -> int:
+        """Write new vectors, each only if its row still holds what was embedded (content,
+        speaker, sources); a row changed since it was read stays pending. Returns rows written."""
+        c, sp, src = (_rows.COLUMNS.index(k) for k in ("content", "speaker", "sources"))
+        written = 0
+        with _mapped("writing new vectors"), self._write() as conn:
+            for record, vec in items:
+                row = _rows.to_row(record)
+                cur = conn.execute(
+                    "UPDATE memories SET embedding_next = ? WHERE id = ? AND content = ? "
+                    "AND speaker IS ? AND sources = ?",
+                    (_blob(vec), record.id, row[c], row[sp], row[src]),
+                )
+                written += cur.rowcount
+        return written
+
+    def reindex_finish(self, target: dict[str, Any]) -> bool:
+        """Replace every vector with its new one and record ``target`` as the store's embedder,
+        in one transaction: searches see the old vectors or the new ones, never a mix.
+
+        Returns:
+            False, with nothing changed, while some row has no new vector yet (written meanwhile).
+        """
+        want = _embedder.dump(target)
+        with _mapped("finishing a reindex"), self._write() as conn:
+            if self._meta(conn, _embedder.REINDEX) != want:
+                raise StoreError("no reindex to this embedder is in progress")
+            missing = conn.execute(
+                "SELECT 1 FROM memories WHERE embedding_next IS NULL LIMIT 1"
+            ).fetchone()
+            if missing is not None:
+                return False
+            conn.execute("UPDATE memories SET embedding = embedding_next, embedding_next = NULL")
+            conn.execute(
+                "INSERT INTO remem_meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (_embedder.KEY, want),
+            )
+            conn.execute("DELETE FROM remem_meta WHERE key = ?", (_embedder.REINDEX,))
+            self._cache.clear()
+            self.dims = int(target["dims"])
+            self._cache.dims = self.dims
+        return True
+
     # -- reads ------------------------------------------------------------------------------
 
     def get_many(self, ids: Sequence[str]) -> dict[str, Record]:
@@ -534,6 +691,8 @@ class SQLiteStore:
             if version != self._data_version:
                 # Another connection committed: which users it wrote cannot be told cheaply
                 # (deletes and derived units leave no trace), so every user is reloaded lazily.
+                # It may have been a reindex: this process's embedder must still be the store's.
+                self._check_embedder(conn)
                 self._cache.clear()
                 self._data_version = version
             cached = self._cache.get(user_id)
@@ -572,6 +731,7 @@ class SQLiteStore:
         done = False
         try:
             with self._write() as conn:
+                self._check_embedder(conn)
                 for record, vec in zip(records, vectors, strict=True):
                     old = conn.execute(
                         "SELECT rowid, level, user_id FROM memories WHERE id = ?", (record.id,)
@@ -712,6 +872,15 @@ class SQLiteStore:
                 self._cache.clear(save=self._data_version == self._current_version())
             finally:
                 self._conn.close()
+
+
+@contextlib.contextmanager
+def _mapped(what: str) -> Iterator[None]:
+    """Driver errors inside become ``StoreError`` naming ``what``."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StoreError(f"{what} failed: {exc}") from exc
 
 
 def _fts(conn: sqlite3.Connection, user_id: str) -> str:
