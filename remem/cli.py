@@ -148,6 +148,8 @@ def _show(verb: verbs.Verb, result: Any, args: dict[str, Any]) -> None:
             console.print("sources: " + ", ".join(result.citations))
     elif kind in ("entries", "links"):
         console.print(_rows_table(kind, result))
+    elif kind == "profile":  # remem.standing.Profile
+        console.print(result.as_prompt() or "no standing memory", markup=False, highlight=False)
     elif kind == "episode":  # remem.episodes
         console.print(result.as_prompt(), markup=False, highlight=False)
     elif kind in ("cases", "lessons"):

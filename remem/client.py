@@ -185,6 +185,10 @@ def result_of(verb: verbs.Verb, data: Any) -> Any:
         )
     if kind in ("forgotten", "purged"):
         return int(data[kind])
+    if kind == "profile":
+        from remem.standing import Profile
+
+        return Profile.from_dict(data)
     if kind in ("episode", "cases", "lessons"):  # constructed from the dicts
         from remem import episodes
 

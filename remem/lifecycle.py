@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from remem import _time, _validate, derive, read
+from remem import _time, _validate, derive, read, standing
 from remem.errors import InvalidInput, NotFound
 from remem.guard import policy, trust
 from remem.organize import notes, writer
@@ -65,6 +65,8 @@ def update(
         vector, pieces = vectors[0], {new.id: embedded[0]}
     if s.guard:
         new = rescreen(parts, old, new)
+    if new.content != old.content:
+        new = standing.classify(new)  # as on add: new words may be a standing instruction
     entry = HistoryEntry(
         memory_id=id,
         version=new.version,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack, overload
 
-from remem import episodes, lifecycle, messages, portability, read, write
+from remem import episodes, lifecycle, messages, portability, read, standing, write
 from remem.config import Settings
 from remem.embed.base import Embedder, identity
 from remem.parts import Parts, make_embedder, make_llm, open_store
@@ -388,6 +388,25 @@ class Memory:
         from remem.answer import answer
 
         return answer(self, llm=self.llm, **given)
+
+    def profile(
+        self, *, user_id: str | None = None, agent_id: str | None = None
+    ) -> standing.Profile:
+        """The scope's standing memory: its instructions and preferences (``kind="core"``), the
+        latest per subject, for a prompt's system part (``profile(...).as_prompt()``).
+
+        Args:
+            user_id: the scope (without one: the agent's own scope).
+            agent_id: one agent: its standing memory and the user's for every agent.
+
+        Returns:
+            A Profile: its items (id, content, type, subjects, since, replaces), oldest first.
+
+        Raises:
+            InvalidInput: a bad scope.
+        """
+        where = messages.scoped({"user_id": user_id, "agent_id": agent_id})
+        return standing.profile(self.store, read.scope(where["user_id"], agent_id, None, None))
 
     @_doc(portability.export)
     def export(self, path: str | Path, *, user_id: str | None = None) -> int:

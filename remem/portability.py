@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from remem import _io, _time, _validate, derive
+from remem import _io, _time, _validate, derive, standing
 from remem.errors import ConfigError
 from remem.guard import policy, trust
 from remem.parts import Parts
@@ -66,13 +66,16 @@ def import_(parts: Parts, path: str | Path, *, max_origin: str | None) -> int:
 
 def screen_imported(parts: Parts, records: list[Record], max_origin: str | None) -> list[Record]:
     """``records`` as the guard lets them in: origins capped at ``max_origin``, then (guard on)
-    screened keeping the flags they came with, trust at most what the file says."""
+    screened keeping the flags they came with, trust at most what the file says; standing
+    instructions and preferences of trusted origins become ``kind="core"``."""
     order = parts.settings.trust_order
     capped = [replace(r, origin=trust.cap(r.origin, max_origin, order)) for r in records]
-    if not parts.settings.guard:
-        return capped
-    known = {uid: policy.lessons(parts.store, uid) for uid in {r.user_id for r in capped}}
-    return [policy.screen(r, known[r.user_id], keep=r.flags, max_trust=r.trust) for r in capped]
+    if parts.settings.guard:
+        known = {uid: policy.lessons(parts.store, uid) for uid in {r.user_id for r in capped}}
+        capped = [
+            policy.screen(r, known[r.user_id], keep=r.flags, max_trust=r.trust) for r in capped
+        ]
+    return [standing.classify(r) for r in capped]  # as on add
 
 
 def backup(parts: Parts, path: str | Path) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from remem import _text, _time, _validate
+from remem import _text, _time, _validate, standing
 from remem import filters as _filters
 from remem.errors import NotFound
 from remem.guard import policy, trust
@@ -109,7 +109,8 @@ def search(
     query_vector: Callable[[str], Vector],
 ) -> list[Hit]:
     """``Memory.search``: validated (in this order: query, limit, level, scope, as_of), retrieved
-    (``hierarchy.search``), then reviewed by the guard when it is on.
+    (``hierarchy.search``), reviewed by the guard when it is on, then given the scope's standing
+    memory that bears on the query (``standing.surface``: at most one slot of the top 5).
 
     Raises:
         InvalidInput: an empty query, a bad scope, filter, time or level.
@@ -123,10 +124,11 @@ def search(
         as_of=_time.parse(as_of, field="as_of"),
         levels=(level,),
     )
+    vector = query_vector(query)
     hits = hierarchy.search(
         parts.store,
         query,
-        query_vector(query),
+        vector,
         where,
         limit=limit,
         candidates=s.candidates,
@@ -134,7 +136,8 @@ def search(
         weights=weights(parts, level),
         now=_time.now,
     )
-    return review(parts.store, hits, where.user_id) if s.guard else hits
+    hits = review(parts.store, hits, where.user_id) if s.guard else hits
+    return standing.surface(parts.store, hits, query, vector, where, limit=limit)
 
 
 def review(store: Store, hits: list[Hit], user_id: str) -> list[Hit]:

@@ -370,6 +370,19 @@ VERBS: tuple[Verb, ...] = (
         cli="answer",
     ),
     Verb(
+        "profile",
+        "The standing instructions and preferences of a scope, the latest per subject.",
+        (ANY_USER, AGENT),
+        "profile",
+        "read",
+        "scope",
+        rest=("GET", "/v1/profile"),
+        mcp="memory_profile",
+        mcp_doc="What the user asked to always (or never) be done, and their preferences: "
+        "put 'prompt' in your instructions.",
+        cli="profile",
+    ),
+    Verb(
         "get",
         "Return one memory.",
         (ID, OWNER),
@@ -739,6 +752,8 @@ def to_json(verb: Verb, result: Any, args: Mapping[str, Any]) -> Any:
         return result.to_dict() if kind == "episode" else {kind: [x.to_dict() for x in result]}
     if kind == "count":
         return {"count": result}
+    if kind == "profile":  # remem.standing.Profile
+        return result.to_dict()
     return {"deleted": args.get("id")}
 
 

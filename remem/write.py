@@ -1,11 +1,13 @@
 """The write path (``Memory.add`` / ``add_many``) as named stages over one ``Batch``.
 
-validate -> notes -> guard -> embed -> merge -> index -> organize -> units -> enrich
+validate -> notes -> guard -> standing -> embed -> merge -> index -> organize -> units -> enrich
 
 - validate: each item checked and normalized (``remem._validate``); a bad one stops the batch.
 - notes: each item becomes a ``Record`` with its heuristic notes (keywords, entities, dates).
 - guard: each record screened (``policy.screen``) against its scope's lessons; instruction-like
   ones are quarantined.
+- standing: a trusted record that states a standing instruction or preference becomes
+  ``kind="core"`` (``remem.standing.classify``; update and import call it too).
 - embed: every record's vector and its sentences' vectors, in one embedding call.
 - merge: a record (not quarantined) that only repeats a stored one becomes a new version of it
   (or, from a less trusted origin, corroborates it): it is not stored again.
@@ -30,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from remem import _ids, _time, _validate, derive
+from remem import _ids, _time, _validate, derive, standing
 from remem.config import Settings
 from remem.errors import InvalidInput
 from remem.guard import policy, trust
@@ -177,6 +179,13 @@ def guard(batch: Batch, store: Store) -> None:
             item.outcome = QUARANTINED
 
 
+def stand(batch: Batch) -> None:
+    """Stage standing: each record that may stand and states an instruction or preference
+    becomes standing memory (``kind="core"``, ``remem.standing.classify``)."""
+    for item in batch.items:
+        item.record = standing.classify(item.record)
+
+
 def embed(batch: Batch, parts: Parts) -> None:
     """Stage embed: every record's vector and sentence pieces, in one embedding call."""
     vectors, pieces = parts.embed_records(batch.records)
@@ -281,6 +290,7 @@ def run(
     batch = notes(clean, at=_time.now(), default_ttl=s.default_ttl)
     if s.guard:
         guard(batch, parts.store)
+    stand(batch)
     embed(batch, parts)
     if s.organize:
         merge(batch, parts.store, order=s.trust_order)

@@ -26,6 +26,7 @@ ROUTES = {
     ("POST", "/v1/memories"),
     ("POST", "/v1/memories/search"),
     ("POST", "/v1/answer"),
+    ("GET", "/v1/profile"),
     ("GET", "/v1/memories"),
     ("GET", "/v1/memories:all"),
     ("POST", "/v1/episodes"),

@@ -137,6 +137,12 @@ RESPONSES: dict[str, type[BaseModel] | None] = {
     ),
     "cases": _wrap("CasesOut", "Similar episodes, best first.", cases=list[dict[str, Any]]),
     "lessons": _wrap("LessonsOut", "Lessons, most relevant first.", lessons=list[dict[str, Any]]),
+    "profile": _wrap(  # remem.standing.Profile.to_dict()
+        "ProfileOut",
+        "Standing instructions and preferences, the latest per subject, and a prompt of them.",
+        items=list[dict[str, Any]],
+        prompt=str,
+    ),
     "none": None,
 }
 

@@ -26,6 +26,7 @@ from tests.test_mcp import call, error_text, run
 READ_ONLY = {
     "search_memory",
     "answer_question",
+    "memory_profile",
     "get_memory",
     "list_memories",
     "memory_history",
