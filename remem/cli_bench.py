@@ -392,17 +392,37 @@ def cases(
         int, typer.Option("--episodes", "-n", help="Episodes per condition.")
     ] = 200,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    embedder: Annotated[str, typer.Option("--embedder")] = "hashing",
+    embedder: Annotated[
+        str, typer.Option("--embedder", help="minilm (the default model) or hashing (quick).")
+    ] = "minilm",
     out: OutOpt = None,
     chart: Annotated[
         Path | None, typer.Option("--chart", help="Write the learning curves (PNG) here.")
     ] = Path("docs/procedural-curves.png"),
+    scale: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--scale",
+            help="Instead: grow one team scope to this many episodes (repeatable) and time "
+            "cases and lessons there.",
+        ),
+    ] = None,
+    queries: Annotated[int, typer.Option("--queries", help="With --scale: tasks asked.")] = 100,
+    learned: Annotated[
+        int, typer.Option("--learned", help="With --scale: episodes added one by one per size.")
+    ] = 200,
 ) -> None:
     """Learning from experience (remem.bench.cases): success per condition (memory off, cases,
-    cases + lessons) in a simulated tool environment, the curve per fifth, memory ms per step."""
+    cases + lessons) in a simulated tool environment, the curve per fifth, memory ms per step.
+    With --scale: cases and lessons p50/p95 (ms, median of 3 runs) in a scope of that size."""
     from remem.bench import cases as bench
     from remem.memory import Memory
 
+    if scale:
+        if min(scale) < 1 or queries < 1 or learned < 0:
+            raise InvalidInput("--scale and --queries must be positive, --learned not negative")
+        _cases_scale(bench, Memory, scale, seed, embedder, queries, learned, out)
+        return
     with Progress(console=console) as progress:
         task = progress.add_task("episodes", total=3 * episodes)
         rows = bench.run(
@@ -425,6 +445,50 @@ def cases(
         out.write_text(json.dumps(rows, indent=1))
     if chart is not None:
         console.print(f"chart: {bench.chart(rows, chart, title=f'remem bench cases ({embedder})')}")
+
+
+def _cases_scale(
+    bench: Any,
+    memory_cls: Any,
+    sizes: list[int],
+    seed: int,
+    embedder: str,
+    queries: int,
+    learned: int,
+    out: Path | None,
+) -> None:
+    """``remem bench cases --scale``: one SQLite file in a temporary folder, grown to each size."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="remem-cases-") as tmp:
+        memory = memory_cls(Path(tmp) / "cases.db", embedder=embedder)
+        try:
+            with Progress(console=console) as progress:
+                task = progress.add_task("episodes", total=max(sizes))
+                rows = bench.scale(
+                    memory, sizes=sizes, seed=seed, learned=learned, queries=queries,
+                    progress=lambda n: progress.advance(task, n),
+                )  # fmt: skip
+        finally:
+            memory.close()
+    table = Table(title=f"remem bench cases --scale (seed {seed}, {embedder}, {queries} queries)")
+    cols = ("episodes", "records", "add_episode p50/p95", "cases p50/p95", "lessons p50/p95")
+    for col in cols:
+        table.add_column(col, justify="right")
+    for r in rows:
+        add = (
+            "-" if r["add_episode_p50_ms"] is None
+            else f"{r['add_episode_p50_ms']:.1f} / {r['add_episode_p95_ms']:.1f}"
+        )  # fmt: skip
+        table.add_row(
+            str(r["episodes"]), str(r["records"]), add,
+            f"{r['cases_p50_ms']:.2f} / {r['cases_p95_ms']:.2f}",
+            f"{r['lessons_p50_ms']:.2f} / {r['lessons_p95_ms']:.2f}",
+        )  # fmt: skip
+    console.print(table)
+    console.print("ms; cases and lessons: the median of 3 runs' percentiles")
+    if out is not None:
+        out.write_text(json.dumps(rows, indent=1))
 
 
 def register(bench_app: typer.Typer) -> None:

@@ -43,7 +43,8 @@ from remem.config import Settings
 from remem.embed.base import Embedder, embed
 from remem.errors import InvalidInput
 from remem.organize import writer
-from remem.store.base import Store
+from remem.organize.writer import cosine
+from remem.store.base import MAX_PARTS, Scope, Store, part_id
 from remem.types import Hit, Page, Record
 
 OUTCOMES = ("success", "failure", "partial")
@@ -55,6 +56,11 @@ MIN_SUPPORT = 2  # episodes that must agree before a lesson is written
 _STEP_KEYS = frozenset({"action", "tool", "args", "observation"})
 _EPISODES = {"kind": "procedural", "metadata.episode.outcome": {"$in": list(OUTCOMES)}}
 _LESSONS = {"kind": "procedural", "metadata.lesson.kind": {"$in": ["seq", "avoid", "pre"]}}
+# The task index: each episode's task record (and each lesson) has one derived unit of its own
+# level holding the task text and its vector (id ``<record id>#11``, so it goes with the record),
+# so recall is one vector search over those units and reads of the few records it found.
+UNIT_LEVEL = {"episode": "episode", "lesson": "lesson"}
+UNIT_INDEX = MAX_PARTS - 1
 
 
 class Host(Protocol):
@@ -333,41 +339,33 @@ def _reward(reward: Any) -> float | None:
 # -- add_episode -------------------------------------------------------------------------------
 
 
-def add_episode(
-    self: Host,
-    task: str,
-    steps: Sequence[Mapping[str, Any]],
-    outcome: str,
+@dataclass
+class _Draft:
+    """An episode checked and turned into the items of its ``add_many`` (nothing stored yet)."""
+
+    episode: Episode
+    scope: str
+    steps: list[Step]
+    items: list[dict[str, Any]]
+
+
+def _draft(
+    task: Any,
+    steps: Any,
+    outcome: Any,
     *,
-    reward: float | None = None,
-    user_id: str,
+    reward: Any = None,
+    user_id: Any,
     agent_id: str | None = None,
     team_id: str | None = None,
     session_id: str | None = None,
-    metadata: Mapping[str, Any] | None = None,
+    metadata: Any = None,
     occurred_at: Any = None,
-) -> Episode:
-    """Store what an agent did: a task, its steps and the outcome, in one transaction (all or
-    nothing), then update the lessons of similar tasks (see ``remem.episodes``).
-
-    Args:
-        task: what was to be done.
-        steps: ``{"action": str, "tool"?: str, "args"?: JSON, "observation"?: str}`` each, in
-            order; observations are stored with origin "tool" (the guard scans them).
-        outcome: "success", "failure" or "partial".
-        reward: a finite number, or None.
-        user_id: who recorded it (the scope, unless ``team_id`` is given).
-        agent_id: the agent that did it (kept in a team scope too).
-        team_id: store it in the team's shared scope ``team:<team_id>``.
-        session_id: the session it belongs to.
-        metadata: a JSON object kept with the task record.
-        occurred_at: when it happened (datetime or ISO 8601); default now.
-
-    Returns:
-        The stored Episode.
+) -> _Draft:
+    """Check an episode and build its records' items (see the module docstring).
 
     Raises:
-        InvalidInput: a bad task, step, outcome, reward or scope; nothing is stored.
+        InvalidInput: a bad task, step, outcome, reward, metadata or scope.
     """
     if outcome not in OUTCOMES:
         raise InvalidInput(f"outcome: expected one of {', '.join(OUTCOMES)}, got {outcome!r}")
@@ -417,8 +415,17 @@ def add_episode(
                     "metadata": {"episode_id": eid, "step": i, "part": "observation"},
                 }
             )
-    records = self.add_many(items)
+    episode = Episode(
+        eid, task, outcome, tuple(clean), score, "", agent_id, team_id, session_id,
+        base.isoformat(), dict(metadata or {}),
+    )  # fmt: skip
+    return _Draft(episode, scope, clean, items)
+
+
+def _finish(self: Host, draft: _Draft, records: Sequence[Record]) -> Episode:
+    """Link the stored task record to its step records; the episode as the guard left it."""
     head, parts = records[0], records[1:]
+    eid = draft.episode.id
     writer.new_version(
         self.store,
         head,
@@ -432,19 +439,130 @@ def add_episode(
     # What the guard made of each observation: its flags; a quarantined one is not shown.
     seen = {r.metadata.get("step"): r for r in parts if r.metadata.get("part") == "observation"}
     shown = []
-    for i, s in enumerate(clean):
+    for i, s in enumerate(draft.steps):
         obs = seen.get(i)
         if obs is not None and (obs.flags or obs.level != "record"):
             hidden = obs.level != "record"
             flags = obs.flags or ((obs.level,) if hidden else ())
             s = replace(s, observation=None if hidden else s.observation, flags=flags)
         shown.append(s)
-    episode = Episode(
-        eid, task, outcome, tuple(shown), score, head.id, agent_id, team_id, session_id,
-        base.isoformat(), dict(metadata or {}),
+    return replace(draft.episode, steps=tuple(shown), record_id=head.id)
+
+
+def _query(self: Host, texts: Sequence[str]) -> np.ndarray:
+    """The vectors of ``texts`` as queries: the Memory's query cache when it has one."""
+    cached = getattr(self, "_query_vector", None)
+    if cached is not None and len(texts) == 1:
+        return np.asarray([cached(texts[0])], dtype=np.float32)
+    return embed(self.embedder, list(texts), batch_size=self.settings.embed_batch_size)
+
+
+def _index(self: Host, meta: str, records: Sequence[Record], tasks: Sequence[str]) -> None:
+    """Put the task units of stored task (or lesson) records: one vector search finds them."""
+    heads = [(r, t) for r, t in zip(records, tasks, strict=True) if r.level == "record"]
+    if not heads:
+        return  # quarantined: never recalled
+    vectors = _query(self, [t for _, t in heads])
+    at = _time.now()
+    units = [
+        Record(
+            id=part_id(r.id, UNIT_INDEX),
+            user_id=r.user_id,
+            content=task,
+            kind=r.kind,
+            agent_id=r.agent_id,
+            session_id=r.session_id,
+            occurred_at=r.occurred_at,
+            created_at=at,
+            updated_at=at,
+            valid_from=r.valid_from,
+            origin="derived",
+            sources=(r.id,),
+            level=UNIT_LEVEL[meta],
+            metadata={"index": UNIT_INDEX},
+        )  # fmt: skip
+        for r, task in heads
+    ]
+    self.store.put_derived(units, vectors)
+
+
+def add_episode(
+    self: Host,
+    task: str,
+    steps: Sequence[Mapping[str, Any]],
+    outcome: str,
+    *,
+    reward: float | None = None,
+    user_id: str,
+    agent_id: str | None = None,
+    team_id: str | None = None,
+    session_id: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    occurred_at: Any = None,
+) -> Episode:
+    """Store what an agent did: a task, its steps and the outcome, in one transaction (all or
+    nothing), then update the lessons of similar tasks (see ``remem.episodes``).
+
+    Args:
+        task: what was to be done.
+        steps: ``{"action": str, "tool"?: str, "args"?: JSON, "observation"?: str}`` each, in
+            order; observations are stored with origin "tool" (the guard scans them).
+        outcome: "success", "failure" or "partial".
+        reward: a finite number, or None.
+        user_id: who recorded it (the scope, unless ``team_id`` is given).
+        agent_id: the agent that did it (kept in a team scope too).
+        team_id: store it in the team's shared scope ``team:<team_id>``.
+        session_id: the session it belongs to.
+        metadata: a JSON object kept with the task record.
+        occurred_at: when it happened (datetime or ISO 8601); default now.
+
+    Returns:
+        The stored Episode.
+
+    Raises:
+        InvalidInput: a bad task, step, outcome, reward or scope; nothing is stored.
+    """
+    draft = _draft(
+        task, steps, outcome, reward=reward, user_id=user_id, agent_id=agent_id,
+        team_id=team_id, session_id=session_id, metadata=metadata, occurred_at=occurred_at,
     )  # fmt: skip
-    _learn(self, scope, episode)
+    records = self.add_many(draft.items)
+    episode = _finish(self, draft, records)
+    _index(self, "episode", records[:1], [episode.task])
+    _learn(self, draft.scope, episode)
     return episode
+
+
+def load_episodes(self: Host, episodes: Iterable[Mapping[str, Any]]) -> list[Episode]:
+    """Store many episodes in one ``add_many`` (all or nothing) without updating lessons: to
+    grow a scope fast (``remem bench cases --scale``, imports). Lessons come from later
+    ``add_episode`` calls, which look at these episodes like any others.
+
+    Args:
+        episodes: ``add_episode``'s arguments, as mappings (``task``, ``steps``, ``outcome``,
+            ``user_id``, and the optional ones).
+
+    Raises:
+        InvalidInput: a bad episode (the message names its index); nothing is stored.
+    """
+    drafts = []
+    for i, given in enumerate(episodes):
+        if not isinstance(given, Mapping):
+            raise InvalidInput(f"episodes[{i}]: expected an object")
+        try:
+            drafts.append(_draft(**given))
+        except TypeError as exc:
+            raise InvalidInput(f"episodes[{i}]: {exc}") from exc
+        except InvalidInput as exc:
+            raise InvalidInput(f"episodes[{i}]: {exc}") from exc
+    records = self.add_many([item for d in drafts for item in d.items])
+    out, heads, start = [], [], 0
+    for d in drafts:
+        heads.append(records[start])
+        out.append(_finish(self, d, records[start : start + len(d.items)]))
+        start += len(d.items)
+    _index(self, "episode", heads, [e.task for e in out])
+    return out
 
 
 # -- recall ------------------------------------------------------------------------------------
@@ -468,12 +586,56 @@ def _found(
     filters: Mapping[str, Any],
     meta: str,
     agent_id: str | None = None,
+    outcome: str | None = None,
 ) -> list[tuple[Record, float]]:
-    """The task (or lesson) records of ``scope`` near ``task``, with their task similarity."""
+    """The task (or lesson) records of ``scope`` nearest ``task``, with their task similarity,
+    most similar first: at most ``POOL`` of them.
+
+    One vector search over the scope's task units (level "episode" or "lesson"), then one read
+    of the records they belong to (the store applies the scope: visible, current, this agent);
+    the work grows with the candidates, not with the scope. With ``agent_id`` or ``outcome`` the
+    search widens until ``POOL`` candidates pass or every unit was seen. A scope without task
+    units (episodes stored before them) is searched as records with ``filters`` instead.
+    """
+    query = _query(self, [task])[0]
+    level = UNIT_LEVEL[meta]
+    limit = POOL if agent_id is None and outcome is None else 4 * POOL
+    while True:
+        hits = self.store.vector(query, Scope(user_id=scope, levels=(level,)), limit=limit)
+        if not hits:
+            return _searched(self, task, scope, filters, meta, agent_id)
+        sims: dict[str, float] = {}
+        for uid, score in hits:
+            sims.setdefault(uid.rsplit("#", 1)[0], cosine(score))
+        where = Scope(user_id=scope, agent_id=agent_id, ids=tuple(sims))
+        page = self.store.list(where, limit=len(sims), cursor=None)
+        found = [
+            (r, sims[r.id])
+            for r in page.records
+            if isinstance(r.metadata.get(meta), dict)
+            and (outcome is None or r.metadata[meta].get("outcome") == outcome)
+        ]
+        if len(found) >= POOL or len(hits) < limit:
+            break
+        limit *= 4
+    # Ties go to the newest (ids carry random bits: their order would make runs differ).
+    found.sort(key=lambda x: (-round(x[1], 6), _newest(x[0])))
+    return found[:POOL]
+
+
+def _searched(
+    self: Host,
+    task: str,
+    scope: str,
+    filters: Mapping[str, Any],
+    meta: str,
+    agent_id: str | None = None,
+) -> list[tuple[Record, float]]:
+    """``_found`` for a scope without task units: a filtered search, then the task texts
+    embedded (the work grows with the scope: only records stored before the task units)."""
     hits = self.search(task, user_id=scope, agent_id=agent_id, limit=POOL, filters=filters)
     records = [h.record for h in hits if isinstance(h.record.metadata.get(meta), dict)]
     sims = _similar(self, task, [str(r.metadata[meta].get("task", "")) for r in records])
-    # Ties go to the newest (ids carry random bits: their order would make runs differ).
     return sorted(zip(records, sims, strict=True), key=lambda x: (-round(x[1], 6), _newest(x[0])))
 
 
@@ -483,10 +645,16 @@ def _newest(record: Record) -> tuple[float, str]:
 
 
 def _load(self: Host, scope: str, record: Record) -> Episode:
-    """The episode of a task record, with its steps (quarantined observations left out)."""
+    """The episode of a task record, with its steps (quarantined observations left out): its
+    ``sources`` read by id (a task record without them, by its episode id)."""
     info = record.metadata["episode"]
     eid = str(info["id"])
-    parts = self.list(user_id=scope, filters={"metadata.episode_id": eid}, limit=3 * MAX_STEPS)
+    if record.sources:
+        where = Scope(user_id=scope, ids=tuple(record.sources))
+        parts = self.store.list(where, limit=len(record.sources), cursor=None).records
+    else:
+        filters = {"metadata.episode_id": eid}
+        parts = self.list(user_id=scope, filters=filters, limit=3 * MAX_STEPS).records
     actions: dict[int, Step] = {}
     seen: dict[int, str] = {}
     for r in parts:
@@ -546,7 +714,7 @@ def cases(
     if outcome is not None:
         filters["metadata.episode.outcome"] = outcome
     scored = []
-    for record, sim in _found(self, task, scope, filters, "episode", agent_id):
+    for record, sim in _found(self, task, scope, filters, "episode", agent_id, outcome):
         result = str(record.metadata["episode"]["outcome"])
         scored.append((sim * (1 + BONUS.get(result, 0.0)), sim, result, record))
     scored.sort(key=lambda x: (-round(x[0], 6), _newest(x[3])))
@@ -684,9 +852,11 @@ def _learn(self: Host, scope: str, episode: Episode) -> None:
             {"content": content, "user_id": scope, "kind": "procedural", "origin": "derived"}
             | {"metadata": {"lesson": info}}
         )
-    for record, (_, st) in zip(self.add_many(items), fresh, strict=True):
+    stored = self.add_many(items)
+    for record, (_, st) in zip(stored, fresh, strict=True):
         linked = replace(record, sources=tuple(st.sources[-POOL:]))
         writer.new_version(self.store, record, linked, None, op="link", at=at, reason="sources")
+    _index(self, "lesson", stored, [episode.task] * len(stored))
 
 
 def _lesson(record: Record, score: float) -> Lesson:

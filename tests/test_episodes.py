@@ -222,3 +222,80 @@ def test_the_bench_learns(tmp_path: Path) -> None:
     assert len(by["lessons"]["curve"]) == 5 and by["lessons"]["ms_per_step"] > 0
     png = bench.chart(rows, tmp_path / "curves.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_load_episodes_stores_what_add_episode_does_without_lessons(mem: Memory) -> None:
+    given = [
+        {"task": f"deploy the billing service to {env}", "steps": GOOD, "outcome": "success"}
+        | {"user_id": "ana", "team_id": "ops", "agent_id": f"a{i}"}
+        for i, env in enumerate(("production", "staging", "canary"))
+    ]
+    from remem.episodes import load_episodes
+
+    eps = load_episodes(mem, given)
+    assert [e.agent_id for e in eps] == ["a0", "a1", "a2"]
+    head = mem.get(eps[0].record_id)
+    assert len(head.sources) == 5 and head.metadata["episode"]["signature"] == list(GOOD_SIG)
+    found = mem.cases("deploy the billing service to production", user_id="bo", team_id="ops")
+    assert {c.episode.id for c in found} == {e.id for e in eps}
+    assert all(c.episode.signature == GOOD_SIG for c in found)
+    assert mem.lessons("deploy the billing service", user_id="bo", team_id="ops") == []
+    with pytest.raises(InvalidInput, match=r"episodes\[1\]: outcome"):
+        load_episodes(mem, [given[0], {**given[1], "outcome": "won"}])
+    with pytest.raises(InvalidInput, match=r"episodes\[0\]"):
+        load_episodes(mem, [{"task": "x", "steps": GOOD, "outcome": "success", "oops": 1}])
+    assert len(mem.list(user_id="team:ops").records) == 3 * 6  # nothing more was stored
+
+
+GOOD_SIG = ("build", "migrate", "deploy")
+
+
+def test_recall_uses_the_task_units_and_works_without_them(mem: Memory) -> None:
+    from remem.episodes import UNIT_INDEX
+    from remem.store.base import part_id
+
+    eps = _deploy(mem, n_good=2, n_bad=1, user_id="ana")
+    units = mem.store.vectors([part_id(e.record_id, UNIT_INDEX) for e in eps])
+    assert len(units) == 3  # one task unit per episode, beside its record
+    fast = [c.episode.id for c in mem.cases("deploy the billing service", user_id="ana")]
+    # A scope whose episodes have no task units (stored before them) is searched as records.
+    mem.store.drop_derived([part_id(e.record_id, UNIT_INDEX) for e in eps])
+    slow = [c.episode.id for c in mem.cases("deploy the billing service", user_id="ana")]
+    assert sorted(fast) == sorted(slow) and len(fast) == 3
+    # Deleting an episode's task record takes its unit with it: it is never recalled again.
+    other = mem.add_episode("deploy the mail service", GOOD, "success", user_id="ana")
+    mem.delete(other.record_id)
+    assert not mem.store.vectors([part_id(other.record_id, UNIT_INDEX)])
+    assert other.id not in {
+        c.episode.id for c in mem.cases("deploy the mail service", user_id="ana")
+    }
+
+
+def test_cases_narrowed_by_agent_or_outcome_look_past_the_nearest(mem: Memory) -> None:
+    from remem.episodes import POOL, load_episodes
+
+    many = [
+        {"task": "deploy the billing service to production", "steps": GOOD}
+        | {"outcome": "success", "user_id": "ana", "agent_id": "busy"}
+        for _ in range(2 * POOL)
+    ]
+    load_episodes(mem, many)
+    rare = mem.add_episode(
+        "deploy the billing service on friday", BAD, "failure", user_id="ana", agent_id="rare"
+    )
+    ask = "deploy the billing service to production"
+    assert [c.episode.id for c in mem.cases(ask, user_id="ana", agent_id="rare")] == [rare.id]
+    assert [c.episode.id for c in mem.cases(ask, user_id="ana", outcome="failure")] == [rare.id]
+
+
+def test_the_scale_bench_grows_a_scope_and_times_recall(tmp_path: Path) -> None:
+    with Memory(tmp_path / "scale.db", embedder="hashing") as m:
+        rows = bench.scale(m, sizes=(20, 40), learned=5, queries=4, runs=1, batch=7)
+        assert [r["episodes"] for r in rows] == [20, 40]
+        stored = m.list(user_id=f"team:{bench.TEAM}", limit=1000).records
+        assert rows[1]["records"] == len([r for r in stored if "lesson" not in r.metadata])
+        assert all(r["cases_found"] > 0 and r["cases_p95_ms"] > 0 for r in rows)
+        assert m.settings.organize  # restored after the growth
+        work = bench.scale_work(50, 0)
+        assert len({w["task"] for w in work}) > 30
+        assert {w["outcome"] for w in work} == {"success", "failure", "partial"}

@@ -19,18 +19,26 @@ share one team scope (``team_id``). Three policies:
   the "avoid" steps and put each "pre" lesson's step before the step it guards; half the time,
   probe one "avoid" step instead: last, after every step not known to fail (a step that keeps
   failing may only lack a precondition; a trap fails again and its lesson grows surer).
+
+``scale`` measures what ``cases`` and ``lessons`` cost as one team scope grows (10k episodes by
+default): the episodes come from the same three families, with more fillers and a qualifier
+(``scale_work``), so no two tasks need be the same text; each is run in the environment with the
+family's solution (a third of the time) or a random sequence, so the scope holds successes,
+failures and partial runs, of four agents.
 """
 
 from __future__ import annotations
 
+import math
 import random
+import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from remem.episodes import SIMILAR, Case, Lesson
+from remem.episodes import SIMILAR, Case, Lesson, load_episodes
 
 CONDITIONS = ("off", "cases", "lessons")
 CONFIDENT = 0.6  # the confidence a lesson needs before the policy follows it
@@ -268,3 +276,159 @@ def chart(results: Sequence[Mapping[str, Any]], path: Path, *, title: str = "") 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+# -- scale: what cases and lessons cost in a big scope ------------------------------------------
+
+SOLUTIONS = {
+    "deploy": ("build", "migrate", "deploy"),
+    "report": ("query_db", "render", "send"),
+    "upgrade": ("backup", "stop", "upgrade", "start"),
+}
+MORE_FILLS = {
+    "deploy": (
+        ("billing", "search", "auth", "payments", "mail", "chat", "ledger", "gateway", "pricing",
+         "profile", "checkout", "catalog", "notifications", "analytics", "export", "import"),
+        ("production", "staging", "the eu cluster", "the us cluster", "canary", "the test rig"),
+    ),
+    "report": (
+        ("weekly sales", "monthly churn", "quarterly revenue", "daily traffic", "yearly hiring",
+         "weekly incident", "monthly cost", "daily signup", "quarterly support", "weekly uptime"),
+        ("finance", "board", "sales", "support", "platform", "marketing", "legal"),
+    ),
+    "upgrade": (
+        ("orders", "users", "inventory", "logs", "sessions", "invoices", "events", "metrics",
+         "audit", "search index"),
+        ("the primary", "the replica", "the standby", "the analytics node", "the backup host"),
+    ),
+}  # fmt: skip
+QUALIFIERS = (
+    "", "", "", "before the release", "after the outage", "for the new region",
+    "during the maintenance window", "for the audit", "as requested in ticket {}",
+    "before friday", "for customer {}", "again after the failed attempt",
+)  # fmt: skip
+SCALE_AGENTS = ("agent-a", "agent-b", "agent-c", "agent-d")
+
+
+def scale_task(family: Family, rng: random.Random) -> str:
+    """A task of ``family`` with the larger fillers and a qualifier (some carry a number)."""
+    fills = MORE_FILLS.get(family.name, family.fills)
+    text = family.template.format(*(rng.choice(f) for f in fills))
+    extra = rng.choice(QUALIFIERS).format(rng.randint(100, 9999))
+    return f"{text} {extra}".strip()
+
+
+def scale_work(n: int, seed: int, *, start: int = 0) -> list[dict[str, Any]]:
+    """``add_episode`` arguments of episodes ``start`` .. ``start + n - 1`` of the grown scope:
+    a task of a random family, run with its solution (one time in three) or a random plan."""
+    rng = random.Random(f"{seed}:{start}")
+    out = []
+    for i in range(start, start + n):
+        family = rng.choice(FAMILIES)
+        task = scale_task(family, rng)
+        plan = list(SOLUTIONS[family.name]) if rng.random() < 1 / 3 else random_plan(family, rng)
+        steps, outcome = execute(family, plan)
+        reward = {"success": 1.0, "partial": 0.0, "failure": -1.0}[outcome]
+        out.append(
+            {"task": task, "steps": steps, "outcome": outcome, "reward": reward}
+            | {"user_id": USER, "team_id": TEAM, "agent_id": SCALE_AGENTS[i % len(SCALE_AGENTS)]}
+        )
+    return out
+
+
+def _pct(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def scale(
+    memory: Any,
+    *,
+    sizes: Sequence[int] = (10_000,),
+    seed: int = 0,
+    learned: int = 200,
+    queries: int = 100,
+    runs: int = 3,
+    batch: int = 250,
+    organize_growth: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Grow one team scope of ``memory`` to each of ``sizes`` episodes and time the verbs there.
+
+    The scope grows with ``load_episodes`` (``batch`` episodes per ``add_many``, lessons not
+    updated; with ``organize`` off unless ``organize_growth``: no duplicate merging, links, fact
+    or session units, none of which recall uses, and the write path's duplicate check is slow in
+    a big scope), except the last ``learned`` episodes before each size, which go through
+    ``add_episode`` with the memory's own settings (lessons updated, as an agent would; timed). Then ``queries`` new tasks
+    (not among the stored ones) are asked of ``cases`` (k=5) and ``lessons`` (k=10), ``runs``
+    times; each figure is the median over the runs of that run's percentile.
+
+    Returns:
+        One row per size: episodes, records in the scope, lessons, the time to grow,
+        add_episode p50/p95, cases p50/p95, lessons p50/p95 (ms), mean cases found.
+    """
+    rows, have, records = [], 0, 0
+    families = random.Random(f"{seed}:queries").choices(FAMILIES, k=queries)
+    asked = [scale_task(f, random.Random(f"{seed}:q{i}")) for i, f in enumerate(families)]
+    for size in sorted(sizes):
+        t0 = time.perf_counter()
+        bulk_end = max(have, size - learned)
+        own = memory.settings
+        if not organize_growth:
+            memory.settings = own.replace(organize=False)
+        try:
+            while have < bulk_end:
+                n = min(batch, bulk_end - have)
+                work = scale_work(n, seed, start=have)
+                load_episodes(memory, work)
+                records += sum(1 + 2 * len(w["steps"]) for w in work)
+                have += n
+                if progress is not None:
+                    progress(n)
+        finally:
+            memory.settings = own
+        adds = []
+        for given in scale_work(size - have, seed, start=have):
+            t0 = time.perf_counter()
+            memory.add_episode(**given)
+            adds.append(1000 * (time.perf_counter() - t0))
+            records += 1 + 2 * len(given["steps"])
+            have += 1
+            if progress is not None:
+                progress(1)
+        grow_s = time.perf_counter() - t0
+        per_run: dict[str, list[float]] = {"cases50": [], "cases95": [], "less50": [], "less95": []}
+        found: list[int] = []
+        for _ in range(runs):
+            c, ls = [], []
+            for q in asked:
+                t0 = time.perf_counter()
+                found.append(len(memory.cases(q, user_id=USER, team_id=TEAM)))
+                c.append(1000 * (time.perf_counter() - t0))
+            for q in asked:
+                t0 = time.perf_counter()
+                memory.lessons(q, k=10, user_id=USER, team_id=TEAM)
+                ls.append(1000 * (time.perf_counter() - t0))
+            per_run["cases50"].append(_pct(c, 0.5))
+            per_run["cases95"].append(_pct(c, 0.95))
+            per_run["less50"].append(_pct(ls, 0.5))
+            per_run["less95"].append(_pct(ls, 0.95))
+        n_lessons = len(memory.lessons(asked[0], k=100, user_id=USER, team_id=TEAM))
+        rows.append(
+            {
+                "episodes": have,
+                "records": records,
+                "lessons_near_first_query": n_lessons,
+                "grow_s": round(grow_s, 1),
+                "add_episode_p50_ms": round(_pct(adds, 0.5), 2) if adds else None,
+                "add_episode_p95_ms": round(_pct(adds, 0.95), 2) if adds else None,
+                "cases_p50_ms": round(statistics.median(per_run["cases50"]), 2),
+                "cases_p95_ms": round(statistics.median(per_run["cases95"]), 2),
+                "lessons_p50_ms": round(statistics.median(per_run["less50"]), 2),
+                "lessons_p95_ms": round(statistics.median(per_run["less95"]), 2),
+                "cases_found": round(sum(found) / max(1, len(found)), 2),
+                "runs": runs,
+                "queries": queries,
+            }
+        )
+    return rows
