@@ -158,7 +158,8 @@ def stated(text: str, *, speaker: str | None = None, about: set[str] | None = No
     """What ``text`` states: its sentences that are not questions; when ``about`` names people
     (case folded), only the sentences that name one of them or that one of them (the
     ``speaker``) said without addressing someone else."""
-    by_them = bool(about) and bool(about & set(_text.words(speaker or "")))
+    about = about or set()
+    by_them = bool(about & set(_text.words(speaker or "")))
     kept = []
     for sentence in _SENTENCE.findall(text):
         s = sentence.strip()

@@ -62,15 +62,33 @@ _ASSISTANT_SPEAKERS = frozenset({"assistant", "ai", "bot", "system", "developer"
 
 _FILLER = re.compile(
     r"^(?:(?:oh|ok|okay|so|also|and|but|btw|by\s+the\s+way|fyi|hey|hi|one\s+more\s+thing|just\s+so"
-    r"\s+you\s+know|for\s+the\s+record|note|reminder|remember|important|quick\s+note|p\.?s\.?"
-    r"|please\s+note|heads\s+up|just|actually|and\s+also)\b[\s,:!\-–—]*)+"
+    r"\s+you\s+know|for\s+the\s+record|(?:please\s+)?(?:note|remember|keep\s+in\s+mind)(?:\s+that)?"
+    r"|reminder|important|quick\s+note|p\.?s\.?|heads\s+up|just|actually|and\s+also)\b"
+    r"[\s,:!\-–—]*)+"
 )
 _STANDING_ADVERB = re.compile(
     r"\b(?:always|never|every\s+time|each\s+time|whenever|everywhere|by\s+default|consistently"
     r"|at\s+all\s+times|from\s+now\s+on|going\s+forward|henceforth|in\s+(?:all|every|any)\b"
     r"|all\s+(?:my|the|your|our)\b|unless\s+i|only\b|as\s+a\s+rule|in\s+general|no\s+matter"
-    r"|anymore|any\s+more|ever\b)"
+    r"|anymore|any\s+more|ever\b"
+    r"|(?<!\bit\s)(?<!\bthem\s)(?<!\bus\s)\b(?:all|every|each)\b(?!\s+(?:the|of|this|that|these|those"
+    r"|day|night|week|morning|evening|other|over|along|around|together|right|in|at|set|good|done"
+    r"|ready|my\s+life)\b)(?=\s+\w)"
+    r"|on\s+(?:mondays|tuesdays|wednesdays|thursdays|fridays|saturdays|sundays|weekends|weekdays)"
+    r"|on\s+\w+days?\s+(?:mornings|evenings|afternoons|nights)|\bin\s+the\s+mornings\b)"
 )
+# A standing phrase anywhere: "I'd like responses in bullet points from now on."
+_FROM_NOW = re.compile(
+    r"\b(?:from\s+now\s+on|going\s+forward|henceforth|from\s+here\s+on(?:\s+out)?|moving\s+forward"
+    r"|in\s+(?:the\s+)?future)\b"
+)
+# An assistant's task as the condition: "... when you suggest meals", "when suggesting restaurants, ..."
+_TASK_CLAUSE = re.compile(
+    r"\b(?:when|whenever|every\s+time|each\s+time|if)\s+(?:you\s+)?(?:write|answer|reply|respond"
+    r"|suggest|recommend|explain|review|generate|summari[sz]e|send|draft|book|schedule|code|give"
+    r"|plan|email|pick|choose|make|create|format|propose|list|order|search|look\s+up)(?:s|ing)?\b"
+)
+_CLAUSES = re.compile(r",\s+(?:so|but)\s+|;\s*|\s+[-–—]\s+")
 _OPENER = re.compile(
     r"^(?:from\s+now\s+on|going\s+forward|moving\s+forward|henceforth|from\s+here\s+on(?:\s+out)?"
     r"|in\s+(?:the\s+)?future|for\s+(?:all\s+)?future\s+\w+|by\s+default|as\s+a\s+(?:general\s+)?"
@@ -136,20 +154,24 @@ _NOT_VERB = frozenset(
     "that this there here had has have i you he she it we they yet before after thought knew "
     "felt liked loved wanted did does do seen heard gonna going good great happy glad here up down "
     "ready willing nice fun fine welcome late sure true right open available around saw said got "
-    "went came made took gave told thought knew felt met ran found lost left heard".split()
+    "went came made took gave told thought knew felt met ran found lost left heard full free busy "
+    "amazing awesome cool special worth such very really super totally exactly just".split()
 )
 # Advice between friends, not instructions to an assistant.
 _CLICHE = re.compile(
     r"\b(?:give\s+up|give\s+in|say\s+never|lose\s+hope|lose\s+sight|stop\s+(?:believing|dreaming|trying"
     r"|learning|growing|smiling|chasing)|believe\s+in|follow\s+your|chase\s+your|yourself"
-    r"|your\s+(?:heart|dreams?|passions?|gut|instincts?|feelings?)|quit\s+on|look\s+back|take\s+\w+\s+for"
+    r"|your\s+(?:heart|dreams?|passions?|gut|instincts?|feelings?|values)|quit\s+on|look\s+back"
+    r"|keep\s+(?!using\b)\w+ing\b|take\s+\w+\s+for"
     r"\s+granted|underestimate|worry|forget\s+(?:where|who|to\s+(?:smile|breathe|have\s+fun)))\b"
 )
 # A one-off request: something here and now ("fix this", "call me tomorrow").
 _ONE_OFF = re.compile(
     r"\b(?:today|tonight|tomorrow|yesterday|right\s+now|this\s+(?:morning|afternoon|evening"
     r"|weekend|week|time)|next\s+(?:week|time|monday|tuesday|wednesday|thursday|friday|saturday"
-    r"|sunday|month)|asap|later\s+today|in\s+a\s+(?:minute|second|bit|moment)|for\s+now)\b"
+    r"|sunday|month)|asap|later\s+today|in\s+a\s+(?:minute|second|bit|moment)|for\s+now"
+    r"|when\s+you\s+(?:can|get\s+a\s+chance|have\s+(?:a\s+)?(?:time|chance|minute|sec))"
+    r"|if\s+you\s+(?:can|could|get\s+a\s+chance))\b"
     r"|\b(?:this|that|these|those|it)\b(?!\s+(?:project|repo|repository|codebase|code\s+base"
     r"|team|company|conversation|chat|workspace|app|service|org|organi[sz]ation|house|when|if"
     r"|household|account|way)\b)"
@@ -203,7 +225,7 @@ _RULE_SUBJECT = re.compile(
     r"|errors?|examples?|output|explanations?|imports?|files?|lines?|classes|methods|endpoints?"
     r"|queries|migrations?|configs?|secrets?|passwords?|dependencies|releases?|meetings?"
     r"|calls?|notifications?|reminders?|prices?|amounts?|temperatures?|distances?)\s+"
-    r"(?:should|must|need\s+to|have\s+to|are\s+to|shall|ought\s+to|always|never|go|belong|live"
+    r"(?:should|must|need\s+to|have\s+to|are\s+to|shall|ought\s+to|go|belong|live"
     r"|may\s+not|can'?t|cannot)\b"
 )
 _LANGUAGE_REPLY = re.compile(
@@ -270,6 +292,46 @@ def _sentence_kind(sentence: str) -> str | None:
         s = s[request.end() :]
     if _CLICHE.search(s):
         return None
+    clauses = _CLAUSES.split(s)
+    if len(clauses) > 1:  # "I'm allergic to peanuts, so never suggest recipes with peanuts"
+        kinds = [_clause_kind(c.strip(), original) for c in clauses if c.strip()]
+        return next((k for k in kinds if k == INSTRUCTION), None) or next(
+            (k for k in kinds if k), None
+        )
+    return _clause_kind(s, original)
+
+
+def _clause_kind(s: str, original: str) -> str | None:
+    if _TASK_CLAUSE.search(s) and not re.match(
+        r"^(?:he|she|they|it|there|we|i\s+(?:was|did))\b", s
+    ):
+        after_comma = s.split(",", 1)[1].strip() if "," in s else ""
+        if (
+            re.search(r"\b(?:you|me|my|i'?m|i\s+am)\b", s)
+            or _IMPERATIVE.match(s)
+            or _OPENER.match(s)
+            or (
+                after_comma
+                and (_IMPERATIVE.match(after_comma) or _NEGATIVE.match(after_comma))
+                and not re.search(r"\byour?\b", s)
+            )
+        ):
+            if not _ONE_OFF.search(s) or _STANDING_ADVERB.search(s):
+                return INSTRUCTION
+    plans = re.search(
+        r"\b(?:i|we)\s+(?:want|plan|hope|wish|intend|would\s+love|'d\s+love)\s+to\b|\bi'?m\s+going\s+to"
+        r"|\b(?:i|we)\s+will\b|\b(?:i'll|we'll)\b",
+        s,
+    )
+    if (
+        _FROM_NOW.search(s)
+        and not plans
+        and not re.match(r"^(?:he|she|they|it|there|this|that)\b", s)
+    ):
+        if re.search(r"\b(?:you|your|me|my|please|i'?d\s+like|i\s+want)\b", s) or _IMPERATIVE.match(
+            s
+        ):
+            return INSTRUCTION
     if re.match(r"^(?:i|we)\s+(?:used\s+to|once|never\s+(?:thought|knew|expected|imagined))\b", s):
         return None
     opener = _OPENER.match(s)
@@ -283,8 +345,33 @@ def _sentence_kind(sentence: str) -> str | None:
             return None
         if rest and not re.match(r"^(?:he|she|they|it|there|this|that)\b", rest):
             return INSTRUCTION
+    if re.match(r"^(?:please\s+)?(?:address|refer\s+to)\s+me\s+as\b", s):
+        return INSTRUCTION
     if _ADDRESS.search(s) and (not re.match(r"^(?:please\s+)?call\s+me", s) or _named(original)):
         return INSTRUCTION
+    if re.match(
+        r"^(?:our|the|my|your)\s+(?:\w+\s+)?(?:convention|rule|policy|standard|style|guideline"
+        r"|preference|default)s?\s+(?:is|are)\b",
+        s,
+    ):
+        return INSTRUCTION
+    wish = re.match(
+        r"^(?:i|we)(?:\s+want|\s+need|'d\s+like|\s+would\s+like|\s+expect|\s+require)\s+(?!to\b|you\b)",
+        s,
+    )
+    if wish and _TARGET.search(s[wish.end() :]) and not _ONE_OFF.search(s):
+        return INSTRUCTION
+    if re.match(
+        r"^(?:i|we)\s+(?:really\s+)?(?:like|love|prefer|want|appreciate|enjoy)\s+"
+        + _STYLE
+        + r"\s+",
+        s,
+    ) and _TARGET.search(s):
+        return PREFERENCE
+    if re.match(
+        r"^(?:i|we)(?:'d|\s+would)\s+(?:much\s+)?rather\b.*\bthan\b", s
+    ) and not _ONE_OFF.search(s):
+        return PREFERENCE
     if _CONTACT.search(s) and (
         re.match(r"^(?:please\s+)?(?:don'?t|do\s+not|never|only)", s)
         or _STANDING_ADVERB.search(s)
@@ -300,17 +387,23 @@ def _sentence_kind(sentence: str) -> str | None:
         return PREFERENCE
     if _RULE_SUBJECT.match(s) and not _ONE_OFF.search(s):
         return INSTRUCTION
-    if _PROJECT.match(s) and _TARGET.search(s) and not _ONE_OFF.search(s):
+    contrasted = re.search(r"(?:,\s*not|\binstead\s+of|\brather\s+than)\s+\w", s)
+    if _PROJECT.match(s) and (_TARGET.search(s) or contrasted) and not _ONE_OFF.search(s):
         return INSTRUCTION
     if _LANGUAGE_REPLY.match(s):
         return INSTRUCTION
-    if _TERSE.match(s) and len(s.split()) <= 4 and not re.search(r"\b(?:you|me|us|as)\b", s):
+    terse = _TERSE.match(s) and len(s.split()) <= 4
+    if terse and not re.search(r"\b(?:you|me|us|as|best|worst|\w+est)\b", s):
         return PREFERENCE
     adverb = _ADVERB_IMPERATIVE.match(s)
     if adverb and adverb.group(1) not in _NOT_VERB and not adverb.group(1).endswith(("ing", "ed")):
         return INSTRUCTION
     if _NEGATIVE.match(s):
-        if (_TARGET.search(s) or _STYLE_RE.search(s)) and not _ONE_OFF.search(s):
+        never = re.match(r"^(?:please\s+)?never\s+(\w+)", s)
+        if never and (never.group(1) in _NOT_VERB or never.group(1).endswith(("ing", "ed"))):
+            return None
+        general = _TARGET.search(s) or _STYLE_RE.search(s) or _STANDING_ADVERB.search(s)
+        if general and not _ONE_OFF.search(s):
             if not re.match(
                 r"^(?:please\s+)?(?:don'?t|do\s+not)\s+(?:tell|ask|let|make)\s+me\b", s
             ):
@@ -318,11 +411,15 @@ def _sentence_kind(sentence: str) -> str | None:
         return None
     if _IMPERATIVE.match(s):
         if re.match(
-            r"^(?:please\s+)?(?:be|keep\s+(?:it|things|them|answers|responses|replies"
-            r"|code|explanations|messages|emails))\b",
+            r"^(?:please\s+)?(?:be|keep\s+(?:it|things|them|(?:the\s+|your\s+|my\s+|all\s+)?"
+            r"(?:answers|responses|replies|tone|code|explanations|messages|emails|summaries"
+            r"|comments|language|style|writing|functions|commits|prs)))\b",
             s,
         ):
-            return INSTRUCTION if _STYLE_RE.search(s) else None
+            limited = re.search(
+                r"\b(?:under|below|within|at\s+most|less\s+than|fewer\s+than|no\s+more\s+than)\b", s
+            )
+            return INSTRUCTION if _STYLE_RE.search(s) or limited else None
         if _ONE_OFF.search(s) and not _STANDING_ADVERB.search(s):
             return None
         # "write a function that ...", "give me an example": one thing, asked once.
@@ -336,11 +433,12 @@ def _sentence_kind(sentence: str) -> str | None:
         if re.match(r"^(?:please\s+)?(?:prefer|favou?r)\b", s):
             return INSTRUCTION
         contrast = re.search(r"\b(?:instead\s+of|rather\s+than|over|not|never)\b", s)
-        if _TARGET.search(s) and (
-            contrast
-            or re.search(r"\b(?:for|in|on|with|when|under|below|within|at\s+most)\b", s)
-            or _plural_object(s)
-        ):
+        definite = re.match(
+            r"^(?:please\s+)?\w+(?:\s+(?:me|us))?\s+(?:the|my|your|his|her|their|our|this|that)\b",
+            s,
+        )
+        placed = re.search(r"\b(?:for|in|on|with|when|under|below|within|at\s+most)\b", s)
+        if _TARGET.search(s) and (contrast or (placed and not definite) or _plural_object(s)):
             return INSTRUCTION
     return None
 

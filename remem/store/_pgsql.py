@@ -136,6 +136,12 @@ def m005_embedder_record(ctx: MigrationContext) -> None:
     )
 
 
+@migrations
+def m006_kind_index(ctx: MigrationContext) -> None:
+    # SQLite's m008 twin: a scope's memories of one kind (search's standing-memory stage).
+    ctx.conn.execute("CREATE INDEX memories_kind ON memories (user_id, kind, level, id)")
+
+
 # -- filters and full text ---------------------------------------------------------------------
 
 _NUMERIC_COLUMNS = frozenset({"trust", "version"})

@@ -151,6 +151,13 @@ def m007_embedder_record(conn: sqlite3.Connection) -> None:
     )
 
 
+@migrations
+def m008_kind_index(conn: sqlite3.Connection) -> None:
+    # A scope's memories of one kind without reading the others: search's standing-memory
+    # stage lists a scope's core records on every search (remem.standing.core_records).
+    conn.execute("CREATE INDEX memories_kind ON memories (user_id, kind, level, id)")
+
+
 FTS_COLUMNS = "text, scope, tokenize = 'porter unicode61 remove_diacritics 2'"
 
 
