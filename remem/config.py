@@ -86,7 +86,14 @@ class Weights:
         time: the turn falls in the time window the query names.
         substance: scaled by how many content words the turn has (capped; a turn that says more
             is likelier to hold what is asked than an acknowledgement).
+        reply: the turn answers a strong turn that is a question (the next turn of its
+            session), times that question's score.
+        answer: the turn holds an answer of the kind the query asks for (a number for "how
+            much", a day or time for "which day", a name for "who"; ``remem.retrieve.answertype``).
+        asks: taken away from a turn that is itself a question (it asks, it does not tell).
         router: scale session weights by peakedness (MemGAS).
+        protect: the record both BM25 and vector (turn or fact) rank first is never passed by
+            one that neither retriever ranks first, whatever the additions (except its reply).
     """
 
     vector: float = 0.7
@@ -98,7 +105,11 @@ class Weights:
     speaker: float = 0.3
     time: float = 0.3
     substance: float = 0.3
+    reply: float = 0.4
+    answer: float = 0.3
+    asks: float = 0.3
     router: bool = True
+    protect: bool = True
 
 
 @dataclass(frozen=True)
@@ -206,7 +217,11 @@ class Settings:
     link_weight: float = _flat("retrieval", "weights", "link")
     speaker_weight: float = _flat("retrieval", "weights", "speaker")
     time_weight: float = _flat("retrieval", "weights", "time")
+    reply_weight: float = _flat("retrieval", "weights", "reply")
+    answer_weight: float = _flat("retrieval", "weights", "answer")
+    asks_weight: float = _flat("retrieval", "weights", "asks")
     router: bool = _flat("retrieval", "weights", "router")
+    protect: bool = _flat("retrieval", "weights", "protect")
     organize: bool = _flat("write", "organize")
     guard: bool = _flat("write", "guard")
     trust_order: str = _flat("write", "trust_order")
@@ -305,6 +320,9 @@ class Settings:
             "link_weight",
             "speaker_weight",
             "time_weight",
+            "reply_weight",
+            "answer_weight",
+            "asks_weight",
         ):
             value = getattr(self, name)
             if (

@@ -25,7 +25,7 @@ from typing import Any
 from remem import _text
 from remem.config import Weights as Weights  # the weights and their defaults live in Settings
 from remem.organize import facts, timeexpr
-from remem.retrieve import fusion, router
+from remem.retrieve import answertype, fusion, router
 from remem.retrieve.hybrid import turn_runs
 from remem.store.base import Scope, Store
 from remem.types import Hit, Record, Vector
@@ -70,9 +70,17 @@ class Row:
 
 @dataclass
 class Candidates:
-    """The candidate table of one search: one ``Row`` per turn id, filled in by the stages."""
+    """The candidate table of one search: one ``Row`` per turn id, filled in by the stages.
+
+    Attributes:
+        rows: turn id -> its row.
+        first: retriever name -> the candidates it ranks first.
+        replies: turn id -> the strong question turn it answers (stage neighbors).
+    """
 
     rows: dict[str, Row] = field(default_factory=dict)
+    first: dict[str, set[str]] = field(default_factory=dict)
+    replies: dict[str, str] = field(default_factory=dict)
 
     def add(self, doc: str, name: str, value: float) -> None:
         """Component ``name`` adds ``value`` to ``doc`` (made a candidate if it is not one).
@@ -141,11 +149,11 @@ def search(
         return []
     units = sessions(table, store, query, query_vector, scope, rrf_k=rrf_k, weights=weights)
     lift(table, units, weights)
-    neighbors(table, units, weights)
+    neighbors(table, units, weights, store)
     links(table, store, weights)
     shortlist(table, store, scope, limit=limit)
     features(table, query, weights, now)
-    return hits(table, limit)
+    return hits(table, limit, protect=weights.protect)
 
 
 def fuse(
@@ -173,7 +181,17 @@ def fuse(
     ranks = fusion.ranks(runs)
     for doc, score in fused.items():
         table.rows[doc] = Row(ranks=dict(ranks[doc]), fused=score / top_score)
+    table.first = _firsts(runs)
     return table
+
+
+def _firsts(runs: dict[str, list[tuple[str, float]]]) -> dict[str, set[str]]:
+    """run name -> the candidates it ranks first (all of them when several tie at the top)."""
+    return {
+        name: {doc for doc, score in ranked if score == ranked[0][1]}
+        for name, ranked in runs.items()
+        if ranked
+    }
 
 
 def sessions(
@@ -233,12 +251,20 @@ def lift(table: Candidates, units: Sessions, weights: Weights) -> None:
                 table.add(tid, "lift", weights.lift * summed / pmax)
 
 
-def neighbors(table: Candidates, units: Sessions, weights: Weights) -> None:
+def neighbors(
+    table: Candidates, units: Sessions, weights: Weights, store: Store | None = None
+) -> None:
     """Stage neighbors: the turns either side of a strong turn in its session are pulled in (a
-    reply is often where the fact is)."""
+    reply is often where the fact is); the turn after a strong question is its reply, and gets
+    ``weights.reply`` times the question's score (reading the strong turns needs ``store``)."""
     if not weights.neighbor:
         return
-    for doc, s in table.strongest(_LIFT_TOP):
+    strongest = table.strongest(_LIFT_TOP)
+    questions: set[str] = set()
+    if weights.reply and store is not None:
+        read = store.get_many([d for d, _ in strongest if d in units.position])
+        questions = {d for d, r in read.items() if _asks(r.content)}
+    for doc, s in strongest:
         if doc not in units.position:
             continue
         uid, pos = units.position[doc]
@@ -246,6 +272,9 @@ def neighbors(table: Candidates, units: Sessions, weights: Weights) -> None:
         for n in (pos - 1, pos + 1):
             if 0 <= n < len(src):
                 table.add(src[n], "neighbor", weights.neighbor * s)
+        if doc in questions and pos + 1 < len(src):
+            table.add(src[pos + 1], "reply", weights.reply * s)
+            table.replies.setdefault(src[pos + 1], doc)
 
 
 def links(table: Candidates, store: Store, weights: Weights) -> None:
@@ -275,13 +304,36 @@ def shortlist(table: Candidates, store: Store, scope: Scope, *, limit: int) -> N
     table.rows = rows
 
 
-def hits(table: Candidates, limit: int) -> list[Hit]:
-    """Stage hits: the ``limit`` best shortlisted candidates, best first (ties by id)."""
-    scored = [
-        Hit(r.record, r.score, r.explain()) for r in table.rows.values() if r.record is not None
-    ]
-    scored.sort(key=lambda h: (-h.score, h.record.id))
-    return scored[:limit]
+def hits(table: Candidates, limit: int, *, protect: bool = True) -> list[Hit]:
+    """Stage hits: the ``limit`` best shortlisted candidates, best first (ties by id).
+
+    With ``protect``, the record that both BM25 and vector (turns or facts) rank first keeps its
+    place above every record that no retriever ranks first: additions re-rank among what the
+    query matched, they never lift a weak match over the best one. Its own reply (stage
+    neighbors) may pass it: a question and its answer are one exchange. A passer is given the
+    score just below the protected record (``explain["capped"]`` says by how much).
+    """
+    rows = {d: r for d, r in table.rows.items() if r.record is not None}
+    order = sorted(rows, key=lambda d: (-rows[d].score, d))
+    best = _agreed_best(table, order) if protect else None
+    if best is not None:
+        at = order.index(best)
+        tops = set().union(*table.first.values())
+        weak = [d for d in order[:at] if d not in tops and table.replies.get(d) != best]
+        ceiling = rows[best].score
+        for n, doc in enumerate(weak, start=1):
+            row = rows[doc]
+            row.parts["capped"] = ceiling - 1e-3 * n * max(abs(ceiling), 1.0) - row.score
+        strong = [d for d in order[:at] if d not in weak]
+        order = strong + [best] + weak + order[at + 1 :]
+    return [Hit(rows[d].record, rows[d].score, rows[d].explain()) for d in order[:limit]]  # type: ignore[arg-type]
+
+
+def _agreed_best(table: Candidates, order: list[str]) -> str | None:
+    """The best-scored record that BM25 and a vector run (turns or facts) both rank first."""
+    lexical = table.first.get("bm25", set())
+    vector = table.first.get("vector", set()) | table.first.get("fact", set())
+    return next((d for d in order if d in lexical and d in vector), None)
 
 
 def _fact_run(store: Store, query_vector: Vector, scope: Scope) -> list[tuple[str, float]]:
@@ -309,14 +361,36 @@ def features(table: Candidates, query: str, weights: Weights, now: Callable[[], 
         # Only when the query singles someone out: naming everyone distinguishes no one.
         if len(named) == 1:
             who = next(iter(named))
+            name = set(_text.words(who))
             for doc, r in records.items():
-                if r.speaker == who:
+                # A note about them (no session, no speaker of its own) is about them too.
+                about = r.session_id is None and name <= set(_text.words(r.content))
+                if r.speaker == who or about:
                     table.add(doc, "speaker", weights.speaker)
     if weights.substance:
         for doc, r in records.items():
             # The first 600 characters hold 15 content words in any real turn, and keep the
             # cache's keys small.
             table.add(doc, "substance", weights.substance * _substance(r.content[:600]))
+    for doc, r in records.items():
+        if r.session_id is None:
+            # A record of no session is its own session: it gets what the best session's turns
+            # get, scaled by its own score (else every chat turn starts ahead of every note).
+            fused = table.rows[doc].fused
+            table.add(doc, "session", weights.session * fused)
+            table.add(doc, "lift", weights.lift * fused)
+    kind = answertype.asked(query) if weights.answer else None
+    if kind is not None:
+        exclude = frozenset(_text.words(query)) | {
+            w for r in records.values() if r.speaker for w in _text.words(r.speaker)
+        }
+        for doc, r in records.items():
+            if answertype.holds(kind, r.content, exclude=exclude):
+                table.add(doc, "answer", weights.answer)
+    if weights.asks:
+        for doc, r in records.items():
+            if _asks(r.content):
+                table.rows[doc].parts["asks"] = -weights.asks
     if weights.time:
         span = timeexpr.query_range(query, now=now())
         asks_when = timeexpr.asks_when(query)
@@ -325,6 +399,11 @@ def features(table: Candidates, query: str, weights: Weights, now: Callable[[], 
                 table.add(doc, "time", weights.time)
             elif asks_when and r.dates:
                 table.add(doc, "dated", weights.time / 3)
+
+
+def _asks(content: str) -> bool:
+    """Whether a turn is a question (it ends with one)."""
+    return content.rstrip().endswith("?")
 
 
 @functools.lru_cache(maxsize=16384)
