@@ -93,6 +93,7 @@ _OPENER = re.compile(
     r"^(?:from\s+now\s+on|going\s+forward|moving\s+forward|henceforth|from\s+here\s+on(?:\s+out)?"
     r"|in\s+(?:the\s+)?future|for\s+(?:all\s+)?future\s+\w+|by\s+default|as\s+a\s+(?:general\s+)?"
     r"rule|in\s+general|starting\s+(?:now|today)|until\s+i\s+say\s+otherwise"
+    r"|(?:for|in)\s+(?:this|our|the)\s+(?:project|repo|repository|codebase|code\s+base|team)"
     r"|(?:when|whenever|every\s+time|each\s+time)\s+you\s+(?:write|answer"
     r"|reply|respond|suggest|recommend|explain|review|generate|summari[sz]e|send|draft|book"
     r"|schedule|code|give|show|format|create|make|add|refactor|fix|plan|email|text|talk)"
@@ -138,7 +139,7 @@ _IMPERATIVE = re.compile(
     r"|summari[sz]e|translate|add|run|pin|prefix|suffix|document|comment|test|lint|squash"
     r"|rebase|commit|address|refer\s+to|omit|skip|drop|leave\s+out|stop|quit|send|email|text"
     r"|remind|notify|schedule|book|recommend|suggest|assume|treat|round|convert|measure|list"
-    r"|double-check|make\s+sure|ensure|be)\b)"
+    r"|double-check|make\s+sure|make|ensure|be)\b)"
 )
 _NEGATIVE = re.compile(
     r"^(?:please\s+)?(?:(?:don'?t|do\s+not|never|no\s+more|stop|quit|avoid|skip|omit)\b"
@@ -162,7 +163,7 @@ _CLICHE = re.compile(
     r"\b(?:give\s+up|give\s+in|say\s+never|lose\s+hope|lose\s+sight|stop\s+(?:believing|dreaming|trying"
     r"|learning|growing|smiling|chasing)|believe\s+in|follow\s+your|chase\s+your|yourself"
     r"|your\s+(?:heart|dreams?|passions?|gut|instincts?|feelings?|values)|quit\s+on|look\s+back"
-    r"|keep\s+(?!using\b)\w+ing\b|take\s+\w+\s+for"
+    r"|keep\s+(?!using\b)\w+ing\b|worr(?:y|ying|ied)|take\s+\w+\s+for"
     r"\s+granted|underestimate|worry|forget\s+(?:where|who|to\s+(?:smile|breathe|have\s+fun)))\b"
 )
 # A one-off request: something here and now ("fix this", "call me tomorrow").
@@ -302,6 +303,21 @@ def _sentence_kind(sentence: str) -> str | None:
 
 
 def _clause_kind(s: str, original: str) -> str | None:
+    whenever = re.match(r"^(?:whenever|every\s+time|each\s+time)\s+you\s+\w+[^,]{0,60},\s*(.+)$", s)
+    if whenever and not re.search(r"\byour?\b", whenever.group(1)):
+        then = whenever.group(1)
+        if (
+            _IMPERATIVE.match(then) or _NEGATIVE.match(then) or _ADVERB_IMPERATIVE.match(then)
+        ) and (not re.match(r"^(?:just\s+)?let\s+me\s+know", then)):
+            return INSTRUCTION
+    if re.match(r"^(?:please\s+)?stop\s+\w+ing\b", s) and not _ONE_OFF.search(s):
+        return INSTRUCTION
+    if re.match(
+        r"^(?:please\s+)?(?:explain|describe|answer|write|format|summari[sz]e|present)\s+"
+        r"(?:things|everything|stuff|concepts|ideas|it\s+all)\b",
+        s,
+    ):
+        return INSTRUCTION
     if _TASK_CLAUSE.search(s) and not re.match(
         r"^(?:he|she|they|it|there|we|i\s+(?:was|did))\b", s
     ):
@@ -345,7 +361,10 @@ def _clause_kind(s: str, original: str) -> str | None:
             return None
         if rest and not re.match(r"^(?:he|she|they|it|there|this|that)\b", rest):
             return INSTRUCTION
-    if re.match(r"^(?:please\s+)?(?:address|refer\s+to)\s+me\s+as\b", s):
+    if re.match(
+        r"^(?:please\s+)?(?:(?:address|refer\s+to)\s+me\s+as|use\s+my\s+(?:nick)?name|my\s+nickname\s+is)\b",
+        s,
+    ):
         return INSTRUCTION
     if _ADDRESS.search(s) and (not re.match(r"^(?:please\s+)?call\s+me", s) or _named(original)):
         return INSTRUCTION
@@ -417,7 +436,9 @@ def _clause_kind(s: str, original: str) -> str | None:
             s,
         ):
             limited = re.search(
-                r"\b(?:under|below|within|at\s+most|less\s+than|fewer\s+than|no\s+more\s+than)\b", s
+                r"\b(?:under|below|within|at\s+most|less\s+than|fewer\s+than|no\s+more\s+than"
+                r"|to\s+(?:\d+|one|two|three|four|five|a\s+few|a\s+single))\b",
+                s,
             )
             return INSTRUCTION if _STYLE_RE.search(s) or limited else None
         if _ONE_OFF.search(s) and not _STANDING_ADVERB.search(s):
