@@ -1,0 +1,656 @@
+"""The small-store ranking suite's cases (issue 14, item 1).
+
+Each case is a store as an application writes it — chat turns with speakers, sessions and dates,
+agent notes and tool results without them — a question, and the memory a person would expect
+first. Stores have 3–50 memories: a case's own memories, optionally on top of one of the
+background conversations below (other topics, several sessions and speakers), which is where
+session, neighbour and speaker bonuses used to lift the wrong memory.
+
+A memory is ``(text, speaker, session, date)``; ``None`` leaves the field out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Mem = tuple[str, str | None, str | None, str | None]
+
+# Background conversations: what else a small store holds.
+FAMILY_CHAT: list[Mem] = [
+    ("Hey! How was your weekend?", "Lena", "w1", "2024-05-04T10:00:00"),
+    ("Pretty relaxed, we had a barbecue with the neighbours.", "Omar", "w1", "2024-05-04T10:01:00"),
+    ("Sounds lovely. Did the kids enjoy it?", "Lena", "w1", "2024-05-04T10:02:00"),
+    ("They did, they played football until it got dark.", "Omar", "w1", "2024-05-04T10:03:00"),
+    (
+        "I spent Sunday repainting the kitchen, it is pale green now.",
+        "Lena",
+        "w1",
+        "2024-05-04T10:05:00",
+    ),
+    ("Nice, send me a picture when it's done!", "Omar", "w1", "2024-05-04T10:06:00"),
+    ("Work has been hectic this month.", "Omar", "w2", "2024-05-12T19:30:00"),
+    ("Same here, we have an audit next week.", "Lena", "w2", "2024-05-12T19:31:00"),
+    ("Good luck with it, you will do great.", "Omar", "w2", "2024-05-12T19:32:00"),
+    ("Thanks! Let's catch up after it's over.", "Lena", "w2", "2024-05-12T19:33:00"),
+    (
+        "My mum is visiting in June, she is staying for two weeks.",
+        "Lena",
+        "w3",
+        "2024-05-20T08:15:00",
+    ),
+    ("That's great, is she coming from Hamburg?", "Omar", "w3", "2024-05-20T08:16:00"),
+    ("Yes, she takes the night train.", "Lena", "w3", "2024-05-20T08:17:00"),
+    ("Haha, she always liked trains.", "Omar", "w3", "2024-05-20T08:18:00"),
+]
+
+DEV_CHAT: list[Mem] = [
+    ("Can you help me set up the CI for the new repo?", "user", "c1", "2024-09-01T14:00:00"),
+    ("Sure. Which CI provider do you use?", "assistant", "c1", "2024-09-01T14:00:30"),
+    (
+        "GitHub Actions, with a matrix over Python 3.10 to 3.12.",
+        "user",
+        "c1",
+        "2024-09-01T14:01:00",
+    ),
+    (
+        "Here is a workflow that caches pip and runs pytest on each version.",
+        "assistant",
+        "c1",
+        "2024-09-01T14:02:00",
+    ),
+    ("Thanks, that works.", "user", "c1", "2024-09-01T14:05:00"),
+    (
+        "The tests are flaky on Windows because of path separators.",
+        "user",
+        "c2",
+        "2024-09-08T10:00:00",
+    ),
+    (
+        "Use pathlib everywhere instead of joining strings with slashes.",
+        "assistant",
+        "c2",
+        "2024-09-08T10:01:00",
+    ),
+    ("Ok, I replaced os.path calls with pathlib.", "user", "c2", "2024-09-08T10:20:00"),
+    ("Great, that should fix the separators.", "assistant", "c2", "2024-09-08T10:21:00"),
+    ("Now the release job fails at the upload step.", "user", "c3", "2024-09-15T16:00:00"),
+    (
+        "The token secret is probably missing from the repository settings.",
+        "assistant",
+        "c3",
+        "2024-09-15T16:01:00",
+    ),
+    (
+        "You were right, I had named it PYPI_TOKEN instead of PYPI_API_TOKEN.",
+        "user",
+        "c3",
+        "2024-09-15T16:10:00",
+    ),
+    ("Good catch. Anything else for today?", "assistant", "c3", "2024-09-15T16:11:00"),
+    ("No, that's all, thanks!", "user", "c3", "2024-09-15T16:12:00"),
+]
+
+FRIENDS_CHAT: list[Mem] = [
+    ("Did you watch the match last night?", "Kai", "f1", "2023-11-02T21:00:00"),
+    ("Only the second half, what a comeback!", "Rosa", "f1", "2023-11-02T21:01:00"),
+    ("I still can't believe that last goal.", "Kai", "f1", "2023-11-02T21:02:00"),
+    ("Me neither, the whole pub was screaming.", "Rosa", "f1", "2023-11-02T21:03:00"),
+    ("I'm thinking about learning the guitar this winter.", "Rosa", "f2", "2023-11-10T18:00:00"),
+    ("Go for it, my cousin teaches, I can ask him.", "Kai", "f2", "2023-11-10T18:01:00"),
+    ("That would be amazing, thank you!", "Rosa", "f2", "2023-11-10T18:02:00"),
+    ("He said Tuesdays work for him.", "Kai", "f2", "2023-11-10T18:30:00"),
+    ("I finished that fantasy book you lent me.", "Rosa", "f3", "2023-11-20T12:00:00"),
+    ("What did you think of the ending?", "Kai", "f3", "2023-11-20T12:01:00"),
+    ("Too rushed, but I loved the dragons.", "Rosa", "f3", "2023-11-20T12:02:00"),
+    ("Fair, the sequel is better I promise.", "Kai", "f3", "2023-11-20T12:03:00"),
+    ("We should do a game night soon.", "Rosa", "f4", "2023-12-01T19:00:00"),
+    ("Yes! Friday at my place?", "Kai", "f4", "2023-12-01T19:01:00"),
+    ("Perfect, I'll bring snacks.", "Rosa", "f4", "2023-12-01T19:02:00"),
+    ("Bring the card game too.", "Kai", "f4", "2023-12-01T19:03:00"),
+]
+
+BACKGROUNDS: dict[str, list[Mem]] = {
+    "none": [],
+    "family": FAMILY_CHAT,
+    "dev": DEV_CHAT,
+    "friends": FRIENDS_CHAT,
+}
+
+
+def case(
+    name: str, background: str, memories: list[Mem], query: str, expect: str | tuple[str, ...]
+) -> dict[str, Any]:
+    """One case: ``expect`` is a substring of the memory a person expects first (a tuple: of
+    any of the memories that answer equally well)."""
+    return {
+        "name": name,
+        "background": background,
+        "memories": memories,
+        "query": query,
+        "expect": expect,
+    }
+
+
+CASES: list[dict[str, Any]] = [
+    # The README's example, once memories have sessions.
+    case(
+        "readme-seat",
+        "none",
+        [
+            ("I moved to Lisbon in March", "Ana", "s1", "2024-03-02"),
+            ("My favourite food is grilled sardines", "Ana", "s1", "2024-03-02"),
+            ("Window seat, always", None, None, "2024-03-05"),
+        ],
+        "seat preference",
+        "Window seat",
+    ),
+    case(
+        "pet-not-speaker",
+        "none",
+        [
+            ("I moved to Lisbon in March", "Ana", "s1", "2024-03-02"),
+            ("My favourite food is grilled sardines", "Ana", "s1", "2024-03-02"),
+            ("Ana said she likes jazz", "Ana", "s2", "2024-03-07"),
+            ("Ana owns a parrot", None, None, "2024-03-06"),
+        ],
+        "Which pet does Ana own",
+        "parrot",
+    ),
+    case(
+        "where-move",
+        "none",
+        [
+            ("I moved to Lisbon in March", "Ana", "s1", "2024-03-02"),
+            ("My favourite food is grilled sardines", "Ana", "s1", "2024-03-02"),
+            ("Ana owns a parrot", None, None, "2024-03-06"),
+        ],
+        "Where did Ana move?",
+        "Lisbon",
+    ),
+    case(
+        "allergy-in-chat",
+        "family",
+        [
+            (
+                "By the way, I'm allergic to peanuts, so no satay for me.",
+                "Lena",
+                "w2",
+                "2024-05-12T19:34:00",
+            ),
+        ],
+        "Does Lena have any food allergies?",
+        "allergic to peanuts",
+    ),
+    case(
+        "agent-note-vs-chat",
+        "family",
+        [
+            ("Lena's dentist appointment is on 3 June at 14:00.", None, None, "2024-05-21"),
+        ],
+        "When is the dentist appointment?",
+        "dentist appointment",
+    ),
+    case(
+        "tool-result",
+        "dev",
+        [
+            (
+                "pytest: 412 passed, 3 failed in 38.2s (test_upload, test_retry, test_auth)",
+                "tool",
+                None,
+                "2024-09-15T16:05:00",
+            ),
+        ],
+        "which tests failed?",
+        "3 failed",
+    ),
+    case(
+        "db-choice",
+        "dev",
+        [
+            (
+                "We decided to use PostgreSQL 16 for the production database.",
+                "user",
+                "c4",
+                "2024-09-20T09:00:00",
+            ),
+            (
+                "Noted. I'll write the migrations for Postgres then.",
+                "assistant",
+                "c4",
+                "2024-09-20T09:01:00",
+            ),
+        ],
+        "which database do we use in production?",
+        "PostgreSQL 16",
+    ),
+    case(
+        "guitar-teacher-day",
+        "friends",
+        [],
+        "Which day can the guitar teacher do?",
+        "Tuesdays",
+    ),
+    case(
+        "book-opinion",
+        "friends",
+        [],
+        "What did Rosa think of the fantasy book's ending?",
+        "Too rushed",
+    ),
+    case(
+        "kitchen-colour",
+        "family",
+        [],
+        "What colour is the kitchen now?",
+        "pale green",
+    ),
+    case(
+        "mum-travel",
+        "family",
+        [],
+        "How is Lena's mum travelling here?",
+        "night train",
+    ),
+    case(
+        "secret-name",
+        "dev",
+        [],
+        "What was the secret called by mistake?",
+        "PYPI_TOKEN",
+    ),
+    case(
+        "windows-fix",
+        "dev",
+        [],
+        "how did we fix the Windows path problem?",
+        ("pathlib everywhere", "replaced os.path calls with pathlib"),
+    ),
+    case(
+        "three-facts-car",
+        "none",
+        [
+            ("I drive a grey Volvo estate.", "Sam", "a", "2024-01-03"),
+            ("My sister lives in Leeds.", "Sam", "a", "2024-01-03"),
+            ("I work night shifts at the hospital.", "Sam", "b", "2024-01-09"),
+        ],
+        "What car does Sam have?",
+        "Volvo",
+    ),
+    case(
+        "three-facts-sister",
+        "none",
+        [
+            ("I drive a grey Volvo estate.", "Sam", "a", "2024-01-03"),
+            ("My sister lives in Leeds.", "Sam", "a", "2024-01-03"),
+            ("I work night shifts at the hospital.", "Sam", "b", "2024-01-09"),
+        ],
+        "where does Sam's sister live",
+        "Leeds",
+    ),
+    case(
+        "three-facts-shift",
+        "none",
+        [
+            ("I drive a grey Volvo estate.", "Sam", "a", "2024-01-03"),
+            ("My sister lives in Leeds.", "Sam", "a", "2024-01-03"),
+            ("I work night shifts at the hospital.", "Sam", "b", "2024-01-09"),
+        ],
+        "what hours does Sam work?",
+        "night shifts",
+    ),
+    case(
+        "no-sessions-notes",
+        "none",
+        [
+            ("Prefers email over phone calls.", None, None, None),
+            ("Birthday: 14 February.", None, None, None),
+            ("Has two children, Mia and Leo.", None, None, None),
+            ("Lives near the river in Ghent.", None, None, None),
+        ],
+        "how should I contact them?",
+        "email over phone",
+    ),
+    case(
+        "no-sessions-birthday",
+        "none",
+        [
+            ("Prefers email over phone calls.", None, None, None),
+            ("Birthday: 14 February.", None, None, None),
+            ("Has two children, Mia and Leo.", None, None, None),
+            ("Lives near the river in Ghent.", None, None, None),
+        ],
+        "when is their birthday",
+        "14 February",
+    ),
+    case(
+        "no-sessions-kids",
+        "none",
+        [
+            ("Prefers email over phone calls.", None, None, None),
+            ("Birthday: 14 February.", None, None, None),
+            ("Has two children, Mia and Leo.", None, None, None),
+            ("Lives near the river in Ghent.", None, None, None),
+        ],
+        "what are the kids' names?",
+        "Mia and Leo",
+    ),
+    case(
+        "speaker-named-but-other-topic",
+        "friends",
+        [
+            ("Kai's dog is a border collie called Biscuit.", None, None, "2023-12-02"),
+        ],
+        "What breed is Kai's dog?",
+        "border collie",
+    ),
+    case(
+        "budget-number",
+        "none",
+        [
+            ("Let's plan the offsite.", "Priya", "p1", "2024-02-01T09:00:00"),
+            ("Venue options are Bruges or Antwerp.", "Priya", "p1", "2024-02-01T09:01:00"),
+            (
+                "Finance approved a budget of 12,000 euros for it.",
+                "Marc",
+                "p1",
+                "2024-02-01T09:03:00",
+            ),
+            ("Great, I'll book the venue this week.", "Priya", "p1", "2024-02-01T09:04:00"),
+            ("Who is handling catering?", "Marc", "p2", "2024-02-05T11:00:00"),
+            ("Jonas said he would.", "Priya", "p2", "2024-02-05T11:01:00"),
+        ],
+        "how much money do we have for the offsite?",
+        "12,000 euros",
+    ),
+    case(
+        "catering-who",
+        "none",
+        [
+            ("Let's plan the offsite.", "Priya", "p1", "2024-02-01T09:00:00"),
+            ("Venue options are Bruges or Antwerp.", "Priya", "p1", "2024-02-01T09:01:00"),
+            (
+                "Finance approved a budget of 12,000 euros for it.",
+                "Marc",
+                "p1",
+                "2024-02-01T09:03:00",
+            ),
+            ("Great, I'll book the venue this week.", "Priya", "p1", "2024-02-01T09:04:00"),
+            ("Who is handling catering?", "Marc", "p2", "2024-02-05T11:00:00"),
+            ("Jonas said he would.", "Priya", "p2", "2024-02-05T11:01:00"),
+        ],
+        "who takes care of the catering?",
+        "Jonas said he would",
+    ),
+    case(
+        "venue-options",
+        "none",
+        [
+            ("Let's plan the offsite.", "Priya", "p1", "2024-02-01T09:00:00"),
+            ("Venue options are Bruges or Antwerp.", "Priya", "p1", "2024-02-01T09:01:00"),
+            (
+                "Finance approved a budget of 12,000 euros for it.",
+                "Marc",
+                "p1",
+                "2024-02-01T09:03:00",
+            ),
+            ("Great, I'll book the venue this week.", "Priya", "p1", "2024-02-01T09:04:00"),
+        ],
+        "which cities are we considering for the offsite",
+        "Bruges or Antwerp",
+    ),
+    case(
+        "medication",
+        "family",
+        [
+            (
+                "The doctor put me on 20 mg of atorvastatin, one tablet at night.",
+                "Omar",
+                "w4",
+                "2024-05-25T09:00:00",
+            ),
+            ("Hope it helps!", "Lena", "w4", "2024-05-25T09:01:00"),
+        ],
+        "what medicine is Omar taking?",
+        "atorvastatin",
+    ),
+    case(
+        "wifi-password",
+        "none",
+        [
+            ("The guest wifi password is tulip-7742.", None, None, "2024-04-01"),
+            ("Check-in is after 3 pm.", None, None, "2024-04-01"),
+            ("Parking is in the garage under the building, spot 14.", None, None, "2024-04-01"),
+        ],
+        "what's the wifi password",
+        "tulip-7742",
+    ),
+    case(
+        "parking",
+        "none",
+        [
+            ("The guest wifi password is tulip-7742.", None, None, "2024-04-01"),
+            ("Check-in is after 3 pm.", None, None, "2024-04-01"),
+            ("Parking is in the garage under the building, spot 14.", None, None, "2024-04-01"),
+        ],
+        "where do I park the car?",
+        "spot 14",
+    ),
+    case(
+        "api-rate-limit",
+        "dev",
+        [
+            (
+                "The vendor API allows 600 requests per minute per key.",
+                "assistant",
+                "c5",
+                "2024-09-22T10:00:00",
+            ),
+            ("OK, we will batch the calls then.", "user", "c5", "2024-09-22T10:01:00"),
+        ],
+        "what is the rate limit of the vendor API?",
+        "600 requests per minute",
+    ),
+    case(
+        "python-versions",
+        "dev",
+        [],
+        "which Python versions does CI test?",
+        "3.10 to 3.12",
+    ),
+    case(
+        "game-night-day",
+        "friends",
+        [],
+        "When is game night?",
+        "Friday at my place",
+    ),
+    case(
+        "paraphrase-job",
+        "family",
+        [
+            ("Omar got promoted to head of logistics at the port.", None, None, "2024-05-30"),
+        ],
+        "What is Omar's role at work now?",
+        "head of logistics",
+    ),
+    case(
+        "paraphrase-hobby",
+        "friends",
+        [],
+        "What instrument does Rosa want to pick up?",
+        "guitar",
+    ),
+    case(
+        "short-answer-reply",
+        "none",
+        [
+            ("What's your favourite season?", "Ines", "q1", "2024-06-01T12:00:00"),
+            ("Autumn, definitely, for the colours.", "Tom", "q1", "2024-06-01T12:01:00"),
+            ("Mine is summer.", "Ines", "q1", "2024-06-01T12:02:00"),
+            ("I like the beach too but it gets too hot.", "Tom", "q1", "2024-06-01T12:03:00"),
+        ],
+        "Which season does Tom like best?",
+        "Autumn",
+    ),
+    case(
+        "team-size",
+        "dev",
+        [
+            ("Our team is five engineers and one designer.", "user", "c6", "2024-09-25T09:00:00"),
+        ],
+        "how big is the team?",
+        "five engineers",
+    ),
+    case(
+        "flight-number",
+        "family",
+        [
+            (
+                "Mum's flight is LH 2024, landing at 17:40 on 6 June.",
+                "Lena",
+                "w5",
+                "2024-06-01T08:00:00",
+            ),
+            ("I'll pick her up then.", "Omar", "w5", "2024-06-01T08:05:00"),
+        ],
+        "what time does the flight land?",
+        "17:40",
+    ),
+    case(
+        "deadline",
+        "none",
+        [
+            ("Kickoff meeting went well.", "Noor", "k1", "2024-07-01T10:00:00"),
+            ("The client wants the first draft by 15 August.", "Noor", "k1", "2024-07-01T10:02:00"),
+            ("Let's meet again next Monday.", "Eli", "k1", "2024-07-01T10:05:00"),
+            ("I booked the small room.", "Noor", "k2", "2024-07-08T09:00:00"),
+            ("Thanks, see you there.", "Eli", "k2", "2024-07-08T09:01:00"),
+        ],
+        "When is the draft due?",
+        "15 August",
+    ),
+    case(
+        "config-value",
+        "dev",
+        [
+            (
+                "Set worker_concurrency=8 in celery.conf on the staging box.",
+                "assistant",
+                "c7",
+                "2024-09-28T15:00:00",
+            ),
+            ("Done, the queue drains much faster now.", "user", "c7", "2024-09-28T15:10:00"),
+        ],
+        "what concurrency did we configure for celery workers",
+        "worker_concurrency=8",
+    ),
+    case(
+        "plant-care",
+        "none",
+        [
+            ("Water the fern twice a week.", None, None, None),
+            ("The cactus only needs water once a month.", None, None, None),
+            ("The orchid likes indirect light.", None, None, None),
+        ],
+        "how often does the cactus need watering?",
+        "once a month",
+    ),
+    case(
+        "orchid-light",
+        "none",
+        [
+            ("Water the fern twice a week.", None, None, None),
+            ("The cactus only needs water once a month.", None, None, None),
+            ("The orchid likes indirect light.", None, None, None),
+        ],
+        "where should the orchid go?",
+        "indirect light",
+    ),
+    case(
+        "neighbour-name",
+        "family",
+        [
+            (
+                "Our new neighbour is called Beatriz, she is a violinist.",
+                "Omar",
+                "w6",
+                "2024-06-03T18:00:00",
+            ),
+        ],
+        "What does the new neighbour do?",
+        "violinist",
+    ),
+    case(
+        "error-message",
+        "dev",
+        [
+            (
+                "ImportError: cannot import name 'soft_unicode' from 'markupsafe'",
+                "tool",
+                None,
+                "2024-09-29T11:00:00",
+            ),
+            ("Pin markupsafe to 2.0.1 and it goes away.", "assistant", "c8", "2024-09-29T11:01:00"),
+        ],
+        "how do I fix the markupsafe import error",
+        "Pin markupsafe",
+    ),
+    case(
+        "birthday-gift",
+        "friends",
+        [
+            (
+                "For Kai's birthday I'm getting him a vinyl of his favourite band.",
+                "Rosa",
+                "f5",
+                "2023-12-05T10:00:00",
+            ),
+        ],
+        "What is Rosa giving Kai for his birthday?",
+        "vinyl",
+    ),
+    case(
+        "score-of-match",
+        "friends",
+        [
+            ("Final score was 3-2 after extra time.", "Kai", "f1", "2023-11-02T21:04:00"),
+        ],
+        "what was the final score of the match",
+        "3-2",
+    ),
+    case(
+        "gym-schedule",
+        "none",
+        [
+            (
+                "I go to the gym on Mondays and Thursdays before work.",
+                "Dev",
+                "g1",
+                "2024-03-01T07:00:00",
+            ),
+            ("Nice routine!", "Ari", "g1", "2024-03-01T07:01:00"),
+            ("I also cook a big batch of chili every Sunday.", "Dev", "g1", "2024-03-01T07:02:00"),
+            ("Dev mentioned he hates running.", None, None, "2024-03-02"),
+        ],
+        "On which days does Dev work out?",
+        "Mondays and Thursdays",
+    ),
+    case(
+        "sunday-cooking",
+        "none",
+        [
+            (
+                "I go to the gym on Mondays and Thursdays before work.",
+                "Dev",
+                "g1",
+                "2024-03-01T07:00:00",
+            ),
+            ("Nice routine!", "Ari", "g1", "2024-03-01T07:01:00"),
+            ("I also cook a big batch of chili every Sunday.", "Dev", "g1", "2024-03-01T07:02:00"),
+            ("Dev mentioned he hates running.", None, None, "2024-03-02"),
+        ],
+        "what does Dev cook at the weekend?",
+        "chili",
+    ),
+]
