@@ -48,8 +48,10 @@ CORE = "core"
 INSTRUCTION, PREFERENCE, NOTE = "instruction", "preference", "note"
 # Core records of a scope read for a profile or a search (the most recent first).
 MAX_CORE = 200
-# Cosine similarity (not the store's [0, 1] score) above which a standing record bears on a query.
+# Cosine similarity (not the store's [0, 1] score) above which a standing record bears on a query;
+# on a request (a task for the assistant, ``applies``) a looser one.
 RELEVANT = 0.45
+RELEVANT_TO_TASK = 0.3
 # Two standing records are about the same subject above this similarity, or above SHARED when
 # they also share a topic word.
 SAME_SUBJECT = 0.8
@@ -768,7 +770,9 @@ def profile(store: Store, where: Scope) -> Profile:
 _TASK = re.compile(
     r"^(?:(?:hey|hi|ok|okay|so|please|now|next|also|and)[,\s]+)*(?:(?:can|could|would|will)\s+you"
     r"|help\s+me|i\s+(?:need|want|'d\s+like|would\s+like)\s+(?:you\s+)?to|i'?m\s+(?:trying|going)"
-    r"\s+to|let'?s|how\s+(?:do|can|should|would)\s+(?:i|we|you)|what'?s\s+the\s+best\s+way\s+to"
+    r"\s+to|let'?s|how\s+(?:\w+\s+)?(?:do|can|should|would)\s+(?:i|we|you)"
+    r"|what'?s\s+the\s+best\s+way\s+to|push|commit|merge|release|ship|run|install|upgrade|publish"
+    r"|rename|clean\s+up|document|remind|order|buy|pick|choose|arrange|organise"
     r"|write|implement|build|create|make|add|fix|refactor|debug|draft|plan|schedule|book|set\s+up"
     r"|setup|design|generate|explain|summari[sz]e|translate|review|rewrite|update|migrate|deploy"
     r"|configure|test|port|convert|optimi[sz]e|find|recommend|suggest|compose|reply|answer|send"
@@ -804,6 +808,8 @@ def applies(record: Record, query: str) -> str | None:
     if not _TASK.search(query.strip()):
         return None
     text = record.content
+    if "address" in subjects(text):
+        return "answers"
     if _CODE_RULE.search(text) and not _SCHEDULE.search(text):
         return "code" if _CODE.search(query) else None
     if _CONTACT.search(text.lower()) or re.search(r"\b(?:call|meeting|schedule)\w*\b", text, re.I):
@@ -842,7 +848,9 @@ def surface(
         if v is not None:
             norm = float(np.linalg.norm(v) * np.linalg.norm(q))
             similarity = float(np.dot(v, q)) / norm if norm else None
-        why = "similar" if similarity is not None and similarity >= RELEVANT else None
+        task = bool(_TASK.search(query.strip()))
+        bar = RELEVANT_TO_TASK if task else RELEVANT
+        why = "similar" if similarity is not None and similarity >= bar else None
         why = why or applies(record, query)
         if why is None:
             continue
