@@ -88,6 +88,7 @@ class Host(Protocol):
         user_id: str,
         filters: Mapping[str, Any] | None = None,
         limit: int = 100,
+        cursor: str | None = None,
     ) -> Page: ...
 
 
@@ -563,6 +564,49 @@ def load_episodes(self: Host, episodes: Iterable[Mapping[str, Any]]) -> list[Epi
         start += len(d.items)
     _index(self, "episode", heads, [e.task for e in out])
     return out
+
+
+def reindex(self: Host, *, user_id: str, team_id: str | None = None) -> int:
+    """Complete what an interrupted ``add_episode`` (a crash after its records committed, before
+    it returned) may have left undone in a scope: the task record's link to its steps and the
+    task units of episodes and lessons. Reads the whole scope's episodes: maintenance, not a
+    per-call cost. Returns how many records it completed.
+
+    Raises:
+        InvalidInput: a bad scope.
+    """
+    scope = scope_of(user_id, team_id)
+    fixed = 0
+    for meta, filters in (("episode", _EPISODES), ("lesson", _LESSONS)):
+        cursor: str | None = None
+        while True:
+            page = self.list(user_id=scope, filters=filters, limit=500, cursor=cursor)
+            have = self.store.vectors([part_id(r.id, UNIT_INDEX) for r in page.records])
+            todo = []
+            for r in page.records:
+                info = r.metadata.get(meta)
+                if not isinstance(info, dict):
+                    continue
+                if meta == "episode" and not r.sources:
+                    where = {"metadata.episode_id": str(info["id"])}
+                    parts = self.list(user_id=scope, filters=where, limit=3 * MAX_STEPS).records
+                    if parts:
+                        linked = replace(r, sources=tuple(p.id for p in parts))
+                        reason = f"episode {info['id']}: its steps (reindex)"
+                        writer.new_version(
+                            self.store, r, linked, None, op="link", at=_time.now(),
+                            reason=reason, actor="derived",
+                        )  # fmt: skip
+                        fixed += 1
+                if part_id(r.id, UNIT_INDEX) not in have:
+                    todo.append((r, str(info.get("task", ""))))
+            if todo:
+                _index(self, meta, [r for r, _ in todo], [t for _, t in todo])
+                fixed += len(todo)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    return fixed
 
 
 # -- recall ------------------------------------------------------------------------------------
