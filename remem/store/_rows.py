@@ -97,9 +97,16 @@ def from_row(row: Mapping[str, Any] | tuple[Any, ...]) -> Record:
     for name in COLUMNS:
         value = values[name]
         if name in _JSON:
-            value = json.loads(value) if isinstance(value, str) else value
-            if name != "metadata":
-                value = tuple(value or ())
+            if (
+                value == "[]" and name != "metadata"
+            ):  # most note lists are empty: no parse for them (shortlists, units)
+                value = ()
+            elif value == "{}":
+                value = {}
+            else:
+                value = json.loads(value) if isinstance(value, str) else value
+                if name != "metadata":
+                    value = tuple(value or ())
         elif name in _TIME:
             value = _time.load(value) if isinstance(value, str) else value
         kwargs[name] = value

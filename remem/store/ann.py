@@ -184,7 +184,8 @@ class UserVectors:
         dims: int,
         rows: Sequence[tuple[int, str, bytes, str, bool, float]],
     ) -> UserVectors:
-        """Load from (rowid, id, embedding blob, level, valid, expires) rows in rowid order."""
+        """Load from (rowid, id, embedding blob, level, valid, expires) rows, in any order
+        (``SQLiteStore`` groups them by level: one level's rows are then scored in place)."""
         vecs = cls(user_id, dims, len(rows))
         n = len(rows)
         if n:
@@ -358,15 +359,43 @@ def exact(
     q = query.astype(np.float32, copy=False)
     # einsum, not BLAS: OpenBLAS spreads one matrix-vector product over every core, which on a
     # busy machine costs 10-50x more than one core's SIMD loop (measured: docs/benchmarks.md).
-    if rows.size * 2 > vecs.n:  # most rows: one product over the matrix beats gathering them
-        sims = np.einsum("ij,j->i", vecs.matrix[: vecs.n], q)[rows]
-    else:
-        sims = np.einsum("ij,j->i", vecs.matrix[rows], q)
+    sims = _products(vecs.matrix[: vecs.n], rows, q)
     take = min(limit, sims.size)
     top = np.argpartition(-sims, take - 1)[:take]
-    top = top[np.lexsort((vecs.rowids[rows[top]], -sims[top]))]  # best first, ties by rowid
+    # Every row tied with the last one taken competes, so which of them make the cut is decided
+    # by rowid, not by where they sit in the matrix.
+    kth = sims[top].min()
+    top = np.concatenate((top[sims[top] > kth], np.flatnonzero(sims == kth)))
+    top = top[np.lexsort((vecs.rowids[rows[top]], -sims[top]))][:take]  # best first, ties by rowid
     scores = np.clip((sims[top] + 1.0) / 2.0, 0.0, 1.0).tolist()
     return [(vecs.ids[int(rows[i])], s) for i, s in zip(top, scores, strict=True)]
+
+
+_GAP = 64  # rows between two runs of wanted rows that are scored anyway (cheaper than a copy)
+_MAX_RUNS = 16
+
+
+def _products(matrix: Vector, rows: np.ndarray, q: Vector) -> np.ndarray:
+    """``matrix[rows] @ q`` for ascending ``rows``, by runs of nearby rows: rows are loaded
+    grouped by level (``SQLiteStore._vectors``), so one level's rows are a few long runs, scored
+    in place instead of gathered into a copy of their vectors first (a 10k-row level of a 35k-row
+    user: 0.6 ms instead of 3.2)."""
+    cut = np.flatnonzero(np.diff(rows) > _GAP) + 1
+    starts = np.concatenate(([0], cut))
+    ends = np.concatenate((cut, [rows.size]))
+    spans = rows[ends - 1] + 1 - rows[starts]
+    if cut.size >= _MAX_RUNS or int(spans.sum()) > 2 * rows.size:  # scattered rows
+        if rows.size * 2 > matrix.shape[0]:  # most rows: one product over all beats a gather
+            out: np.ndarray = np.einsum("ij,j->i", matrix, q)[rows]
+        else:
+            out = np.einsum("ij,j->i", matrix[rows], q)
+        return out
+    sims = np.empty(rows.size, dtype=np.float32)
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        first, last = int(rows[a]), int(rows[b - 1]) + 1
+        block = np.einsum("ij,j->i", matrix[first:last], q)
+        sims[a:b] = block[rows[a:b] - first]
+    return sims
 
 
 def approximate(

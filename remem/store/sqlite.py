@@ -32,6 +32,7 @@ from remem.store.base import CAPABILITIES, Scope, part_ids
 from remem.types import HistoryEntry, Link, Page, Record, Vector
 
 _COLS = ", ".join(_rows.COLUMNS)
+_ALL = 1 << 62  # a LIMIT that is no limit
 _HCOLS = ", ".join(_rows.HISTORY_COLUMNS)
 
 
@@ -652,16 +653,31 @@ class SQLiteStore:
         scopes = " OR ".join(scope_token(scope.user_id, level) for level in scope.levels)
         match = f"text : ({words}) AND scope : ({scopes})"
         clause, args = _rows.where(scope, "?", _condition, prefix="m.")
+        # The full-text matches are ranked first and only the best of them joined to their rows
+        # for the scope's other conditions (validity, expiry, filters): joining every match
+        # before the sort read thousands of rows per query in a large scope. While the
+        # conditions drop so many that fewer than ``limit`` remain, more matches are ranked.
+        fetch = max(2 * limit, limit + 16)
         with self._read() as conn:
             fts = _fts(conn, scope.user_id)
-            rows = conn.execute(
-                f"SELECT m.id, bm25({fts}, 1.0, 0.0) AS s FROM {fts} "
-                f"JOIN memories m ON m.rowid = {fts}.rowid "
-                f"WHERE {fts} MATCH ? AND {clause} ORDER BY s LIMIT ?",
-                (match, *args, limit),
-            ).fetchall()
+            while True:
+                rows = conn.execute(
+                    f"SELECT m.id, f.s FROM (SELECT rowid, bm25({fts}, 1.0, 0.0) AS s "
+                    f"FROM {fts} WHERE {fts} MATCH ? ORDER BY s LIMIT ?) AS f "
+                    f"JOIN memories m ON m.rowid = f.rowid WHERE {clause} ORDER BY f.s",
+                    (match, fetch, *args),
+                ).fetchall()
+                if len(rows) >= limit or fetch >= _ALL:
+                    break
+                ranked = conn.execute(
+                    f"SELECT count(*) FROM (SELECT 1 FROM {fts} WHERE {fts} MATCH ? LIMIT ?)",
+                    (match, fetch),
+                ).fetchone()[0]
+                if ranked < fetch:  # every match was ranked: no more to find
+                    break
+                fetch = _ALL if fetch * 4 > _ALL // 4 else fetch * 4
         # FTS5's bm25() is lower-is-better; flip it so higher is more relevant.
-        return [(r[0], -float(r[1])) for r in rows]
+        return [(r[0], -float(r[1])) for r in rows[:limit]]
 
     def vector(
         self, query: Vector, scope: Scope, *, limit: int
@@ -700,7 +716,7 @@ class SQLiteStore:
                 return cached
             rows = conn.execute(
                 "SELECT rowid, id, embedding, level, valid_to IS NULL, expires_at "
-                "FROM memories WHERE user_id = ? ORDER BY rowid",
+                "FROM memories WHERE user_id = ? ORDER BY level, rowid",
                 (user_id,),
             ).fetchall()
         if not rows:
