@@ -410,7 +410,9 @@ def _draft(
             items.append(
                 {
                     **common,
-                    "content": f"observation of step {i + 1}: {s.observation}",
+                    # On a line of its own: the guard sees it as it came (role markers and
+                    # the like are found at the start of a line).
+                    "content": f"observation of step {i + 1}:\n{s.observation}",
                     "occurred_at": at + timedelta(milliseconds=1),
                     "origin": "tool",
                     "metadata": {"episode_id": eid, "step": i, "part": "observation"},
@@ -438,14 +440,19 @@ def _finish(self: Host, draft: _Draft, records: Sequence[Record]) -> Episode:
         actor="derived",
     )
     # What the guard made of each observation: its flags; a quarantined one is not shown.
+    # A step whose action the guard flagged carries its flags too (quarantined: never recalled).
     seen = {r.metadata.get("step"): r for r in parts if r.metadata.get("part") == "observation"}
+    did = {r.metadata.get("step"): r for r in parts if r.metadata.get("part") == "action"}
     shown = []
     for i, s in enumerate(draft.steps):
-        obs = seen.get(i)
+        obs, act = seen.get(i), did.get(i)
         if obs is not None and (obs.flags or obs.level != "record"):
             hidden = obs.level != "record"
             flags = obs.flags or ((obs.level,) if hidden else ())
             s = replace(s, observation=None if hidden else s.observation, flags=flags)
+        if act is not None and (act.flags or act.level != "record"):
+            extra = act.flags or ((act.level,) if act.level != "record" else ())
+            s = replace(s, flags=tuple(dict.fromkeys((*s.flags, *extra))))
         shown.append(s)
     return replace(draft.episode, steps=tuple(shown), record_id=head.id)
 
@@ -688,6 +695,12 @@ def _newest(record: Record) -> tuple[float, str]:
     return (-(record.occurred_at.timestamp() if record.occurred_at else 0.0), record.content)
 
 
+def _observation(content: str) -> str:
+    """An observation record's text without its "observation of step N:" line."""
+    head, sep, rest = content.partition(":\n")
+    return rest if sep and head.startswith("observation of step") else content.split(": ", 1)[-1]
+
+
 def _load(self: Host, scope: str, record: Record) -> Episode:
     """The episode of a task record, with its steps (quarantined observations left out): its
     ``sources`` read by id (a task record without them, by its episode id)."""
@@ -707,7 +720,7 @@ def _load(self: Host, scope: str, record: Record) -> Episode:
             text = m.get("action") or r.content.split(": ", 1)[-1].split(" [", 1)[0]
             actions[i] = Step(str(text), m.get("tool"), m.get("args"))
         elif m.get("part") == "observation":
-            seen[i] = r.content.split(": ", 1)[-1]
+            seen[i] = _observation(r.content)
     steps = tuple(replace(s, observation=seen.get(i)) for i, s in sorted(actions.items()))
     user_meta = {k: v for k, v in record.metadata.items() if k != "episode"}
     when = record.occurred_at.isoformat() if record.occurred_at else None
