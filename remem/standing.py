@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -686,7 +686,15 @@ def same_subject(a: Record, b: Record, cosine: float | None) -> bool:
 
 
 def _when(record: Record) -> datetime:
-    return record.occurred_at or record.created_at or datetime.min
+    """When the user last said it: when it happened, or when it was said again (a repeat merges
+    into the stored record, a new version) or changed, if later."""
+    said = record.occurred_at or record.created_at
+    if record.version > 1 and record.updated_at is not None:
+        said = max(said, record.updated_at) if said is not None else record.updated_at
+    return said or _EPOCH
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def core_records(store: Store, where: Scope) -> list[Record]:
@@ -714,7 +722,7 @@ def core_records(store: Store, where: Scope) -> list[Record]:
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
-    records.sort(key=lambda r: (_when(r), r.created_at or datetime.min), reverse=True)
+    records.sort(key=lambda r: (_when(r), r.created_at or _EPOCH), reverse=True)
     return records[:MAX_CORE]
 
 

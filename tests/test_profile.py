@@ -114,6 +114,14 @@ def test_the_latest_per_subject_wins_and_the_old_one_stays(mem: Memory) -> None:
     assert hits[ids.index(old)].explain["standing"]["replaced_by"] == new
 
 
+def test_an_instruction_said_again_is_the_latest(mem: Memory) -> None:
+    first, _, again = _store(
+        mem, "Never call me before 9.", "Call me any time after 8.", "Never call me before 9."
+    )
+    assert again == first  # the repeat merged into the stored record: a new version
+    assert [i.content for i in mem.profile(user_id=U)] == ["Never call me before 9."]
+
+
 @pytest.mark.parametrize(
     ("older", "newer"),
     [
