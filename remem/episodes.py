@@ -23,7 +23,9 @@ sequence that keeps succeeding ("seq"), a step that keeps failing ("avoid") and 
 unless another one ran before it ("pre"). Each is a record of kind "procedural", origin
 "derived", metadata ``{"lesson": {"kind", "key", "rule", "task", "support", "of", "confidence",
 "sources"}}``, linked by ``sources`` to the episodes' task records; its confidence
-``(support + 1) / (of + 2)`` decays as later episodes contradict it. No LLM writes lessons.
+``(support + 1) / (of + 2)`` decays as later episodes contradict it. The lessons are counted,
+never a model's guess; with an LLM configured the model words a new one (``Lesson.text``, from
+the rule, its support and its source episodes), without one the rule is its text.
 """
 
 from __future__ import annotations
@@ -242,6 +244,8 @@ class Lesson:
         confidence: ``(support + 1) / (of + 2)``.
         sources: the task record ids of the episodes that support it (also its ``sources``).
         score: its relevance to the task asked about (similarity × confidence).
+        text: the lesson in words: with an LLM configured, the model's sentence (grounded in
+            the rule, its support and its source episodes); else ``rule``.
     """
 
     id: str
@@ -254,6 +258,7 @@ class Lesson:
     confidence: float
     sources: tuple[str, ...] = ()
     score: float = 0.0
+    text: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -267,6 +272,7 @@ class Lesson:
             "confidence": self.confidence,
             "sources": list(self.sources),
             "score": self.score,
+            "text": self.text or self.rule,
         }
 
     @classmethod
@@ -282,6 +288,7 @@ class Lesson:
             confidence=float(data["confidence"]),
             sources=tuple(data.get("sources") or ()),
             score=float(data.get("score", 0.0)),
+            text=str(data.get("text") or data["rule"]),
         )
 
 
@@ -899,12 +906,15 @@ def _learn(self: Host, scope: str, episode: Episode) -> None:
     if not fresh:
         return
     items = []
+    by_id = {ep["record_id"]: ep for ep in pool}
     for (kind, pattern), st in fresh:
         rule = _rule(kind, pattern)
         info = {"kind": kind, "pattern": list(pattern), "rule": rule, "task": episode.task}
         info |= {"support": st.support, "of": st.of, "sources": st.sources[-POOL:]}
         info["confidence"] = round((st.support + 1) / (st.of + 2), 4)
-        content = f"Lesson for tasks like {episode.task!r}: {rule}."
+        text, info["written_by"] = _words(self, rule, pattern, st, by_id)
+        info["text"] = text
+        content = f"Lesson for tasks like {episode.task!r}: {text.rstrip('.')}."
         items.append(
             {"content": content, "user_id": scope, "kind": "procedural", "origin": "derived"}
             | {"metadata": {"lesson": info}}
@@ -916,12 +926,34 @@ def _learn(self: Host, scope: str, episode: Episode) -> None:
     _index(self, "lesson", stored, [episode.task] * len(stored))
 
 
+def _words(
+    self: Host, rule: str, pattern: Sequence[str], st: _Stats, pool: Mapping[str, Any]
+) -> tuple[str, str]:
+    """A new lesson's words and who wrote them: with an LLM configured, the model (the insight
+    task ``remem.llm.tasks.lesson_text``, shown the rule, its support and its source episodes:
+    tasks, outcomes and step sequences, never an observation); else, or when the model fails
+    or strays from the rule, the rule itself."""
+    llm = getattr(self, "llm", None)
+    if llm is None:
+        return rule, "rule"
+    from remem.llm import tasks
+
+    evidence = []
+    for rid in st.sources[-POOL:]:
+        ep = pool.get(rid)
+        if ep is not None:
+            steps = " → ".join(ep.get("signature") or []) or "none"
+            evidence.append(f"{ep.get('task')}: {ep.get('outcome')}; steps {steps}")
+    text = tasks.lesson_text(rule, pattern, st.support, st.of, evidence, llm=llm, fallback=False)
+    return (text, "llm") if text else (rule, "rule")
+
+
 def _lesson(record: Record, score: float) -> Lesson:
     info = record.metadata["lesson"]
     return Lesson(
         record.id, str(info["kind"]), tuple(info["pattern"]), str(info["rule"]), str(info["task"]),
         int(info["support"]), int(info["of"]), float(info["confidence"]),
-        tuple(info.get("sources") or ()), round(score, 4),
+        tuple(info.get("sources") or ()), round(score, 4), str(info.get("text") or info["rule"]),
     )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ Heuristics (no model):
     extract_facts: no operations (remem keeps the raw record; facts need a model).
     summarize_session: the most central turns (bag-of-words cosine to the others), in order.
     insights: topics (content words) recurring in at least two summaries.
+    lesson_text: the counted rule itself ("do build → migrate → deploy").
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ class _Summary(BaseModel):
 
 class _Insights(BaseModel):
     insights: list[str]
+
+
+class _Lesson(BaseModel):
+    lesson: str
 
 
 _SYSTEM = (
@@ -456,6 +461,72 @@ def recurring_topics(summaries: Sequence[str], *, min_count: int = 2, n: int = 5
     seen = Counter(w for s in summaries for w in set(keywords(s, n=20)))
     common = [w for w, c in seen.most_common() if c >= min_count][:n]
     return [f"Recurring topic: {w} ({seen[w]} of {len(summaries)} sessions)" for w in common]
+
+
+# -- lesson_text (the insight task, for the lessons of remem.episodes) ------------------------
+
+LESSON_MAX_CHARS = 300
+LESSON_MAX_TOKENS = 200
+
+
+def lesson_text(
+    rule: str,
+    pattern: Sequence[str],
+    support: int,
+    of: int,
+    evidence: Sequence[str],
+    *,
+    llm: LLMClient | None = None,
+    fallback: bool = True,
+) -> str | None:
+    """The words of a lesson counted from episodes (``remem.episodes``): the insight task,
+    grounded in the lesson's own evidence.
+
+    The model sees the counted rule, its support (n of m) and the episodes it was counted from
+    (task, outcome, step sequence: tools and actions only, never an observation), and writes
+    one sentence of advice. Its text is kept only when it names every step of ``pattern``
+    (it must say the same thing, not another); else the heuristic.
+
+    Args:
+        rule: the counted rule ("do build → migrate → deploy").
+        pattern: the steps it is about.
+        support: episodes that agree with it.
+        of: episodes it applies to.
+        evidence: one line per source episode ("<task>: <outcome>; steps a → b").
+        llm: the model, or None for the heuristic (the rule itself).
+        fallback: use the rule when there is no model or it fails; False returns None then.
+
+    Returns:
+        One sentence, at most ``LESSON_MAX_CHARS``.
+    """
+    shown = _bounded([f"{i}. {e}" for i, e in enumerate(evidence, start=1)])
+    prompt = (
+        "These are an agent's past episodes of similar tasks, with their outcomes and steps. "
+        f"Counting them gave this rule: {rule} (supported by {support} of the {of} episodes it "
+        "applies to). State it as one short, general sentence of advice for the next similar "
+        "task: name every step of the rule, say nothing the episodes do not show. "
+        'Return {"lesson": "..."}.\n\n' + "\n".join(shown)
+    )
+
+    def grounded(out: _Lesson) -> str | None:
+        text = " ".join(out.lesson.split())
+        if len(text) > LESSON_MAX_CHARS:
+            text = text[: LESSON_MAX_CHARS - 1].rstrip() + "…"
+        said = text.lower()
+        if text and all(step.lower() in said for step in pattern):
+            return text
+        logger.warning("LLM lesson_text left out a step of %r, using the rule", rule)
+        return rule if fallback else None
+
+    return _ask(
+        llm,
+        "lesson_text",
+        prompt,
+        _Lesson,
+        lambda: rule if fallback else None,
+        grounded,
+        max_tokens=LESSON_MAX_TOKENS,
+    )
 
 
 # -- helpers -----------------------------------------------------------------------------------
