@@ -752,7 +752,8 @@ def cases(
     Each candidate (found by searching the scope's episode task records) scores its task
     similarity × (1 + a bonus for its outcome: success 0.5, partial 0.2, failure 0). Failures
     are informative: the best successes and the best of the rest are taken in turn, and the most
-    similar failure is always kept; the chosen cases are returned by score.
+    similar failure is always kept (for k of 2 or more: ``k=1`` is the best case alone); the
+    chosen cases are returned by score.
 
     Args:
         task: the task at hand.
@@ -791,7 +792,7 @@ def cases(
             if side and len(chosen) < k:
                 chosen.append(side.pop(0))
     failure = next((x for x in scored if x[2] == "failure"), None)
-    if failure is not None and failure not in chosen:
+    if failure is not None and failure not in chosen and k > 1:  # k=1: the best case alone
         chosen = [*chosen[: k - 1], failure]
     chosen.sort(key=lambda x: (-round(x[0], 6), _newest(x[3])))
     out = []

@@ -103,6 +103,8 @@ def test_cases_rank_successes_and_keep_the_most_similar_failure(mem: Memory) -> 
     assert [c.episode.outcome for c in found[:2]] == ["success", "success"]
     assert found[-1].episode.outcome == "failure" and "failure" in found[-1].explain["why"]
     assert all(c.explain["similarity"] > 0.5 for c in found)
+    (best,) = mem.cases("deploy the search service to production", k=1, user_id="ana")
+    assert best.episode.outcome == "success" and best.score == found[0].score
     only = mem.cases("deploy the billing service", user_id="ana", outcome="failure")
     assert {c.episode.outcome for c in only} == {"failure"}
     assert found[0].episode.steps[1].args == {"to": 2}
