@@ -301,3 +301,16 @@ def test_the_scale_bench_grows_a_scope_and_times_recall(tmp_path: Path) -> None:
         work = bench.scale_work(50, 0)
         assert len({w["task"] for w in work}) > 30
         assert {w["outcome"] for w in work} == {"success", "failure", "partial"}
+
+
+def test_a_quarantined_episode_is_not_recalled_and_reindex_brings_it_back(mem: Memory) -> None:
+    from remem.episodes import reindex
+
+    ep = mem.add_episode("deploy the billing service", GOOD, "success", user_id="ana")
+    mem.quarantine(ep.record_id, user_id="ana")
+    assert mem.cases("deploy the billing service", user_id="ana") == []
+    mem.restore(ep.record_id, user_id="ana")  # its record is back; its task unit is rebuilt by:
+    assert reindex(mem, user_id="ana") == 1
+    (case,) = mem.cases("deploy the billing service", user_id="ana")
+    assert case.episode.id == ep.id and case.episode.signature == GOOD_SIG
+    assert reindex(mem, user_id="ana") == 0  # nothing left to do
