@@ -77,7 +77,8 @@ _STANDING_ADVERB = re.compile(
     r"|day|night|week|morning|evening|other|over|along|around|together|right|in|at|set|good|done"
     r"|ready|my\s+life)\b)(?=\s+\w)"
     r"|on\s+(?:mondays|tuesdays|wednesdays|thursdays|fridays|saturdays|sundays|weekends|weekdays)"
-    r"|on\s+\w+days?\s+(?:mornings|evenings|afternoons|nights)|\bin\s+the\s+mornings\b)"
+    r"|on\s+\w+days?\s+(?:mornings|evenings|afternoons|nights)|\bin\s+the\s+mornings\b"
+    r"|\b(?:anything|everything|any\s+(?!time\b|more\b|way\b|chance\b)\w+s)\b)"
 )
 # A standing phrase anywhere: "I'd like responses in bullet points from now on."
 _FROM_NOW = re.compile(
@@ -165,7 +166,8 @@ _CLICHE = re.compile(
     r"\b(?:give\s+up|give\s+in|say\s+never|lose\s+hope|lose\s+sight|stop\s+(?:believing|dreaming|trying"
     r"|learning|growing|smiling|chasing)|believe\s+in|follow\s+your|chase\s+your|yourself"
     r"|your\s+(?:heart|dreams?|passions?|gut|instincts?|feelings?|values)|quit\s+on|look\s+back"
-    r"|keep\s+(?!using\b)\w+ing\b|worr(?:y|ying|ied)|take\s+\w+\s+for"
+    r"|keep\s+(?!using\b)\w+ing\b|worr(?:y|ying|ied)"
+    r"|let\s+(?:anything|anyone|anybody|nothing|it|them|that|this|\w+)\s+(?:stop|get|bring|hold)\s+you|take\s+\w+\s+for"
     r"\s+granted|underestimate|worry|forget\s+(?:where|who|to\s+(?:smile|breathe|have\s+fun)))\b"
 )
 # A one-off request: something here and now ("fix this", "call me tomorrow").
@@ -175,7 +177,8 @@ _ONE_OFF = re.compile(
     r"|sunday|month)|asap|later\s+today|in\s+a\s+(?:minute|second|bit|moment)|for\s+now"
     r"|when\s+you\s+(?:can|get\s+a\s+chance|have\s+(?:a\s+)?(?:time|chance|minute|sec))"
     r"|if\s+you\s+(?:can|could|get\s+a\s+chance))\b"
-    r"|\b(?:this|that|these|those|it)\b(?!\s+(?:project|repo|repository|codebase|code\s+base"
+    r"|^(?:please\s+)?(?:(?:don'?t|do\s+not|never)\s+)?\w+(?:\s+(?:me|us|up|out))?\s+that\b"
+    r"|\b(?:this|these|those|it)\b(?!\s+(?:project|repo|repository|codebase|code\s+base"
     r"|team|company|conversation|chat|workspace|app|service|org|organi[sz]ation|house|when|if"
     r"|household|account|way)\b)"
 )
@@ -194,7 +197,7 @@ _ADDRESS = re.compile(
 )
 _YOU_RULE = re.compile(
     r"\byou\s+(?:should|must|need\s+to|have\s+to|are\s+to|will|shall)\s+(?:always|never"
-    r"|only)\b|\bi\s+(?:want|need|expect|would\s+like|'d\s+like|require)\s+you\s+to\b"
+    r"|only)\b|\bi(?:\s+want|\s+need|\s+expect|\s+would\s+like|'d\s+like|\s+require)\s+you\s+to\b"
     r"|\bi\s+(?:don'?t|do\s+not)\s+(?:want|need)\s+you\s+to\b"
     r"|\bi(?:'d|\s+would)\s+(?:appreciate\s+it|prefer\s+it|like\s+it)\s+if\s+you\b"
     r"|\bi(?:'d|\s+would)\s+rather\s+(?:you|not\s+have\s+you)\b"
@@ -228,7 +231,7 @@ _RULE_SUBJECT = re.compile(
     r"|errors?|examples?|output|explanations?|imports?|files?|lines?|classes|methods|endpoints?"
     r"|queries|migrations?|configs?|secrets?|passwords?|dependencies|releases?|meetings?"
     r"|calls?|notifications?|reminders?|prices?|amounts?|temperatures?|distances?)\s+"
-    r"(?:should|must|need\s+to|have\s+to|are\s+to|shall|ought\s+to|go|belong|live"
+    r"(?:should|must|need\s+to|have\s+to|are\s+to|shall|ought\s+to|go|belong|live|needs?|requires?"
     r"|may\s+not|can'?t|cannot)\b"
 )
 _LANGUAGE_REPLY = re.compile(
@@ -320,8 +323,14 @@ def _clause_kind(s: str, original: str) -> str | None:
         s,
     ):
         return INSTRUCTION
-    if _TASK_CLAUSE.search(s) and not re.match(
-        r"^(?:he|she|they|it|there|we|i\s+(?:was|did))\b", s
+    feeling = re.search(
+        r"\b(?:love|like|enjoy|appreciate|miss|adore|hate)\s+(?:it\s+)?(?:when|whenever|if)\s+you\b",
+        s,
+    )
+    if (
+        _TASK_CLAUSE.search(s)
+        and not feeling
+        and not re.match(r"^(?:he|she|they|it|there|we|i\s+(?:was|did))\b", s)
     ):
         after_comma = s.split(",", 1)[1].strip() if "," in s else ""
         if (
@@ -412,6 +421,24 @@ def _clause_kind(s: str, original: str) -> str | None:
     if _PROJECT.match(s) and (_TARGET.search(s) or contrasted) and not _ONE_OFF.search(s):
         return INSTRUCTION
     if _LANGUAGE_REPLY.match(s):
+        return INSTRUCTION
+    no_in = re.match(r"^no\s+(?:\w+\s+){1,3}?(?:in|on|for|with|inside)\s+(.+)$", s)
+    if no_in and _TARGET.search(no_in.group(1)):
+        return INSTRUCTION
+    if re.match(
+        r"^(?:please\s+)?(?:stick\s+(?:to|with)|default\s+to|favou?r|standardi[sz]e\s+on)\b", s
+    ):
+        if not _ONE_OFF.search(s) or _STANDING_ADVERB.search(s):
+            return INSTRUCTION
+    if re.match(
+        r"^(?:please\s+)?(?:don'?t|do\s+not|never)\s+(?:bring\s+up|mention|talk\s+about|discuss|joke\s+about"
+        r"|suggest|recommend)\b",
+        s,
+    ) and not _ONE_OFF.search(s):
+        return INSTRUCTION
+    if re.match(
+        r"^(?:please\s+)?remind\s+me\s+(?:about|of)\s+(?:\w+\s+)?\w+s\b", s
+    ) and not _ONE_OFF.search(s):
         return INSTRUCTION
     terse = _TERSE.match(s) and len(s.split()) <= 4
     if terse and not re.search(r"\b(?:you|me|us|as|best|worst|\w+est)\b", s):
