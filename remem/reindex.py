@@ -3,7 +3,8 @@
 Every row gets its new vector the way a fresh ingest with the new embedder would have made it:
 a stored record (or a quarantined one) the pooled vector of its sentences
 (``Parts.embed_records``), a fact unit its sentence's vector, a session unit the normalized mean of
-its turns' new vectors, a lesson none (zeros). The new vectors go to a column of their own
+its turns' new vectors, an episode's task unit its task text's vector, a guard lesson none
+(zeros). The new vectors go to a column of their own
 (``embedding_next``), a batch per transaction, so a killed reindex keeps what it did and the next
 run goes on from there (its target is kept in the store too). When every row has one, a single
 transaction swaps them in and records the new embedder.
@@ -29,6 +30,7 @@ from remem.embed.base import Embedder, identity
 from remem.errors import ConfigError, StoreError
 from remem.organize import facts
 from remem.parts import Parts
+from remem.store.base import part_id
 from remem.types import Record, Vector
 
 BATCH = 256
@@ -117,18 +119,33 @@ def _vectors(parts: Parts, rows: list[Record]) -> list[tuple[Record, Vector]]:
     """Each row's vector under the new embedder, made as the write path makes it."""
     dims = parts.embedder.dims
     out: dict[str, Vector] = {}
-    stored = [r for r in rows if r.level not in (facts.LEVEL, "lesson")]
-    if stored:
-        pooled, _ = parts.embed_records(stored)
-        out.update(zip((r.id for r in stored), pooled, strict=True))
-    pieces = [r for r in rows if r.level == facts.LEVEL]
+    tasks = [r for r in rows if _task_unit(r)]
+    if tasks:  # an episode's (or episode lesson's) task unit: its task text, as a query
+        out.update(zip((r.id for r in tasks), parts.embed([r.content for r in tasks]), strict=True))
+    for r in rows:
+        if r.level == "lesson" and r.id not in out:  # a guard lesson: matched by signature,
+            out[r.id] = np.zeros(dims, dtype=np.float32)  # never by similarity (derive.learn)
+    pieces = [r for r in rows if r.level == facts.LEVEL and r.id not in out]
     if pieces:
         flat = parts.embed([t for r in pieces for t in facts.embed_texts([r.content], r.speaker)])
         out.update(zip((r.id for r in pieces), flat, strict=True))
-    for r in rows:
-        if r.level == "lesson":  # matched by signature, never by similarity (derive.learn)
-            out[r.id] = np.zeros(dims, dtype=np.float32)
+    stored = [r for r in rows if r.id not in out]
+    if stored:
+        pooled, _ = parts.embed_records(stored)
+        out.update(zip((r.id for r in stored), pooled, strict=True))
     return [(r, out[r.id]) for r in rows]
+
+
+def _task_unit(record: Record) -> bool:
+    """A task unit of ``remem.episodes`` (``<record id>#<UNIT_INDEX>``, levels "episode" and
+    "lesson"), whose vector is its task text's embedding."""
+    from remem.episodes import UNIT_INDEX, UNIT_LEVEL
+
+    return (
+        record.level in UNIT_LEVEL.values()
+        and len(record.sources) == 1
+        and record.id == part_id(record.sources[0], UNIT_INDEX)
+    )
 
 
 def _session_units(store: Any, batch: int, dims: int) -> None:
