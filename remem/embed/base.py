@@ -73,6 +73,16 @@ def embed(embedder: Embedder, texts: Sequence[str], *, batch_size: int = 64) -> 
     return normalize(np.vstack(parts))
 
 
+def warm(embedder: Embedder) -> None:
+    """Load the embedder's model and run it once (a server is ready only after this: the first
+    request then costs what every later one does, not a model load).
+
+    Raises:
+        EmbeddingError: the embedder failed.
+    """
+    embed(embedder, ["remem is warming up its embedder."])
+
+
 def normalize(matrix: Vector) -> Vector:
     """Scale rows to unit length (zero rows stay zero)."""
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)

@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import remem
 from remem.config import default_path
+from remem.embed.base import warm
 from remem.errors import (
     HTTP_STATUS,
     ConfigError,
@@ -136,6 +137,9 @@ def create_app(
                     stack.callback(keys.close)
             if mcp_server is not None:
                 await stack.enter_async_context(mcp_server.session_manager.run())
+            # The model is loaded and run once before the server takes requests (uvicorn
+            # accepts none until this returns), so /readyz answers only from a warm worker.
+            await run_in_threadpool(warm, memory.embedder)
             yield
 
     app = FastAPI(
@@ -206,7 +210,8 @@ def _health_routes(app: FastAPI) -> None:
 
     @app.get("/readyz", response_model=schemas.HealthOut, tags=["health"])
     def readyz(request: Request) -> dict[str, str]:
-        """Readiness: the store answers a read (503 when it does not)."""
+        """Readiness: the store answers a read (503 when it does not); served only once the
+        embedder is loaded and warm (the app's startup)."""
         auth: Auth = request.app.state.auth
         auth.memory.list(user_id="_readyz", limit=1)
         return {"status": "ready"}
