@@ -36,7 +36,10 @@ import numpy as np
 from remem._fs import private_dir
 from remem.types import Vector
 
-EXACT_LIMIT = 20_000  # rows a query may see, at most, for an exact search
+# Rows a query may see, at most, for an exact search. One level's rows are scored in place
+# (``_products``): 24.5k fact rows of a 10k-memory scope took ~3.0 ms exactly against ~5.4 ms
+# through HNSW (and a cold process skips loading the index): docs/benchmarks.md, stop 17.
+EXACT_LIMIT = 40_000
 CACHE_BYTES = 512 * 2**20  # the default bound of one store's vector cache
 _ROW_OVERHEAD = 160  # bytes per row besides its vector: rowid, id string, position map, flags
 _MIN_CAPACITY = 64
