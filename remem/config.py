@@ -92,6 +92,8 @@ class Weights:
             much", a day or time for "which day", a name for "who"; ``remem.retrieve.answertype``).
         asks: taken away from a turn that is itself a question (it asks, it does not tell).
         router: scale session weights by peakedness (MemGAS).
+        newer: for a question in the present tense, a record newer than a better-ranked one of
+            the same subject ranks above it (``remem.retrieve.updates``).
         protect: the record both BM25 and vector (turn or fact) rank first is never passed by
             one that neither retriever ranks first, whatever the additions (except its reply).
     """
@@ -109,6 +111,7 @@ class Weights:
     answer: float = 0.3
     asks: float = 0.3
     router: bool = True
+    newer: bool = True
     protect: bool = True
 
 
@@ -221,6 +224,7 @@ class Settings:
     answer_weight: float = _flat("retrieval", "weights", "answer")
     asks_weight: float = _flat("retrieval", "weights", "asks")
     router: bool = _flat("retrieval", "weights", "router")
+    newer: bool = _flat("retrieval", "weights", "newer")
     protect: bool = _flat("retrieval", "weights", "protect")
     organize: bool = _flat("write", "organize")
     guard: bool = _flat("write", "guard")

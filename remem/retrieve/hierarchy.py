@@ -25,7 +25,7 @@ from typing import Any
 from remem import _text
 from remem.config import Weights as Weights  # the weights and their defaults live in Settings
 from remem.organize import facts, timeexpr
-from remem.retrieve import answertype, fusion, router
+from remem.retrieve import answertype, fusion, router, updates
 from remem.retrieve.hybrid import turn_runs
 from remem.store.base import Scope, Store
 from remem.types import Hit, Record, Vector
@@ -36,6 +36,9 @@ _SUBSTANCE_TERMS = 15  # content words at which a turn counts as fully substanti
 _LIFT_TOP = 10
 _LINK_TOP = 10
 _LINK_RELATIONS = frozenset({"similar", "entity"})
+_PREVIOUS = (
+    0.5  # what a superseded record reached by a past question gets, of its successor's score
+)
 
 
 @dataclass
@@ -76,11 +79,15 @@ class Candidates:
         rows: turn id -> its row.
         first: retriever name -> the candidates it ranks first.
         replies: turn id -> the strong question turn it answers (stage neighbors).
+        newer: record id -> the older record of the same subject it replaces (stage latest).
+        previous: superseded records a question about the past reached (stage links).
     """
 
     rows: dict[str, Row] = field(default_factory=dict)
     first: dict[str, set[str]] = field(default_factory=dict)
     replies: dict[str, str] = field(default_factory=dict)
+    newer: dict[str, str] = field(default_factory=dict)
+    previous: set[str] = field(default_factory=set)
 
     def add(self, doc: str, name: str, value: float) -> None:
         """Component ``name`` adds ``value`` to ``doc`` (made a candidate if it is not one).
@@ -150,9 +157,12 @@ def search(
     units = sessions(table, store, query, query_vector, scope, rrf_k=rrf_k, weights=weights)
     lift(table, units, weights)
     neighbors(table, units, weights, store)
-    links(table, store, weights)
+    present = updates.asks_present(query)
+    links(table, store, weights, past=not present and scope.as_of is None)
     shortlist(table, store, scope, limit=limit)
     features(table, query, weights, now)
+    if weights.newer and scope.as_of is None and present:
+        latest(table, store, query_vector)
     return hits(table, limit, protect=weights.protect)
 
 
@@ -277,12 +287,18 @@ def neighbors(
             table.replies.setdefault(src[pos + 1], doc)
 
 
-def links(table: Candidates, store: Store, weights: Weights) -> None:
-    """Stage links: one hop from the strongest turns along "similar" and "entity" links."""
+def links(table: Candidates, store: Store, weights: Weights, *, past: bool = False) -> None:
+    """Stage links: one hop from the strongest turns along "similar" and "entity" links; for a
+    question about the past (``past``), also to the records a strong turn superseded: what held
+    before is what such a question asks for, and it is hidden from every other search."""
     if not weights.link:
         return
     strong = dict(table.strongest(_LINK_TOP))
     for link in store.links(list(strong)):
+        if past and link.relation == "supersedes" and link.a in strong:
+            table.add(link.b, "previous", _PREVIOUS * strong[link.a])
+            table.previous.add(link.b)
+            continue
         if link.relation not in _LINK_RELATIONS:
             continue
         for origin, dst in ((link.a, link.b), (link.b, link.a)):
@@ -295,13 +311,36 @@ def shortlist(table: Candidates, store: Store, scope: Scope, *, limit: int) -> N
     scope does not allow (a neighbour or linked turn may be out of it) leave the table."""
     total = {d: r.score for d, r in table.rows.items()}
     ids = [d for d, _ in fusion.top(total, max(limit * 3, 30))]
-    page = store.list(replace(scope, ids=tuple(ids)), limit=len(ids), cursor=None)
+    wanted = replace(scope, ids=tuple(ids), include_superseded=bool(table.previous))
+    page = store.list(wanted, limit=len(ids), cursor=None)
     rows = {}
     for record in page.records:
+        if table.previous and record.valid_to is not None and record.id not in table.previous:
+            continue  # superseded: only the ones a past question reached may stay
         row = table.rows.get(record.id, Row())
         row.record = record
         rows[record.id] = row
     table.rows = rows
+
+
+def latest(table: Candidates, store: Store, query_vector: Vector) -> None:
+    """Stage latest: a record newer than a better-ranked one of the same subject (see
+    ``remem.retrieve.updates``) is placed just above it (``explain["newer"]``)."""
+    rows = {d: r for d, r in table.rows.items() if r.record is not None}
+    order = sorted(rows, key=lambda d: (-rows[d].score, d))
+    head = [rows[d].record for d in order[: updates.HEAD]]
+    vectors = store.vectors(order[: updates.HEAD])
+    strong = {
+        d
+        for d in order[: updates.HEAD]
+        if min(rows[d].ranks.values(), default=updates.STRONG_RANK + 1) <= updates.STRONG_RANK
+    }
+    replaced = updates.newer_first(head, vectors, query_vector, strong)  # type: ignore[arg-type]
+    for doc, older in replaced.items():
+        table.newer[doc] = older
+        above, row = rows[older].score, rows[doc]
+        if row.score <= above:
+            row.parts["newer"] = above - row.score + 1e-6 * max(abs(above), 1.0)
 
 
 def hits(table: Candidates, limit: int, *, protect: bool = True) -> list[Hit]:
@@ -319,7 +358,11 @@ def hits(table: Candidates, limit: int, *, protect: bool = True) -> list[Hit]:
     if best is not None:
         at = order.index(best)
         tops = set().union(*table.first.values())
-        weak = [d for d in order[:at] if d not in tops and table.replies.get(d) != best]
+        weak = [
+            d
+            for d in order[:at]
+            if d not in tops and table.replies.get(d) != best and table.newer.get(d) != best
+        ]
         ceiling = rows[best].score
         for n, doc in enumerate(weak, start=1):
             row = rows[doc]

@@ -1,0 +1,113 @@
+"""The latest fact wins (issue 14, item 2): when two of a query's best records are about the
+same thing — both match the query, and they are close to each other — but were said at
+different times, the newer is the current one. For a question in the present tense ("what car
+do I drive?", "when is standup?") it ranks above the older; for a question about the past ("used
+to", "before", "did …", a named time) nothing moves, and ``as_of`` sees the past as it was.
+
+This is ranking, not deletion: both records stay, with their history. It needs no slot patterns:
+"I drive a red Honda Civic" and "I sold the Civic and bought a blue Tesla" share no phrasing, but
+both answer "what car do I drive?" and are close in meaning.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import numpy as np
+
+from remem import _text
+from remem.types import Record, Vector
+
+HEAD = 5  # how deep in the ranking a pair is looked for
+SAME_SUBJECT = 0.3  # cosine between the two records at which they are about one thing
+SHARED_SUBJECT = 0.15  # ... when they also name a thing in common
+MARGIN = 0.05  # ... and closer to each other than either is to any other record of the head
+STRONG_RANK = 3  # the newer is among the first this many of some retriever (it matches itself)
+MIN_GAP_S = 3600.0  # said at least this far apart (not two turns of one breath)
+AS_RELEVANT = 0.35  # the newer's cosine to the query, at least this share of the older's
+
+_PAST = re.compile(
+    r"\b(?:did|was|were|had|used\s+to|before|previously|originally|formerly|at\s+first|"
+    r"in\s+the\s+past|back\s+then|earlier|ago|former|old|first|initially|last\s+(?:year|month|"
+    r"week|time)|history|change[ds]?|since|until|"
+    # the common irregular past forms
+    r"went|came|made|got|took|saw|gave|told|said|found|felt|bought|sold|left|met|ran|wrote|"
+    r"began|brought|thought|knew|became|chose|won|lost|spent|heard|kept|built|taught|caught|"
+    r"fell|held|paid|sent|meant|sat|stood|understood|ate|drank|drove|flew|grew|threw|wore)\b",
+    re.IGNORECASE,
+)
+# A regular past form ("moved", "motivated") — unless the question is in the present, where it is
+# a participle ("where is the database hosted?").
+_ED = re.compile(r"\b[a-z]{2,}ed\b", re.IGNORECASE)
+_NOT_ED = frozenset("need speed indeed bed red seed feed breed shed embed weed".split())
+_PRESENT_AUX = frozenset("is are am do does don't doesn't isn't aren't".split())
+
+
+def asks_present(query: str) -> bool:
+    """Whether ``query`` asks how things are now (no past tense, no "before", "used to", ...)."""
+    head = query[:2000]
+    if _PAST.search(head):
+        return False
+    words = set(_text.words(head))
+    if words & _PRESENT_AUX:
+        return True
+    return not any(m.group(0).lower() not in _NOT_ED for m in _ED.finditer(head))
+
+
+def newer_first(
+    records: list[Record], vectors: dict[str, Vector], query: Vector, strong: set[str] | None = None
+) -> dict[str, str]:
+    """Among ``records`` (best first): the best-ranked record that a newer record of the same
+    subject (as relevant to ``query``, within ``AS_RELEVANT``) replaces, as {newer id: older
+    id} — whether the newer is already above it or not. One pair per query (the subject the
+    query is most about), so a remark that happens to be newer and a little similar cannot
+    climb a chain of them.
+
+    Same subject: close in meaning (cosine ``SAME_SUBJECT``), or a little close and naming a
+    thing in common ("sold the Civic" after "I drive a red Honda Civic"); and each other's
+    nearest by ``MARGIN`` — in a chat where every turn is about the same few things (all close),
+    two of them being close says nothing. The newer must match the query on its own (among the
+    first ``STRONG_RANK`` of a retriever, when ``strong`` names those).
+    """
+    head = [r for r in records[:HEAD] if r.id in vectors]
+    if len(head) < 2:
+        return {}
+    mat = np.stack([np.asarray(vectors[r.id], dtype=np.float32) for r in head])
+    mat /= np.maximum(np.linalg.norm(mat, axis=1, keepdims=True), 1e-12)
+    q = np.asarray(query, dtype=np.float32).reshape(-1)
+    rel = mat @ (q / max(float(np.linalg.norm(q)), 1e-12))
+    sims = mat @ mat.T
+    said = [{_text.stem(t) for t in _text.terms(r.content[:2000])} for r in head]
+
+    def same(i: int, j: int) -> bool:
+        close = sims[i, j] >= SAME_SUBJECT or (sims[i, j] >= SHARED_SUBJECT and said[i] & said[j])
+        others = [sims[i, k] for k in range(len(head)) if k not in (i, j)]
+        return bool(close and sims[i, j] - max(others, default=0.0) >= MARGIN)
+
+    for i, earlier in enumerate(head):
+        later = [
+            j
+            for j in range(len(head))
+            if j != i
+            and same(i, j)
+            and rel[j] >= AS_RELEVANT * rel[i]
+            and _gap(earlier, head[j]) >= MIN_GAP_S
+            and (strong is None or head[j].id in strong)
+        ]
+        if later:
+            best = max(later, key=lambda j: (sims[i, j] * rel[j], _when(head[j])))
+            return {head[best].id: earlier.id}
+    return {}
+
+
+def _when(record: Record) -> datetime | None:
+    return record.occurred_at or record.created_at
+
+
+def _gap(earlier: Record, later: Record) -> float:
+    """Seconds by which ``later`` was said after ``earlier`` (negative or 0 when it was not)."""
+    a, b = _when(earlier), _when(later)
+    if a is None or b is None:
+        return 0.0
+    return (b - a).total_seconds()

@@ -1,0 +1,75 @@
+"""Run the knowledge-update scenarios (shared by ``tests/test_knowledge_update.py`` and by
+``python -m tests.updates_runner``, which prints a report)."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from remem import Memory
+from tests.data.updates import DISTRACTORS, SCENARIOS
+
+OLD_AT = "2024-01-10T10:00:00"
+BETWEEN = "2024-03-01T00:00:00"
+NEW_AT = "2024-06-20T18:30:00"
+
+
+@dataclass
+class Outcome:
+    """Where the old and new statements ranked (0-based; None: not in the top 10)."""
+
+    present_new: int | None
+    present_old: int | None
+    past_old: int | None
+    as_of_old: int | None
+
+    @property
+    def newer_first(self) -> bool:
+        """The newer ranks above the older, and in the top 3."""
+        new, old = self.present_new, self.present_old
+        return new is not None and new < 3 and (old is None or new < old)
+
+    @property
+    def older_findable(self) -> bool:
+        return self.past_old is not None and self.past_old < 5 and self.as_of_old == 0
+
+
+def run(index: int, root: Path, **settings: Any) -> Outcome:
+    """Write scenario ``index`` as a user's chat over months, then ask its questions."""
+    _domain, old, new, present, past = SCENARIOS[index]
+    with Memory(root / f"u{index}.db", **settings) as memory:
+        memory.add(old, user_id="u", speaker="user", session_id="s1", occurred_at=OLD_AT)
+        for n, text in enumerate(DISTRACTORS):
+            when = f"2024-0{2 + n % 4}-1{n}T09:00:00"
+            memory.add(text, user_id="u", speaker="user", session_id=f"d{n}", occurred_at=when)
+        memory.add(new, user_id="u", speaker="user", session_id="s9", occurred_at=NEW_AT)
+
+        def where(query: str, text: str, **kw: Any) -> int | None:
+            ranked = [h.record.content for h in memory.search(query, user_id="u", **kw)]
+            return ranked.index(text) if text in ranked else None
+
+        return Outcome(
+            present_new=where(present, new),
+            present_old=where(present, old),
+            past_old=where(past, old),
+            as_of_old=where(present, old, as_of=BETWEEN),
+        )
+
+
+def main() -> None:
+    newer = findable = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (domain, _old, _new, present, _past) in enumerate(SCENARIOS):
+            out = run(i, Path(tmp))
+            newer += out.newer_first
+            findable += out.older_findable
+            if not (out.newer_first and out.older_findable):
+                print(f"{domain:12s} {present!r}: {out}")
+    n = len(SCENARIOS)
+    print(f"newer first {newer}/{n} = {newer / n:.1%}; older findable {findable}/{n}")
+
+
+if __name__ == "__main__":
+    main()
