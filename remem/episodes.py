@@ -661,6 +661,10 @@ def _found(
     while True:
         hits = self.store.vector(query, Scope(user_id=scope, levels=(level,)), limit=limit)
         if not hits:
+            if meta == "lesson" and self.store.vector(
+                query, Scope(scope, levels=("episode",)), limit=1
+            ):
+                return []  # an indexed scope without lessons (yet)
             return _searched(self, task, scope, filters, meta, agent_id)
         sims: dict[str, float] = {}
         for uid, score in hits:
@@ -708,17 +712,29 @@ def _observation(content: str) -> str:
     return rest if sep and head.startswith("observation of step") else content.split(": ", 1)[-1]
 
 
-def _load(self: Host, scope: str, record: Record) -> Episode:
-    """The episode of a task record, with its steps (quarantined observations left out): its
-    ``sources`` read by id (a task record without them, by its episode id)."""
+def _parts(self: Host, scope: str, records: Sequence[Record]) -> dict[str, list[Record]]:
+    """The step and observation records of these task records, by task record id: their
+    ``sources`` read by id in one query (a task record without them, by its episode id)."""
+    wanted = tuple(dict.fromkeys(i for r in records for i in r.sources))
+    found: dict[str, Record] = {}
+    if wanted:
+        page = self.store.list(Scope(user_id=scope, ids=wanted), limit=len(wanted), cursor=None)
+        found = {r.id: r for r in page.records}
+    out = {}
+    for record in records:
+        if record.sources:
+            out[record.id] = [found[i] for i in record.sources if i in found]
+        else:
+            where = {"metadata.episode_id": str(record.metadata["episode"]["id"])}
+            out[record.id] = self.list(user_id=scope, filters=where, limit=3 * MAX_STEPS).records
+    return out
+
+
+def _load(record: Record, parts: Sequence[Record]) -> Episode:
+    """The episode of a task record, from its step and observation records (quarantined ones
+    are not among them)."""
     info = record.metadata["episode"]
     eid = str(info["id"])
-    if record.sources:
-        where = Scope(user_id=scope, ids=tuple(record.sources))
-        parts = self.store.list(where, limit=len(record.sources), cursor=None).records
-    else:
-        filters = {"metadata.episode_id": eid}
-        parts = self.list(user_id=scope, filters=filters, limit=3 * MAX_STEPS).records
     actions: dict[int, Step] = {}
     seen: dict[int, str] = {}
     for r in parts:
@@ -796,10 +812,12 @@ def cases(
         chosen = [*chosen[: k - 1], failure]
     chosen.sort(key=lambda x: (-round(x[0], 6), _newest(x[3])))
     out = []
+    parts = _parts(self, scope, [x[3] for x in chosen])
     for score, sim, result, record in chosen:
         why = "the most similar failure: what not to do" if result == "failure" else "similar"
         explain = {"similarity": round(sim, 4), "outcome": result, "bonus": BONUS[result]}
-        out.append(Case(_load(self, scope, record), round(score, 4), {**explain, "why": why}))
+        episode = _load(record, parts[record.id])
+        out.append(Case(episode, round(score, 4), {**explain, "why": why}))
     return out
 
 
