@@ -14,7 +14,7 @@ from remem import filters as _filters
 from remem.errors import NotFound
 from remem.guard import policy, trust
 from remem.parts import Parts
-from remem.retrieve import hierarchy
+from remem.retrieve import coverage, hierarchy
 from remem.retrieve import timeline as _timeline
 from remem.store.base import Scope, Store
 from remem.types import HistoryEntry, Hit, Link, Page, Record, Vector
@@ -125,18 +125,23 @@ def search(
         levels=(level,),
     )
     vector = query_vector(query)
+    # A summary, "list every …" or order question: a deeper pool, then each session's best turns
+    # in time order (``remem.retrieve.coverage``).
+    arc = level == "record" and coverage.asks_coverage(query)
     hits = hierarchy.search(
         parts.store,
         query,
         vector,
         where,
-        limit=limit,
+        limit=max(limit, coverage.POOL) if arc else limit,
         candidates=s.candidates,
         rrf_k=s.rrf_k,
         weights=weights(parts, level),
         now=_time.now,
     )
     hits = review(parts.store, hits, where.user_id) if s.guard else hits
+    if arc:
+        hits = coverage.arc(hits, limit)
     return standing.surface(parts.store, hits, query, vector, where, limit=limit)
 
 
