@@ -54,8 +54,27 @@ def sentences(text: str) -> list[str]:
         else:
             out.append(carry)
     if len(out) > MAX_FACTS:
-        out[MAX_FACTS - 1 :] = [" ".join(out[MAX_FACTS - 1 :])]
+        out = _regroup(out, MAX_FACTS)
     return out or [text.strip() or text]
+
+
+def _regroup(pieces: list[str], n: int) -> list[str]:
+    """``pieces`` joined, in order, into at most ``n`` runs of about equal length: a long turn's
+    every line stays in a piece the model reads whole (joining the tail into one last piece
+    left everything past the 12th sentence beyond the model's 256-token window)."""
+    total = sum(len(p) for p in pieces)
+    target = total / n
+    runs: list[list[str]] = [[]]
+    size = 0.0
+    for i, piece in enumerate(pieces):
+        left = len(pieces) - i  # pieces still to place, including this one
+        open_runs = n - len(runs)  # runs that may still be started
+        if runs[-1] and open_runs > 0 and (size + len(piece) / 2 > target or left <= open_runs):
+            runs.append([])
+            size = 0.0
+        runs[-1].append(piece)
+        size += len(piece)
+    return ["\n".join(r) for r in runs]
 
 
 def embed_texts(pieces: Sequence[str], speaker: str | None) -> list[str]:
