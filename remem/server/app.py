@@ -139,7 +139,8 @@ def create_app(
                 await stack.enter_async_context(mcp_server.session_manager.run())
             # The model is loaded and run once before the server takes requests (uvicorn
             # accepts none until this returns), so /readyz answers only from a warm worker.
-            await run_in_threadpool(warm, memory.embedder)
+            # The inner embedder, not the metrics' timing proxy: a warm-up embeds nothing asked.
+            await run_in_threadpool(warm, getattr(memory.embedder, "inner", memory.embedder))
             yield
 
     app = FastAPI(
