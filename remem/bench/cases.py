@@ -379,7 +379,7 @@ def scale(
             [scale_task(f, random.Random(f"{seed}:q{run}:{i}")) for i, f in enumerate(families)]
         )
     for size in sorted(sizes):
-        t0 = time.perf_counter()
+        started = time.perf_counter()
         bulk_end = max(have, size - learned)
         own = memory.settings
         if not organize_growth:
@@ -404,7 +404,7 @@ def scale(
             have += 1
             if progress is not None:
                 progress(1)
-        grow_s = time.perf_counter() - t0
+        grow_s = time.perf_counter() - started
         per_run: dict[str, list[float]] = {"cases50": [], "cases95": [], "less50": [], "less95": []}
         found: list[int] = []
         for asked in asked_by_run:
