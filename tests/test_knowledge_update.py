@@ -63,6 +63,8 @@ def _mk(path: Path) -> bool:
         ("Who is my manager?", True),
         ("Where is the staging database hosted?", True),  # a present passive
         ("When is standup?", True),
+        ("How old am I?", True),
+        ("What is the first step of the deploy?", True),
         ("Where did I live before?", False),
         ("What did I use to drink in the morning?", False),
         ("What was my salary in 2022?", False),

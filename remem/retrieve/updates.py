@@ -29,7 +29,7 @@ AS_RELEVANT = 0.35  # the newer's cosine to the query, at least this share of th
 
 _PAST = re.compile(
     r"\b(?:did|was|were|had|used\s+to|before|previously|originally|formerly|at\s+first|"
-    r"in\s+the\s+past|back\s+then|earlier|ago|former|old|first|initially|last\s+(?:year|month|"
+    r"in\s+the\s+past|back\s+then|earlier|ago|former|formerly|initially|last\s+(?:year|month|"
     r"week|time)|history|change[ds]?|since|until|"
     # the common irregular past forms
     r"went|came|made|got|took|saw|gave|told|said|found|felt|bought|sold|left|met|ran|wrote|"
