@@ -915,8 +915,8 @@ def _learn(self: Host, scope: str, episode: Episode) -> None:
                 fresh.append((key, st))
             continue
         info = record.metadata["lesson"]
-        if (info["support"], info["of"]) == (st.support, st.of):
-            continue
+        if st.of == 0 or (info["support"], info["of"]) == (st.support, st.of):
+            continue  # unchanged, or none of these episodes bears on it: it keeps its counts
         info = {**info, "support": st.support, "of": st.of, "confidence": confidence}
         info["sources"] = st.sources[-POOL:]
         changed = replace(record, metadata={"lesson": info}, sources=tuple(st.sources[-POOL:]))
