@@ -149,7 +149,8 @@ def check(
     matrix = np.stack([np.asarray(c.vector, dtype=np.float32) for c in items])
     same = (matrix @ matrix.T) >= threshold
     scans = [
-        _long("scan", c.text, scan) if len(c.text) > _CACHED_CHARS else scan(c.text) for c in items
+        _long("scan", c.text, scan) if len(c.text) > _CACHED_CHARS else _scan_short(c.text)
+        for c in items
     ]
     commanding = [bool({INSTRUCTION, TOOL_CALL}.intersection(f)) for f in scans]
     claims = [_claims(c.text) for c in items]
@@ -259,6 +260,13 @@ def _long(
 
 def _normal_long(text: str) -> str:
     return _long("normal", text, _normal, _NORMAL, _NORMAL_MAX)
+
+
+@functools.lru_cache(maxsize=16384)
+def _scan_short(text: str) -> tuple[str, ...]:
+    """``scan`` of a text of at most ``_CACHED_CHARS`` (bounded: 16k entries of at most 2 KB):
+    the same hits come back search after search, and their verdict does not change."""
+    return scan(text)
 
 
 @functools.lru_cache(maxsize=16384)
