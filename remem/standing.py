@@ -31,6 +31,7 @@ query does not repeat its words, taking at most one slot of the top 5.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -687,13 +688,16 @@ _SCAFFOLD = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def subjects(content: str) -> tuple[str, ...]:
-    """The attributes a standing memory sets (see ``_ATTRIBUTES``), in table order."""
+    """The attributes a standing memory sets (see ``_ATTRIBUTES``), in table order (cached: the
+    same few standing memories are compared on every search)."""
     return tuple(name for name, pattern in _ATTRIBUTES if pattern.search(content))
 
 
-def _topic(content: str) -> set[str]:
-    return {_text.stem(t) for t in _text.terms(content) if t.lower() not in _SCAFFOLD}
+@functools.lru_cache(maxsize=4096)
+def _topic(content: str) -> frozenset[str]:
+    return frozenset(_text.stem(t) for t in _text.terms(content) if t.lower() not in _SCAFFOLD)
 
 
 def same_subject(a: Record, b: Record, cosine: float | None) -> bool:
