@@ -175,6 +175,12 @@ def test_insert_then_get_many_round_trips_every_field(store: Store) -> None:
     assert store.get_many([]) == {}
 
 
+def test_sources_reads_only_what_a_unit_was_built_from(store: Store) -> None:
+    put(store, rec("u1", sources=("t1", "t2", "t3")), rec("u2"))
+    assert store.sources(["u1", "u2", "nope", "u1"]) == {"u1": ("t1", "t2", "t3"), "u2": ()}
+    assert store.sources([]) == {}
+
+
 def test_list_is_in_bytewise_id_order_and_pages_by_cursor(store: Store) -> None:
     ids = ["b2", "A1", "a0", "B9", "c", "_x", "0z"]
     put(store, *(rec(i) for i in ids))

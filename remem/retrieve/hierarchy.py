@@ -99,6 +99,19 @@ class Candidates:
             parts = self.rows.setdefault(doc, Row()).parts
             parts[name] = max(parts.get(name, 0.0), value)
 
+    def add_all(self, docs: tuple[str, ...] | list[str], name: str, value: float) -> None:
+        """``add(doc, name, value)`` for each of ``docs`` (one call for a session's turns)."""
+        if value <= 0:
+            return
+        rows = self.rows
+        for doc in docs:
+            row = rows.get(doc)
+            if row is None:
+                row = rows[doc] = Row()
+            parts = row.parts
+            if parts.get(name, 0.0) < value:
+                parts[name] = value
+
     def fused(self) -> dict[str, float]:
         """id -> fused score, for the candidates a retriever found."""
         return {d: r.fused for d, r in self.rows.items() if r.ranks}
@@ -226,9 +239,9 @@ def sessions(
     uscope = replace(scope, levels=("session",))
     uruns = turn_runs(store, query, query_vector, uscope, depth=_UNIT_LIMIT)
     units.fused = fusion.rrf(uruns, k=rrf_k, weights={"bm25": 1.0, "vector": weights.vector})
-    for uid, unit in store.get_many(list(units.fused)).items():
-        units.sources[uid] = unit.sources
-        for pos, tid in enumerate(unit.sources):
+    for uid, sources in store.sources(list(units.fused)).items():
+        units.sources[uid] = sources
+        for pos, tid in enumerate(sources):
             units.unit_of[tid] = uid
             units.position[tid] = (uid, pos)
     if units.fused and weights.session:
@@ -239,8 +252,7 @@ def sessions(
             else weights.session
         )
         for uid, s in units.fused.items():
-            for tid in units.sources.get(uid, ()):
-                table.add(tid, "session", w * s / umax)
+            table.add_all(units.sources.get(uid, ()), "session", w * s / umax)
     return units
 
 
@@ -257,8 +269,7 @@ def lift(table: Candidates, units: Sessions, weights: Weights) -> None:
     if per_unit:
         pmax = max(per_unit.values())
         for uid, summed in per_unit.items():
-            for tid in units.sources[uid]:
-                table.add(tid, "lift", weights.lift * summed / pmax)
+            table.add_all(units.sources[uid], "lift", weights.lift * summed / pmax)
 
 
 def neighbors(

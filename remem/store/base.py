@@ -79,6 +79,10 @@ class Store(Protocol):
     def get_many(self, ids: Sequence[str]) -> dict[str, Record]:
         """Return the records with these ids that exist (missing ids are left out)."""
 
+    def sources(self, ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """Return the ``sources`` of the records with these ids that exist (what a derived unit
+        was built from), without reading the rest of each record."""
+
     def list(self, scope: Scope, *, limit: int, cursor: str | None) -> Page:
         """Return records in ``scope`` in id order, ``limit`` at a time, after ``cursor``."""
 

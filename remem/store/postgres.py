@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import json
 import math
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -415,6 +416,19 @@ class PostgresStore:
                 f"SELECT {_COLS} FROM memories WHERE id = ANY(%s)", (list(dict.fromkeys(ids)),)
             ).fetchall()
         return {r.id: r for r in map(_rows.from_row, rows)}
+
+    def sources(self, ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """See ``Store.sources``."""
+        with self._conn("read") as conn:
+            rows = conn.execute(
+                "SELECT id, sources FROM memories WHERE id = ANY(%s)", (list(dict.fromkeys(ids)),)
+            ).fetchall()
+        out: dict[str, tuple[str, ...]] = {}
+        for row in rows:
+            rid, raw = row[0], row[1]
+            value = json.loads(raw) if isinstance(raw, str) else raw
+            out[rid] = tuple(value or ())
+        return out
 
     def list(self, scope: Scope, *, limit: int, cursor: str | None) -> Page:
         """See ``Store.list``."""

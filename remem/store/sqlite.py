@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import json
 import sqlite3
 import threading
 import time
@@ -586,6 +587,18 @@ class SQLiteStore:
                 ):
                     record = _rows.from_row(row)
                     out[record.id] = record
+        return out
+
+    def sources(self, ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """See ``Store.sources``."""
+        out: dict[str, tuple[str, ...]] = {}
+        with self._read() as conn:
+            for chunk in _chunks(list(dict.fromkeys(ids)), 500):
+                for rid, raw in conn.execute(
+                    f"SELECT id, sources FROM memories WHERE id IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                ):
+                    out[rid] = tuple(json.loads(raw)) if raw and raw != "[]" else ()
         return out
 
     def list(self, scope: Scope, *, limit: int, cursor: str | None) -> Page:
