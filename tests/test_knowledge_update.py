@@ -39,6 +39,36 @@ def test_the_older_stays_findable_for_past_questions_and_as_of(outcomes: list[Ou
     assert sum(o.older_findable for o in outcomes) / len(outcomes) >= 0.95, misses
 
 
+def test_without_times_the_order_of_writes_decides(tmp_path: Path) -> None:
+    # An app that passes no occurred_at writes the replacement milliseconds after the original.
+    outs = [run(i, tmp_path, dated=False) for i in range(len(SCENARIOS))]
+    assert sum(o.newer_first for o in outs) / len(outs) >= 0.95
+    assert sum(o.past_old is not None and o.past_old < 5 for o in outs) / len(outs) >= 0.95
+
+
+def test_the_next_turns_of_one_conversation_do_not_replace_a_statement(tmp_path: Path) -> None:
+    from remem import Memory
+
+    with Memory(tmp_path / "m.db") as memory:
+        said = memory.add(
+            "We decided to use PostgreSQL 16 for production.",
+            user_id="u",
+            speaker="user",
+            session_id="c1",
+            occurred_at="2024-09-20T09:00:00",
+        )
+        memory.add(
+            "Noted. I'll write the migrations for Postgres then.",
+            user_id="u",
+            speaker="assistant",
+            session_id="c1",
+            occurred_at="2024-09-20T09:01:00",
+        )
+        hits = memory.search("Which database do we use in production?", user_id="u")
+    assert hits[0].record.id == said.id
+    assert "newer" not in hits[0].explain and all("newer" not in h.explain for h in hits)
+
+
 def test_the_component_is_what_puts_the_newer_first(tmp_path: Path) -> None:
     # With the stage off, the older (it usually matches the question's words better) wins most.
     sample = range(0, len(SCENARIOS), 4)

@@ -16,6 +16,12 @@ BETWEEN = "2024-03-01T00:00:00"
 NEW_AT = "2024-06-20T18:30:00"
 
 
+def where_in(memory: Memory, query: str, text: str, **kw: Any) -> int | None:
+    """0-based rank of the memory holding ``text`` for ``query`` (None: not in the top 10)."""
+    ranked = [h.record.content for h in memory.search(query, user_id="u", **kw)]
+    return ranked.index(text) if text in ranked else None
+
+
 @dataclass
 class Outcome:
     """Where the old and new statements ranked (0-based; None: not in the top 10)."""
@@ -36,15 +42,25 @@ class Outcome:
         return self.past_old is not None and self.past_old < 5 and self.as_of_old == 0
 
 
-def run(index: int, root: Path, **settings: Any) -> Outcome:
-    """Write scenario ``index`` as a user's chat over months, then ask its questions."""
+def run(index: int, root: Path, *, dated: bool = True, **settings: Any) -> Outcome:
+    """Write scenario ``index`` as a user's chat over months (``dated``), or as an app that
+    passes no times writes it (one after the other, a few milliseconds apart), then ask its
+    questions."""
     _domain, old, new, present, past = SCENARIOS[index]
-    with Memory(root / f"u{index}.db", **settings) as memory:
-        memory.add(old, user_id="u", speaker="user", session_id="s1", occurred_at=OLD_AT)
+    with Memory(root / f"u{index}{'' if dated else '-undated'}.db", **settings) as memory:
+        at = (lambda when: when) if dated else (lambda when: None)
+        memory.add(old, user_id="u", speaker="user", session_id="s1", occurred_at=at(OLD_AT))
         for n, text in enumerate(DISTRACTORS):
             when = f"2024-0{2 + n % 4}-1{n}T09:00:00"
-            memory.add(text, user_id="u", speaker="user", session_id=f"d{n}", occurred_at=when)
-        memory.add(new, user_id="u", speaker="user", session_id="s9", occurred_at=NEW_AT)
+            memory.add(text, user_id="u", speaker="user", session_id=f"d{n}", occurred_at=at(when))
+        memory.add(new, user_id="u", speaker="user", session_id="s9", occurred_at=at(NEW_AT))
+        if not dated:
+            return Outcome(
+                where_in(memory, present, new),
+                where_in(memory, present, old),
+                where_in(memory, past, old),
+                0,
+            )
 
         def where(query: str, text: str, **kw: Any) -> int | None:
             ranked = [h.record.content for h in memory.search(query, user_id="u", **kw)]

@@ -24,7 +24,10 @@ SAME_SUBJECT = 0.3  # cosine between the two records at which they are about one
 SHARED_SUBJECT = 0.15  # ... when they also name a thing in common
 MARGIN = 0.05  # ... and closer to each other than either is to any other record of the head
 STRONG_RANK = 3  # the newer is among the first this many of some retriever (it matches itself)
-MIN_GAP_S = 3600.0  # said at least this far apart (not two turns of one breath)
+SAME_SESSION_GAP_S = 3600.0  # within one session, said at least this much later: the next
+# turns of a conversation elaborate ("Noted, I'll write the migrations for Postgres then."), they
+# do not replace; across sessions (or with no session), strictly later is enough — an app that
+# passes no times writes a replacement milliseconds after the older record.
 AS_RELEVANT = 0.35  # the newer's cosine to the query, at least this share of the older's
 
 _PAST = re.compile(
@@ -92,7 +95,7 @@ def newer_first(
             if j != i
             and same(i, j)
             and rel[j] >= AS_RELEVANT * rel[i]
-            and _gap(earlier, head[j]) >= MIN_GAP_S
+            and _later(earlier, head[j])
             and (strong is None or head[j].id in strong)
         ]
         if later:
@@ -103,6 +106,13 @@ def newer_first(
 
 def _when(record: Record) -> datetime | None:
     return record.occurred_at or record.created_at
+
+
+def _later(earlier: Record, later: Record) -> bool:
+    """Whether ``later`` was said after ``earlier`` late enough to replace it."""
+    gap = _gap(earlier, later)
+    same = earlier.session_id is not None and earlier.session_id == later.session_id
+    return gap >= SAME_SESSION_GAP_S if same else gap > 0
 
 
 def _gap(earlier: Record, later: Record) -> float:
