@@ -131,6 +131,48 @@ def case(
     }
 
 
+SAM: list[Mem] = [
+    ("I drive a grey Volvo estate.", "Sam", "a", "2024-01-03"),
+    ("My sister lives in Leeds.", "Sam", "a", "2024-01-03"),
+    ("I work night shifts at the hospital.", "Sam", "b", "2024-01-09"),
+]
+
+CONTACT_NOTES: list[Mem] = [
+    ("Prefers email over phone calls.", None, None, None),
+    ("Birthday: 14 February.", None, None, None),
+    ("Has two children, Mia and Leo.", None, None, None),
+    ("Lives near the river in Ghent.", None, None, None),
+]
+
+OFFSITE: list[Mem] = [
+    ("Let's plan the offsite.", "Priya", "p1", "2024-02-01T09:00:00"),
+    ("Venue options are Bruges or Antwerp.", "Priya", "p1", "2024-02-01T09:01:00"),
+    ("Finance approved a budget of 12,000 euros for it.", "Marc", "p1", "2024-02-01T09:03:00"),
+    ("Great, I'll book the venue this week.", "Priya", "p1", "2024-02-01T09:04:00"),
+    ("Who is handling catering?", "Marc", "p2", "2024-02-05T11:00:00"),
+    ("Jonas said he would.", "Priya", "p2", "2024-02-05T11:01:00"),
+]
+
+GUEST_INFO: list[Mem] = [
+    ("The guest wifi password is tulip-7742.", None, None, "2024-04-01"),
+    ("Check-in is after 3 pm.", None, None, "2024-04-01"),
+    ("Parking is in the garage under the building, spot 14.", None, None, "2024-04-01"),
+]
+
+PLANTS: list[Mem] = [
+    ("Water the fern twice a week.", None, None, None),
+    ("The cactus only needs water once a month.", None, None, None),
+    ("The orchid likes indirect light.", None, None, None),
+]
+
+DEV_ROUTINE: list[Mem] = [
+    ("I go to the gym on Mondays and Thursdays before work.", "Dev", "g1", "2024-03-01T07:00:00"),
+    ("Nice routine!", "Ari", "g1", "2024-03-01T07:01:00"),
+    ("I also cook a big batch of chili every Sunday.", "Dev", "g1", "2024-03-01T07:02:00"),
+    ("Dev mentioned he hates running.", None, None, "2024-03-02"),
+]
+
+
 CASES: list[dict[str, Any]] = [
     # The README's example, once memories have sessions.
     case(
@@ -269,69 +311,42 @@ CASES: list[dict[str, Any]] = [
     case(
         "three-facts-car",
         "none",
-        [
-            ("I drive a grey Volvo estate.", "Sam", "a", "2024-01-03"),
-            ("My sister lives in Leeds.", "Sam", "a", "2024-01-03"),
-            ("I work night shifts at the hospital.", "Sam", "b", "2024-01-09"),
-        ],
+        SAM,
         "What car does Sam have?",
         "Volvo",
     ),
     case(
         "three-facts-sister",
         "none",
-        [
-            ("I drive a grey Volvo estate.", "Sam", "a", "2024-01-03"),
-            ("My sister lives in Leeds.", "Sam", "a", "2024-01-03"),
-            ("I work night shifts at the hospital.", "Sam", "b", "2024-01-09"),
-        ],
+        SAM,
         "where does Sam's sister live",
         "Leeds",
     ),
     case(
         "three-facts-shift",
         "none",
-        [
-            ("I drive a grey Volvo estate.", "Sam", "a", "2024-01-03"),
-            ("My sister lives in Leeds.", "Sam", "a", "2024-01-03"),
-            ("I work night shifts at the hospital.", "Sam", "b", "2024-01-09"),
-        ],
+        SAM,
         "what hours does Sam work?",
         "night shifts",
     ),
     case(
         "no-sessions-notes",
         "none",
-        [
-            ("Prefers email over phone calls.", None, None, None),
-            ("Birthday: 14 February.", None, None, None),
-            ("Has two children, Mia and Leo.", None, None, None),
-            ("Lives near the river in Ghent.", None, None, None),
-        ],
+        CONTACT_NOTES,
         "how should I contact them?",
         "email over phone",
     ),
     case(
         "no-sessions-birthday",
         "none",
-        [
-            ("Prefers email over phone calls.", None, None, None),
-            ("Birthday: 14 February.", None, None, None),
-            ("Has two children, Mia and Leo.", None, None, None),
-            ("Lives near the river in Ghent.", None, None, None),
-        ],
+        CONTACT_NOTES,
         "when is their birthday",
         "14 February",
     ),
     case(
         "no-sessions-kids",
         "none",
-        [
-            ("Prefers email over phone calls.", None, None, None),
-            ("Birthday: 14 February.", None, None, None),
-            ("Has two children, Mia and Leo.", None, None, None),
-            ("Lives near the river in Ghent.", None, None, None),
-        ],
+        CONTACT_NOTES,
         "what are the kids' names?",
         "Mia and Leo",
     ),
@@ -347,38 +362,14 @@ CASES: list[dict[str, Any]] = [
     case(
         "budget-number",
         "none",
-        [
-            ("Let's plan the offsite.", "Priya", "p1", "2024-02-01T09:00:00"),
-            ("Venue options are Bruges or Antwerp.", "Priya", "p1", "2024-02-01T09:01:00"),
-            (
-                "Finance approved a budget of 12,000 euros for it.",
-                "Marc",
-                "p1",
-                "2024-02-01T09:03:00",
-            ),
-            ("Great, I'll book the venue this week.", "Priya", "p1", "2024-02-01T09:04:00"),
-            ("Who is handling catering?", "Marc", "p2", "2024-02-05T11:00:00"),
-            ("Jonas said he would.", "Priya", "p2", "2024-02-05T11:01:00"),
-        ],
+        OFFSITE,
         "how much money do we have for the offsite?",
         "12,000 euros",
     ),
     case(
         "catering-who",
         "none",
-        [
-            ("Let's plan the offsite.", "Priya", "p1", "2024-02-01T09:00:00"),
-            ("Venue options are Bruges or Antwerp.", "Priya", "p1", "2024-02-01T09:01:00"),
-            (
-                "Finance approved a budget of 12,000 euros for it.",
-                "Marc",
-                "p1",
-                "2024-02-01T09:03:00",
-            ),
-            ("Great, I'll book the venue this week.", "Priya", "p1", "2024-02-01T09:04:00"),
-            ("Who is handling catering?", "Marc", "p2", "2024-02-05T11:00:00"),
-            ("Jonas said he would.", "Priya", "p2", "2024-02-05T11:01:00"),
-        ],
+        OFFSITE,
         "who takes care of the catering?",
         "Jonas said he would",
     ),
@@ -417,22 +408,14 @@ CASES: list[dict[str, Any]] = [
     case(
         "wifi-password",
         "none",
-        [
-            ("The guest wifi password is tulip-7742.", None, None, "2024-04-01"),
-            ("Check-in is after 3 pm.", None, None, "2024-04-01"),
-            ("Parking is in the garage under the building, spot 14.", None, None, "2024-04-01"),
-        ],
+        GUEST_INFO,
         "what's the wifi password",
         "tulip-7742",
     ),
     case(
         "parking",
         "none",
-        [
-            ("The guest wifi password is tulip-7742.", None, None, "2024-04-01"),
-            ("Check-in is after 3 pm.", None, None, "2024-04-01"),
-            ("Parking is in the garage under the building, spot 14.", None, None, "2024-04-01"),
-        ],
+        GUEST_INFO,
         "where do I park the car?",
         "spot 14",
     ),
@@ -548,22 +531,14 @@ CASES: list[dict[str, Any]] = [
     case(
         "plant-care",
         "none",
-        [
-            ("Water the fern twice a week.", None, None, None),
-            ("The cactus only needs water once a month.", None, None, None),
-            ("The orchid likes indirect light.", None, None, None),
-        ],
+        PLANTS,
         "how often does the cactus need watering?",
         "once a month",
     ),
     case(
         "orchid-light",
         "none",
-        [
-            ("Water the fern twice a week.", None, None, None),
-            ("The cactus only needs water once a month.", None, None, None),
-            ("The orchid likes indirect light.", None, None, None),
-        ],
+        PLANTS,
         "where should the orchid go?",
         "indirect light",
     ),
@@ -622,34 +597,14 @@ CASES: list[dict[str, Any]] = [
     case(
         "gym-schedule",
         "none",
-        [
-            (
-                "I go to the gym on Mondays and Thursdays before work.",
-                "Dev",
-                "g1",
-                "2024-03-01T07:00:00",
-            ),
-            ("Nice routine!", "Ari", "g1", "2024-03-01T07:01:00"),
-            ("I also cook a big batch of chili every Sunday.", "Dev", "g1", "2024-03-01T07:02:00"),
-            ("Dev mentioned he hates running.", None, None, "2024-03-02"),
-        ],
+        DEV_ROUTINE,
         "On which days does Dev work out?",
         "Mondays and Thursdays",
     ),
     case(
         "sunday-cooking",
         "none",
-        [
-            (
-                "I go to the gym on Mondays and Thursdays before work.",
-                "Dev",
-                "g1",
-                "2024-03-01T07:00:00",
-            ),
-            ("Nice routine!", "Ari", "g1", "2024-03-01T07:01:00"),
-            ("I also cook a big batch of chili every Sunday.", "Dev", "g1", "2024-03-01T07:02:00"),
-            ("Dev mentioned he hates running.", None, None, "2024-03-02"),
-        ],
+        DEV_ROUTINE,
         "what does Dev cook at the weekend?",
         "chili",
     ),
