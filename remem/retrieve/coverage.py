@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from remem.retrieve import timeline
 from remem.types import Hit
 
 POOL = 100  # candidates read for a coverage question (a relevance question reads 3 x limit)
@@ -60,8 +61,7 @@ def arc(ranked: Sequence[Hit], limit: int) -> list[Hit]:
 
 
 def _when(hit: Hit) -> datetime:
-    r = hit.record
-    when = r.occurred_at or r.created_at
+    when = timeline.said(hit.record)
     if when is None:
         return datetime.max.replace(tzinfo=UTC)
     return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -24,6 +24,11 @@ def when(record: Record) -> datetime:
     return record.occurred_at or record.created_at or _EPOCH
 
 
+def said(record: Record) -> datetime | None:
+    """When the memory was said (not what it is about): ``occurred_at``, else ``created_at``."""
+    return record.occurred_at or record.created_at
+
+
 def between(
     records: Iterable[Record], *, start: datetime | None, end: datetime | None
 ) -> list[Record]:

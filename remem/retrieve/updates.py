@@ -12,11 +12,11 @@ both answer "what car do I drive?" and are close in meaning.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 import numpy as np
 
 from remem import _text
+from remem.retrieve import timeline
 from remem.types import Record, Vector
 
 HEAD = 5  # how deep in the ranking a pair is looked for
@@ -99,13 +99,9 @@ def newer_first(
             and (strong is None or head[j].id in strong)
         ]
         if later:
-            best = max(later, key=lambda j: (sims[i, j] * rel[j], _when(head[j])))
+            best = max(later, key=lambda j: (sims[i, j] * rel[j], timeline.said(head[j])))
             return {head[best].id: earlier.id}
     return {}
-
-
-def _when(record: Record) -> datetime | None:
-    return record.occurred_at or record.created_at
 
 
 def _later(earlier: Record, later: Record) -> bool:
@@ -117,7 +113,7 @@ def _later(earlier: Record, later: Record) -> bool:
 
 def _gap(earlier: Record, later: Record) -> float:
     """Seconds by which ``later`` was said after ``earlier`` (negative or 0 when it was not)."""
-    a, b = _when(earlier), _when(later)
+    a, b = timeline.said(earlier), timeline.said(later)
     if a is None or b is None:
         return 0.0
     return (b - a).total_seconds()

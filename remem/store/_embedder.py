@@ -10,7 +10,7 @@ its later searches and writes if a reindex swapped the vectors while it was runn
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from remem.embed.base import describe
@@ -63,3 +63,13 @@ def mismatch(
     if reindex is not None:
         msg += f"; a reindex to {describe(dict(reindex))} is in progress: run it again to finish"
     return EmbedderMismatch(msg, stored=dict(stored), given=dict(given))
+
+
+def check(bound: Mapping[str, Any] | None, meta: Callable[[str], str | None]) -> None:
+    """Raise ``EmbedderMismatch`` when the store's recorded embedder (read with ``meta``, the
+    backend's meta-table lookup) is no longer the ``bound`` one (None: nothing bound yet)."""
+    if bound is None:
+        return
+    stored = meta(KEY)
+    if stored is not None and stored != dump(bound):
+        raise mismatch(load(stored) or {}, bound, reindex=load(meta(REINDEX)))

@@ -280,12 +280,8 @@ class PostgresStore:
         return None if row is None else str(row[0])
 
     def _check_embedder(self, conn: psycopg.Connection[Any]) -> None:
-        if self._embedder is None:
-            return
-        stored = self._meta(conn, _embedder.KEY)
-        if stored is not None and stored != _embedder.dump(self._embedder):
-            reindex = _embedder.load(self._meta(conn, _embedder.REINDEX))
-            raise _embedder.mismatch(_embedder.load(stored) or {}, self._embedder, reindex=reindex)
+        """Raise ``EmbedderMismatch`` if the store's embedder is no longer the bound one."""
+        _embedder.check(self._embedder, lambda key: self._meta(conn, key))
 
     def embedder(self) -> dict[str, Any] | None:
         """See ``SQLiteStore.embedder``."""

@@ -428,12 +428,7 @@ class SQLiteStore:
 
     def _check_embedder(self, conn: sqlite3.Connection) -> None:
         """Raise ``EmbedderMismatch`` if the store's embedder is no longer the bound one."""
-        if self._embedder is None:
-            return
-        stored = self._meta(conn, _embedder.KEY)
-        if stored is not None and stored != _embedder.dump(self._embedder):
-            reindex = _embedder.load(self._meta(conn, _embedder.REINDEX))
-            raise _embedder.mismatch(_embedder.load(stored) or {}, self._embedder, reindex=reindex)
+        _embedder.check(self._embedder, lambda key: self._meta(conn, key))
 
     def embedder(self) -> dict[str, Any] | None:
         """The identity (name, dims, version) of the embedder that wrote this store, or None."""
