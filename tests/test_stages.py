@@ -253,17 +253,18 @@ def test_sessions_are_skipped_when_one_session_is_pinned(mem: Memory) -> None:
 def test_lift_and_neighbors_follow_the_strong_turns_session() -> None:
     units = Sessions(
         fused={"s": 1.0},
-        sources={"s": ("t1", "t2", "t3")},
-        unit_of={"t1": "s", "t2": "s", "t3": "s"},
-        position={"t1": ("s", 0), "t2": ("s", 1), "t3": ("s", 2)},
+        sources={"s": ("t1", "t2", "t3", "t4")},
+        unit_of={"t1": "s", "t2": "s", "t3": "s", "t4": "s"},
     )
     table = _table(t2=1.0, x=0.5)
     w = Weights(lift=0.25, neighbor=0.2)
     hierarchy.lift(table, units, w)
     hierarchy.neighbors(table, units, w)
-    assert table.rows["t1"].parts == {"lift": 0.25, "neighbor": 0.2}
-    assert table.rows["t2"].parts == {"lift": 0.25}
-    assert "x" in table.rows and table.rows["x"].parts == {}
+    assert table.parts("t1") == {"lift": 0.25, "neighbor": 0.2}
+    assert table.parts("t2") == {"lift": 0.25}
+    assert table.parts("t4") == {"lift": 0.25} and "t4" not in table.rows  # kept once per unit
+    assert "x" in table.rows and table.parts("x") == {}
+    assert table.score("t2") == 1.25 and table.score("t4") == 0.25
     hierarchy.lift(_table(t2=1.0), units, replace(w, lift=0.0))  # off: nothing to do
 
 

@@ -72,11 +72,47 @@ class Row:
 
 
 @dataclass
+class Sessions:
+    """The session units found for a query, where each turn sits in them, and what each unit
+    gives all of its turns.
+
+    A unit's score reaches every turn it holds (up to 64), but only the shortlist's turns are
+    ever looked at: the additions are kept once per unit and merged into a turn's parts when
+    the turn is read (``Candidates.parts``, stage shortlist), not written into thousands of
+    rows per search.
+
+    Attributes:
+        fused: unit id -> its fused score.
+        sources: unit id -> its turn ids, in order.
+        unit_of: turn id -> the unit holding it.
+        parts: unit id -> component name -> what the unit adds to each of its turns.
+    """
+
+    fused: dict[str, float] = field(default_factory=dict)
+    sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    unit_of: dict[str, str] = field(default_factory=dict)
+    parts: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def add(self, uid: str, name: str, value: float) -> None:
+        """Component ``name`` adds ``value`` to every turn of unit ``uid`` (the strongest
+        addition of each kind counts, as in ``Candidates.add``)."""
+        if value > 0:
+            parts = self.parts.setdefault(uid, {})
+            parts[name] = max(parts.get(name, 0.0), value)
+
+    def position(self, doc: str) -> tuple[str, int] | None:
+        """(unit id, index among its sources) of a turn, or None when no unit holds it."""
+        uid = self.unit_of.get(doc)
+        return None if uid is None else (uid, self.sources[uid].index(doc))
+
+
+@dataclass
 class Candidates:
     """The candidate table of one search: one ``Row`` per turn id, filled in by the stages.
 
     Attributes:
         rows: turn id -> its row.
+        units: the session units and what each adds to its turns (stages sessions, lift).
         first: retriever name -> the candidates it ranks first.
         replies: turn id -> the strong question turn it answers (stage neighbors).
         newer: record id -> the older record of the same subject it replaces (stage latest).
@@ -84,6 +120,7 @@ class Candidates:
     """
 
     rows: dict[str, Row] = field(default_factory=dict)
+    units: Sessions = field(default_factory=Sessions)
     first: dict[str, set[str]] = field(default_factory=dict)
     replies: dict[str, str] = field(default_factory=dict)
     newer: dict[str, str] = field(default_factory=dict)
@@ -99,18 +136,23 @@ class Candidates:
             parts = self.rows.setdefault(doc, Row()).parts
             parts[name] = max(parts.get(name, 0.0), value)
 
-    def add_all(self, docs: tuple[str, ...] | list[str], name: str, value: float) -> None:
-        """``add(doc, name, value)`` for each of ``docs`` (one call for a session's turns)."""
-        if value <= 0:
-            return
-        rows = self.rows
-        for doc in docs:
-            row = rows.get(doc)
-            if row is None:
-                row = rows[doc] = Row()
-            parts = row.parts
-            if parts.get(name, 0.0) < value:
-                parts[name] = value
+    def parts(self, doc: str) -> dict[str, float]:
+        """Every addition ``doc`` has: its unit's (session, lift) first, then its own."""
+        row = self.rows.get(doc)
+        own = row.parts if row is not None else {}
+        uid = self.units.unit_of.get(doc)
+        given = self.units.parts.get(uid) if uid is not None else None
+        if not given:
+            return dict(own)
+        merged = dict(given)
+        for name, value in own.items():
+            merged[name] = max(merged.get(name, 0.0), value)
+        return merged
+
+    def score(self, doc: str) -> float:
+        """``doc``'s fused score plus every addition (its unit's included)."""
+        row = self.rows.get(doc)
+        return (row.fused if row is not None else 0.0) + sum(self.parts(doc).values())
 
     def fused(self) -> dict[str, float]:
         """id -> fused score, for the candidates a retriever found."""
@@ -119,23 +161,6 @@ class Candidates:
     def strongest(self, n: int) -> list[tuple[str, float]]:
         """The ``n`` candidates of best fused score (ties by id)."""
         return fusion.top(self.fused(), n)
-
-
-@dataclass
-class Sessions:
-    """The session units found for a query and where each turn sits in them.
-
-    Attributes:
-        fused: unit id -> its fused score.
-        sources: unit id -> its turn ids, in order.
-        unit_of: turn id -> the unit holding it.
-        position: turn id -> (unit id, index among its sources).
-    """
-
-    fused: dict[str, float] = field(default_factory=dict)
-    sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    unit_of: dict[str, str] = field(default_factory=dict)
-    position: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 def search(
@@ -229,7 +254,7 @@ def sessions(
 ) -> Sessions:
     """Stage sessions: the session units for the query (skipped when the caller pinned one
     session or filters); each unit's turns get its routed score."""
-    units = Sessions()
+    units = table.units
     if (
         scope.session_id is not None
         or scope.conditions
@@ -239,11 +264,9 @@ def sessions(
     uscope = replace(scope, levels=("session",))
     uruns = turn_runs(store, query, query_vector, uscope, depth=_UNIT_LIMIT)
     units.fused = fusion.rrf(uruns, k=rrf_k, weights={"bm25": 1.0, "vector": weights.vector})
-    for uid, sources in store.sources(list(units.fused)).items():
-        units.sources[uid] = sources
-        for pos, tid in enumerate(sources):
-            units.unit_of[tid] = uid
-            units.position[tid] = (uid, pos)
+    units.sources = store.sources(list(units.fused))
+    for uid, sources in units.sources.items():
+        units.unit_of.update(dict.fromkeys(sources, uid))
     if units.fused and weights.session:
         umax = max(units.fused.values())
         w = (
@@ -252,7 +275,8 @@ def sessions(
             else weights.session
         )
         for uid, s in units.fused.items():
-            table.add_all(units.sources.get(uid, ()), "session", w * s / umax)
+            if uid in units.sources:
+                units.add(uid, "session", w * s / umax)
     return units
 
 
@@ -261,6 +285,7 @@ def lift(table: Candidates, units: Sessions, weights: Weights) -> None:
     fused score of those strong turns)."""
     if not weights.lift:
         return
+    table.units = units
     per_unit: dict[str, float] = {}
     for doc, s in table.strongest(_LIFT_TOP):
         if doc in units.unit_of:
@@ -269,7 +294,7 @@ def lift(table: Candidates, units: Sessions, weights: Weights) -> None:
     if per_unit:
         pmax = max(per_unit.values())
         for uid, summed in per_unit.items():
-            table.add_all(units.sources[uid], "lift", weights.lift * summed / pmax)
+            units.add(uid, "lift", weights.lift * summed / pmax)
 
 
 def neighbors(
@@ -283,12 +308,13 @@ def neighbors(
     strongest = table.strongest(_LIFT_TOP)
     questions: set[str] = set()
     if weights.reply and store is not None:
-        read = store.get_many([d for d, _ in strongest if d in units.position])
+        read = store.get_many([d for d, _ in strongest if d in units.unit_of])
         questions = {d for d, r in read.items() if _asks(r.content)}
     for doc, s in strongest:
-        if doc not in units.position:
+        at = units.position(doc)
+        if at is None:
             continue
-        uid, pos = units.position[doc]
+        uid, pos = at
         src = units.sources[uid]
         for n in (pos - 1, pos + 1):
             if 0 <= n < len(src):
@@ -319,9 +345,19 @@ def links(table: Candidates, store: Store, weights: Weights, *, past: bool = Fal
 
 def shortlist(table: Candidates, store: Store, scope: Scope, *, limit: int) -> None:
     """Stage shortlist: the best ``max(3 * limit, 30)`` candidates read from the store; those the
-    scope does not allow (a neighbour or linked turn may be out of it) leave the table."""
-    total = {d: r.score for d, r in table.rows.items()}
-    ids = [d for d, _ in fusion.top(total, max(limit * 3, 30))]
+    scope does not allow (a neighbour or linked turn may be out of it) leave the table. A turn
+    that only its session unit gives a score (``Sessions.parts``) competes too; the shortlisted
+    turns get their unit's parts in their own, so later stages see one row per turn."""
+    n = max(limit * 3, 30)
+    total = {d: table.score(d) for d in table.rows}
+    ids = [d for d, _ in fusion.top({**total, **_unit_only(table, total, n)}, n)]
+    units = table.units
+    for doc in ids:
+        if units.parts.get(units.unit_of.get(doc, ""), None):
+            row = table.rows.get(doc) or Row()
+            row.parts = table.parts(doc)
+            table.rows[doc] = row
+    units.parts = {}  # now in the rows: from here on a row's score is the whole score
     wanted = replace(scope, ids=tuple(ids), include_superseded=bool(table.previous))
     page = store.list(wanted, limit=len(ids), cursor=None)
     rows = {}
@@ -332,6 +368,22 @@ def shortlist(table: Candidates, store: Store, scope: Scope, *, limit: int) -> N
         row.record = record
         rows[record.id] = row
     table.rows = rows
+
+
+def _unit_only(table: Candidates, total: dict[str, float], n: int) -> dict[str, float]:
+    """The turns only their unit scores (no row of their own) that could be among the ``n``
+    best: a unit's such turns all score the same, so only its ``n`` first by id (the order
+    ties are broken in) can make it, and only from a unit scoring at least the n-th row."""
+    units = table.units
+    floor = fusion.top(total, n)[-1][1] if len(total) >= n else float("-inf")
+    out: dict[str, float] = {}
+    for uid, parts in units.parts.items():
+        score = 0.0 + sum(parts.values())
+        if score < floor or uid not in units.sources:
+            continue
+        fresh = [d for d in units.sources[uid] if d not in table.rows and units.unit_of[d] == uid]
+        out.update(dict.fromkeys(sorted(fresh)[:n], score))
+    return out
 
 
 def latest(table: Candidates, store: Store, query_vector: Vector) -> None:
