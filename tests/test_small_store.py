@@ -20,10 +20,8 @@ from tests.small_store_runner import lexical_gap, passes, position, rank
 # Known misses, kept visible (strict: the test fails once they pass, so the list stays true).
 # Both ask "how do I fix <problem>": the problem statement is what BM25 and vector both rank
 # first, so the rule keeps it first and the fix comes second or third.
-KNOWN = {
-    "windows-fix": "the problem statement is the protected best match; the fix is 2nd",
-    "error-message": "the error itself is the protected best match; the fix is 3rd",
-}
+# Cases known to fail, with why (strict: a case that starts passing must leave this list).
+KNOWN: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")

@@ -61,6 +61,24 @@ _NAME = re.compile(r"(?<=[a-z,;]\s)[A-Z][a-z]+|(?<=[a-z,;]\s\s)[A-Z][a-z]+")
 _CAP = 2000  # characters of a memory read for an answer (the heuristic needs no more)
 
 
+# "How do I fix …", "how did we solve …", "what fixed …", "is there a workaround for …": the
+# question asks for what was done about a problem, which the problem's own statement is not.
+_FIX = re.compile(
+    r"\bhow\s+(?:do|did|can|could|should|would|to)\s+(?:(?:i|we|you|they|one)\s+)?"
+    r"(?:fix|solve|resolve|repair|debug|avoid|prevent|handle|stop|get\s+(?:rid|past|around)|"
+    r"work\s+around|deal\s+with|get\s+around)\b"
+    r"|\bhow\s+(?:was|were|is|are|has|have)\s+(?:\w+\s+){0,6}?(?:fixed|solved|resolved|repaired)\b"
+    r"|\bwhat\s+(?:fixed|solved|resolved|was\s+the\s+(?:fix|solution|workaround|cause))\b"
+    r"|\b(?:fix|solution|workaround|remedy)\s+(?:for|to)\b",
+    re.I,
+)
+
+
+def asks_fix(question: str) -> bool:
+    """Whether ``question`` asks how a problem was (or is to be) fixed."""
+    return _FIX.search(question[:_CAP]) is not None
+
+
 def asked(question: str) -> str | None:
     """The kind of answer ``question`` asks for, or None."""
     head = question[:_CAP]

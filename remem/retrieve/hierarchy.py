@@ -116,6 +116,7 @@ class Candidates:
         first: retriever name -> the candidates it ranks first.
         replies: turn id -> the strong question turn it answers (stage neighbors).
         newer: record id -> the older record of the same subject it replaces (stage latest).
+        fixes: turn id -> the problem statement it answers (a fix question, stage neighbors).
         previous: superseded records a question about the past reached (stage links).
     """
 
@@ -124,6 +125,7 @@ class Candidates:
     first: dict[str, set[str]] = field(default_factory=dict)
     replies: dict[str, str] = field(default_factory=dict)
     newer: dict[str, str] = field(default_factory=dict)
+    fixes: dict[str, str] = field(default_factory=dict)
     previous: set[str] = field(default_factory=set)
 
     def add(self, doc: str, name: str, value: float) -> None:
@@ -194,13 +196,15 @@ def search(
         return []
     units = sessions(table, store, query, query_vector, scope, rrf_k=rrf_k, weights=weights)
     lift(table, units, weights)
-    neighbors(table, units, weights, store)
+    neighbors(table, units, weights, store, fix=scope if answertype.asks_fix(query) else None)
     present = updates.asks_present(query)
     links(table, store, weights, past=not present and scope.as_of is None)
     shortlist(table, store, scope, limit=limit)
     features(table, query, weights, now)
     if weights.newer and scope.as_of is None and present:
         latest(table, store, query_vector)
+    if table.fixes:
+        answered(table)
     return hits(table, limit, protect=weights.protect)
 
 
@@ -298,18 +302,30 @@ def lift(table: Candidates, units: Sessions, weights: Weights) -> None:
 
 
 def neighbors(
-    table: Candidates, units: Sessions, weights: Weights, store: Store | None = None
+    table: Candidates,
+    units: Sessions,
+    weights: Weights,
+    store: Store | None = None,
+    *,
+    fix: Scope | None = None,
 ) -> None:
     """Stage neighbors: the turns either side of a strong turn in its session are pulled in (a
     reply is often where the fact is); the turn after a strong question is its reply, and gets
-    ``weights.reply`` times the question's score (reading the strong turns needs ``store``)."""
+    ``weights.reply`` times the question's score (reading the strong turns needs ``store``).
+
+    When the query asks how a problem was fixed (``fix``: its scope), what answers a strong turn
+    is what someone else said next: the next turn of its session, or for a record of no session
+    (a tool's error output) the next record in time, when another speaker said it."""
     if not weights.neighbor:
         return
     strongest = table.strongest(_LIFT_TOP)
     questions: set[str] = set()
     if weights.reply and store is not None:
-        read = store.get_many([d for d, _ in strongest if d in units.unit_of])
+        ids = [d for d, _ in strongest if d in units.unit_of or fix is not None]
+        read = store.get_many(ids)
         questions = {d for d, r in read.items() if _asks(r.content)}
+        if fix is not None:
+            _answers(table, units, store, fix, read, dict(strongest), weights.reply)
     for doc, s in strongest:
         at = units.position(doc)
         if at is None:
@@ -322,6 +338,41 @@ def neighbors(
         if doc in questions and pos + 1 < len(src):
             table.add(src[pos + 1], "reply", weights.reply * s)
             table.replies.setdefault(src[pos + 1], doc)
+
+
+def _answers(
+    table: Candidates,
+    units: Sessions,
+    store: Store,
+    scope: Scope,
+    read: dict[str, Record],
+    strong: dict[str, float],
+    weight: float,
+) -> None:
+    """What another speaker said right after each strong turn gets reply credit (a fix
+    question: the answer follows the problem's statement)."""
+    after: dict[str, str] = {}
+    timeline = replace(scope, levels=("record",), ids=None, session_id=None)
+    for doc, record in read.items():
+        at = units.position(doc)
+        if at is not None:
+            src = units.sources[at[0]]
+            if at[1] + 1 < len(src):
+                after[doc] = src[at[1] + 1]
+        elif record.session_id is None and record.occurred_at is not None:
+            offset = store.count_before(timeline, record.occurred_at, record.id) + 1
+            following = store.list_ordered(timeline, offset=offset, limit=1)
+            if following:
+                after[doc] = following[0].id
+    nexts = store.get_many(list(after.values()))
+    for doc, nxt in after.items():  # strongest first
+        reply = nexts.get(nxt)
+        if reply is None or reply.speaker == read[doc].speaker:
+            continue
+        table.add(nxt, "reply", weight * strong[doc])
+        table.replies.setdefault(nxt, doc)
+        if doc not in table.fixes and not _asks(reply.content) and not _acknowledges(reply.content):
+            table.fixes.setdefault(nxt, doc)  # a reply to a reply is not a problem's answer
 
 
 def links(table: Candidates, store: Store, weights: Weights, *, past: bool = False) -> None:
@@ -406,6 +457,18 @@ def latest(table: Candidates, store: Store, query_vector: Vector) -> None:
             row.parts["newer"] = above - row.score + 1e-6 * max(abs(above), 1.0)
 
 
+def answered(table: Candidates) -> None:
+    """Stage answered (a fix question): what another speaker said right after a strong problem
+    statement, when the query also matched it (a retriever ranks it), is placed just above the
+    statement (``explain["answers"]``): asked how something was fixed, the fix is the answer."""
+    for doc, problem in table.fixes.items():
+        row, above = table.rows.get(doc), table.rows.get(problem)
+        if row is None or above is None or not row.ranks or row.record is None:
+            continue
+        if row.score <= above.score:
+            row.parts["answers"] = above.score - row.score + 1e-6 * max(abs(above.score), 1.0)
+
+
 def hits(table: Candidates, limit: int, *, protect: bool = True) -> list[Hit]:
     """Stage hits: the ``limit`` best shortlisted candidates, best first (ties by id).
 
@@ -424,7 +487,10 @@ def hits(table: Candidates, limit: int, *, protect: bool = True) -> list[Hit]:
         weak = [
             d
             for d in order[:at]
-            if d not in tops and table.replies.get(d) != best and table.newer.get(d) != best
+            if d not in tops
+            and table.replies.get(d) != best
+            and table.newer.get(d) != best
+            and table.fixes.get(d) != best
         ]
         ceiling = rows[best].score
         for n, doc in enumerate(weak, start=1):
@@ -505,6 +571,20 @@ def features(table: Candidates, query: str, weights: Weights, now: Callable[[], 
                 table.add(doc, "time", weights.time)
             elif asks_when and r.dates:
                 table.add(doc, "dated", weights.time / 3)
+
+
+# A short thanks or "ok, that worked": what follows a fix, not a fix.
+_ACK = re.compile(
+    r"^\W{0,8}(?:thanks|thank\s+you|thx|ok(?:ay)?|great|cool|nice|perfect|awesome|got\s+it|"
+    r"sounds\s+good|that\s+(?:worked|works|did\s+it|fixed\s+it)|it\s+works|yes|yep|sure)\b",
+    re.I,
+)
+_ACK_TERMS = 6
+
+
+def _acknowledges(content: str) -> bool:
+    """Whether a turn is a short acknowledgement ("Thanks, that worked!")."""
+    return _ACK.match(content) is not None and len(_text.terms(content[:600])) <= _ACK_TERMS
 
 
 def _asks(content: str) -> bool:
