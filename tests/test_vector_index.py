@@ -12,6 +12,7 @@ Real SQLite files; random or hashed vectors for speed.
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -281,6 +282,23 @@ def test_ann_index_saved_reused_and_rebuilt_when_stale_or_corrupt(
         assert store.vector(q, scope, limit=10) == hits
         store.close()
     assert builds == [1, 1, 1, 1, 1]
+
+    # A file written with float32 vectors (before ``ann.DTYPE``) is rebuilt as int8, once.
+    store = SQLiteStore(path, dims=DIMS, exact_limit=100)
+    store.vector(q, scope, limit=10)
+    store._cache.wait()
+    store.close()
+    head, _, payload = index_file.read_bytes()[len(ann._MAGIC) :].partition(b"\n")
+    header = json.loads(head)
+    assert header["dtype"] == ann.DTYPE == "i8"
+    del header["dtype"]
+    index_file.write_bytes(ann._MAGIC + json.dumps(header).encode() + b"\n" + payload)
+    for _ in range(2):
+        store = SQLiteStore(path, dims=DIMS, exact_limit=100)
+        assert store.vector(q, scope, limit=10) == hits
+        store._cache.wait()
+        store.close()
+    assert builds == [1, 1, 1, 1, 1, 1]
 
     store = SQLiteStore(path, dims=DIMS, exact_limit=100)
     store.purge("u")
