@@ -90,27 +90,57 @@ def to_row(record: Record) -> tuple[Any, ...]:
     return tuple(out)
 
 
+def _json_list(value: Any) -> Any:
+    if value == "[]":  # most note lists are empty: no parse for them (shortlists, units)
+        return ()
+    if value == "{}":
+        return {}
+    return tuple((_loads(value) if isinstance(value, str) else value) or ())
+
+
+def _json_map(value: Any) -> Any:
+    if value == "{}":
+        return {}
+    return _loads(value) if isinstance(value, str) else value
+
+
+def _time_load(value: Any) -> Any:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+_loads = json.JSONDecoder().decode
+# One converter per column of ``COLUMNS`` (None: stored as it is).
+_CONVERT: tuple[Callable[[Any], Any] | None, ...] = tuple(
+    _json_map
+    if name == "metadata"
+    else _json_list
+    if name in _JSON
+    else _time_load
+    if name in _TIME
+    else None
+    for name in COLUMNS
+)
+assert set(COLUMNS) == set(Record.__dataclass_fields__), "a Record field has no column"
+
+
 def from_row(row: Mapping[str, Any] | tuple[Any, ...]) -> Record:
-    """Build a Record from a row holding ``COLUMNS`` (a mapping or a tuple in that order)."""
-    values = row if isinstance(row, Mapping) else dict(zip(COLUMNS, row, strict=False))
-    kwargs: dict[str, Any] = {}
-    for name in COLUMNS:
-        value = values[name]
-        if name in _JSON:
-            if (
-                value == "[]" and name != "metadata"
-            ):  # most note lists are empty: no parse for them (shortlists, units)
-                value = ()
-            elif value == "{}":
-                value = {}
-            else:
-                value = json.loads(value) if isinstance(value, str) else value
-                if name != "metadata":
-                    value = tuple(value or ())
-        elif name in _TIME:
-            value = _time.load(value) if isinstance(value, str) else value
-        kwargs[name] = value
-    return Record(**kwargs)
+    """Build a Record from a row holding ``COLUMNS`` (a mapping or a tuple in that order).
+
+    Every search and write reads dozens of rows, so this is built for speed: one converter per
+    column, and the frozen dataclass filled directly (every field is a column, and ``Record``
+    has no ``__post_init__``), which is what its ``__init__`` would do, without 25 guarded
+    ``object.__setattr__`` calls.
+    """
+    values = tuple(row[name] for name in COLUMNS) if isinstance(row, Mapping) else row
+    record = object.__new__(Record)
+    record.__dict__.update(
+        zip(
+            COLUMNS,
+            [v if c is None else c(v) for c, v in zip(_CONVERT, values, strict=False)],
+            strict=False,
+        )
+    )
+    return record
 
 
 def history_row(entry: HistoryEntry, user_id: str) -> tuple[Any, ...]:

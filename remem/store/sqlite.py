@@ -832,19 +832,21 @@ class SQLiteStore:
 
     def links(self, ids: Sequence[str]) -> builtins.list[Link]:
         """See ``Store.links``."""
-        out: builtins.list[Link] = []
+        rows: dict[tuple[str, str, str, float], None] = {}  # deduplicated as plain tuples
         with self._read() as conn:
             for chunk in _chunks(list(dict.fromkeys(ids)), 400):
                 marks = ", ".join("?" * len(chunk))
-                out.extend(
-                    Link(a, b, rel, w)
-                    for a, b, rel, w in conn.execute(
-                        f"SELECT a, b, relation, weight FROM links WHERE a IN ({marks}) "
-                        f"OR b IN ({marks}) ORDER BY weight DESC, a, b",
-                        (*chunk, *chunk),
+                rows.update(
+                    dict.fromkeys(
+                        conn.execute(
+                            f"SELECT a, b, relation, weight FROM links WHERE a IN ({marks}) "
+                            f"OR b IN ({marks})",
+                            (*chunk, *chunk),
+                        )
                     )
                 )
-        return sorted(dict.fromkeys(out), key=lambda x: (-x.weight, x.a, x.b, x.relation))
+        ordered = sorted(rows, key=lambda r: (-r[3], r[0], r[1], r[2]))
+        return [Link(a, b, rel, w) for a, b, rel, w in ordered]
 
     def export(
         self, user_id: str | None, *, prefix: str | None = None
