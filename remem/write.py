@@ -197,11 +197,19 @@ def embed(batch: Batch, parts: Parts) -> None:
 def merge(batch: Batch, store: Store, *, order: str) -> None:
     """Stage merge: a record (not quarantined) that repeats a stored one becomes its new version,
     one item after the other (an earlier item's merge is seen by the next)."""
-    for item in batch.items:
-        if item.record.level != "record":
-            continue  # quarantined: never merged into what is trusted
-        assert item.vector is not None
-        old = writer.duplicate_of(store, item.record, item.vector)
+    # Merges change what a record says, never its vector or validity: every item's nearest are
+    # searched together, before the first merge.
+    items = [item for item in batch.items if item.record.level == "record"]
+    if not items:
+        return  # quarantined items are never merged into what is trusted
+    given = [item.vector for item in items]
+    vectors = np.stack([v for v in given if v is not None])
+    assert len(vectors) == len(items), "every item is embedded before it is merged"
+    nearest = writer.neighbours(
+        store, [item.record for item in items], vectors, limit=writer.DUPLICATE_CANDIDATES
+    )
+    for item, found in zip(items, nearest, strict=True):
+        old = writer.duplicate_of(store, item.record, found)
         if old is not None:
             item.outcome, item.result = MERGED, absorb(store, old, item.record, batch.at, order)
 

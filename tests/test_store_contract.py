@@ -379,6 +379,26 @@ def test_vector_scores_are_cosine_mapped_to_unit_interval(store: Store) -> None:
     assert store.vector(vec(1, 0), Scope("nobody"), limit=2) == []
 
 
+def test_vector_many_answers_what_vector_answers_for_each_query(store: Store) -> None:
+    rng = np.random.default_rng(11)
+    points = rng.standard_normal((40, DIMS)).astype(np.float32)
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    records = [rec(f"r{i:02d}", session_id="s1" if i % 3 else None) for i in range(40)]
+    put(store, *records, vectors=list(points))
+    store.remove(["r05"], op="delete", actor=None, reason=None)
+    queries = rng.standard_normal((70, DIMS)).astype(np.float32)  # more than one block
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    for scope in (Scope("u"), Scope("u", session_id="s1"), Scope("nobody")):
+        many = store.vector_many(queries, scope, limit=7)
+        assert len(many) == len(queries)
+        for q, got in zip(queries, many, strict=True):
+            one = store.vector(q, scope, limit=7)
+            assert [i for i, _ in got] == [i for i, _ in one]
+            assert [s for _, s in got] == pytest.approx([s for _, s in one], abs=1e-5)
+            assert "r05" not in dict(got)
+    assert store.vector_many(queries[:0], Scope("u"), limit=3) == []
+
+
 # -- scopes and filters -----------------------------------------------------------------------
 
 

@@ -463,3 +463,22 @@ def test_writes_during_a_background_build_reach_the_index(
     assert hits[0][0] == "during" and first[0][0] not in {i for i, _ in hits}
     assert hits == _exact(store, q, scope, 3)
     store.close()
+
+
+def test_vector_many_matches_vector_on_the_hnsw_path_too(tmp_path: Path) -> None:
+    rng = np.random.default_rng(12)
+    store = _filled(tmp_path / "m.db", 600, rng)  # 600 rows, exact_limit 100: HNSW
+    scope = Scope(user_id="u")
+    store.vector(unit(rng), scope, limit=5)
+    store._cache.wait()  # the index, built in the background
+    queries = np.stack([unit(rng) for _ in range(20)])
+    assert store.vector_many(queries, scope, limit=10) == [
+        store.vector(q, scope, limit=10) for q in queries
+    ]
+    exact = SQLiteStore(tmp_path / "m.db", dims=DIMS)  # the same rows, searched exactly
+    many = exact.vector_many(queries, scope, limit=10)
+    assert [[i for i, _ in m] for m in many] == [
+        [i for i, _ in _exact(exact, q, scope, 10)] for q in queries
+    ]
+    exact.close()
+    store.close()

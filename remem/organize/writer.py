@@ -41,18 +41,17 @@ def cosine(score: float) -> float:
     return 2.0 * score - 1.0
 
 
-def duplicate_of(store: Store, record: Record, vector: Vector) -> Record | None:
+DUPLICATE_CANDIDATES = 5  # nearest records a new one is checked against for a repeat
+
+
+def duplicate_of(store: Store, record: Record, nearest: list[tuple[str, float]]) -> Record | None:
     """A stored record that ``record`` only repeats, or None.
 
     Facts (any kind but episodic) merge when near-duplicates. An episodic event merges only when it
     is the same event sent again: same content, speaker, session and time (a retried write).
+    ``nearest``: the ``DUPLICATE_CANDIDATES`` records nearest to it (``neighbours``).
     """
-    scope = Scope(user_id=record.user_id, agent_id=record.agent_id)
-    near = [
-        (i, cosine(s))
-        for i, s in store.vector(vector, scope, limit=5)
-        if cosine(s) >= consolidate.DUPLICATE_SIMILARITY
-    ]
+    near = [(i, cosine(s)) for i, s in nearest if cosine(s) >= consolidate.DUPLICATE_SIMILARITY]
     if not near:
         return None
     found = store.get_many([i for i, _ in near])
@@ -72,6 +71,23 @@ def duplicate_of(store: Store, record: Record, vector: Vector) -> Record | None:
         elif consolidate.near_duplicate(record.content, old.content, sim):
             return old
     return None
+
+
+def neighbours(
+    store: Store, records: Sequence[Record], vectors: Vector, *, limit: int
+) -> list[list[tuple[str, float]]]:
+    """Each record's ``limit`` nearest in its own scope (user and agent), as ``store.vector``
+    answers now; the records of one scope are searched together (``Store.vector_many``)."""
+    groups: dict[tuple[str, str | None], list[int]] = {}
+    for i, record in enumerate(records):
+        groups.setdefault((record.user_id, record.agent_id), []).append(i)
+    out: list[list[tuple[str, float]]] = [[] for _ in records]
+    for (user_id, agent_id), members in groups.items():
+        scope = Scope(user_id=user_id, agent_id=agent_id)
+        found = store.vector_many(vectors[members], scope, limit=limit)
+        for i, hits in zip(members, found, strict=True):
+            out[i] = hits
+    return out
 
 
 def merged(old: Record, new: Record, at: datetime, *, absorb: bool = True) -> Record:
@@ -114,11 +130,16 @@ def organize(
     """
     links: dict[str, list[Link]] = {}
     claims: dict[str, Record] = {}
-    for record, vector in zip(records, vectors, strict=True):
-        scope = Scope(user_id=record.user_id, agent_id=record.agent_id)
-        hits = [
-            (i, s) for i, s in store.vector(vector, scope, limit=NEIGHBOURS + 1) if i != record.id
-        ]
+    # Every record's neighbours searched together, as the store stands after the insert; once a
+    # record closed, amended or contested another (the vectors or validity a search sees
+    # changed), the rest are searched one by one again.
+    batched = neighbours(store, records, vectors, limit=NEIGHBOURS + 1)
+    changed = False
+    for record, vector, found in zip(records, vectors, batched, strict=True):
+        if changed:
+            scope = Scope(user_id=record.user_id, agent_id=record.agent_id)
+            found = store.vector(vector, scope, limit=NEIGHBOURS + 1)
+        hits = [(i, s) for i, s in found if i != record.id]
         out = links.setdefault(record.user_id, [])
         out += [
             Link(record.id, i, "similar", round(cosine(s), 4))
@@ -128,16 +149,22 @@ def organize(
         needs_records = record.entities or consolidate.slots(record.content, speaker=record.speaker)
         if not needs_records and not consolidate.is_correction(record.content):
             continue
-        neighbours = store.get_many([i for i, _ in hits])
+        near = store.get_many([i for i, _ in hits])
         mine = {e.casefold() for e in record.entities}
-        for rid, other in neighbours.items():
+        for rid, other in near.items():
             shared = mine & {e.casefold() for e in other.entities}
             if shared:
                 out.append(Link(record.id, rid, "entity", float(len(shared))))
-        contested = _supersede(store, record, neighbours.values(), at, out, order)
+        before = len(out)
+        contested = _supersede(store, record, near.values(), at, out, order)
         contested += _correct(store, record, at, out, embed_one, order)
         if contested:
             claims[record.id] = _contest(store, record, contested, at, out)
+        changed = (
+            changed
+            or bool(contested)
+            or any(link.relation in ("supersedes", "corrects") for link in out[before:])
+        )
     for user_id, user_links in links.items():
         if user_links:
             store.add_links(user_id, user_links)

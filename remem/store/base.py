@@ -116,6 +116,13 @@ class Store(Protocol):
     ) -> builtins.list[tuple[str, float]]:
         """Nearest neighbours of a unit-length ``query``; returns (id, score in [0, 1]) best first."""
 
+    def vector_many(
+        self, queries: Vector, scope: Scope, *, limit: int
+    ) -> builtins.list[builtins.list[tuple[str, float]]]:
+        """``vector`` for each row of ``queries``, over one scope in one state of the store:
+        the write path asks two neighbour searches per stored turn, and a batch's can be
+        answered together."""
+
     def vectors(self, ids: Sequence[str]) -> dict[str, Vector]:
         """The stored vectors of these ids (missing ids are left out)."""
 

@@ -497,6 +497,12 @@ class PostgresStore:
         # A match always has a positive rank; the floor keeps the contract if rounding says 0.
         return [(r[0], max(float(r[1]), 1e-9)) for r in rows]
 
+    def vector_many(
+        self, queries: Vector, scope: Scope, *, limit: int
+    ) -> builtins.list[builtins.list[tuple[str, float]]]:
+        """See ``Store.vector_many``: one ``vector`` query each (the database scores them)."""
+        return [self.vector(q, scope, limit=limit) for q in queries]
+
     def vector(
         self, query: Vector, scope: Scope, *, limit: int
     ) -> builtins.list[tuple[str, float]]:

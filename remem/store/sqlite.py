@@ -708,6 +708,30 @@ class SQLiteStore:
                 mask = vecs.allowed(allowed)
             return self._cache.search(vecs, query, mask, limit)
 
+    def vector_many(
+        self, queries: Vector, scope: Scope, *, limit: int
+    ) -> builtins.list[builtins.list[tuple[str, float]]]:
+        """See ``Store.vector_many``: the scope's mask is made once, and an exact scope is
+        scored for a block of queries in one matrix product (each ``vector`` call streams every
+        vector of the scope through memory: 49 MB for 32k rows)."""
+        if len(queries) == 0:
+            return []
+        with self._lock:
+            vecs = self._vectors(scope.user_id)
+            if vecs is None:
+                return [[] for _ in range(len(queries))]
+            if scope.is_plain:
+                mask = vecs.mask(scope.levels, _time.now().timestamp())
+            else:
+                clause, args = _rows.where(scope, "?", _condition)
+                with self._read() as conn:
+                    allowed = [
+                        r[0]
+                        for r in conn.execute(f"SELECT rowid FROM memories WHERE {clause}", args)
+                    ]
+                mask = vecs.allowed(allowed)
+            return self._cache.search_many(vecs, queries, mask, limit)
+
     def _vectors(self, user_id: str) -> UserVectors | None:
         """The user's cached vectors (loaded if missing), or None when the user has none."""
         with self._read() as conn:
