@@ -159,13 +159,14 @@ def test_own_writes_never_reload_the_user(tmp_path: Path, monkeypatch: pytest.Mo
     store.insert([first], np.stack([unit(rng)]), [entry(first)])
     store.vector(unit(rng), Scope(user_id="u"), limit=1)
     loads: list[int] = []
-    real = ann.UserVectors.from_rows
+    real = ann.UserVectors.extend
 
-    def counted(*a: Any) -> ann.UserVectors:
-        loads.append(1)
-        return real(*a)
+    def counted(self: ann.UserVectors, rows: Any) -> None:
+        if self.n == 0:  # a user read from SQLite: its first page
+            loads.append(1)
+        real(self, rows)
 
-    monkeypatch.setattr(ann.UserVectors, "from_rows", staticmethod(counted))
+    monkeypatch.setattr(ann.UserVectors, "extend", counted)
     for i in range(200):
         r = rec(f"b{i:03d}")
         store.insert([r], np.stack([unit(rng)]), [entry(r)])
@@ -481,4 +482,39 @@ def test_vector_many_matches_vector_on_the_hnsw_path_too(tmp_path: Path) -> None
         [i for i, _ in _exact(exact, q, scope, 10)] for q in queries
     ]
     exact.close()
+    store.close()
+
+
+def test_a_user_read_in_pages_equals_one_read_whole(tmp_path: Path) -> None:
+    from remem.store import sqlite as sqlite_store
+
+    rng = np.random.default_rng(13)
+    store = _filled(tmp_path / "m.db", 300, rng, exact_limit=10_000)
+    store.remove(["x00007"], op="delete", actor=None, reason=None)
+    paged = store._vectors("u")
+    assert paged is not None
+    rows = (
+        sqlite_connection(tmp_path / "m.db")
+        .execute(
+            "SELECT rowid, id, embedding, level, valid_to IS NULL, expires_at FROM memories "
+            "WHERE user_id = 'u' ORDER BY level, rowid"
+        )
+        .fetchall()
+    )
+    whole = ann.UserVectors.from_rows(
+        "u", DIMS, [(r[0], r[1], r[2], r[3], bool(r[4]), float("inf")) for r in rows]
+    )
+    old = sqlite_store._LOAD_PAGE
+    try:
+        sqlite_store._LOAD_PAGE = 7  # many pages, the last one short
+        store._cache.clear()
+        small = store._vectors("u")
+    finally:
+        sqlite_store._LOAD_PAGE = old
+    assert small is not None and paged is not None
+    for vecs in (paged, small):
+        assert vecs.n == whole.n == 299 and vecs.ids == whole.ids
+        assert np.array_equal(vecs.matrix[: vecs.n], whole.matrix[: whole.n])
+        assert np.array_equal(vecs.rowids[: vecs.n], whole.rowids[: whole.n])
+        assert vecs.pos == whole.pos
     store.close()

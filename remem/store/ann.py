@@ -197,18 +197,27 @@ class UserVectors:
         """Load from (rowid, id, embedding blob, level, valid, expires) rows, in any order
         (``SQLiteStore`` groups them by level: one level's rows are then scored in place)."""
         vecs = cls(user_id, dims, len(rows))
-        n = len(rows)
-        if n:
-            vecs.matrix[:] = np.frombuffer(b"".join(r[2] for r in rows), np.float32).reshape(n, -1)
-            vecs.rowids[:] = [r[0] for r in rows]
-            vecs.level[:] = [vecs._code(r[3]) for r in rows]
-            vecs.valid[:] = [bool(r[4]) for r in rows]
-            vecs.expires[:] = [r[5] for r in rows]
-            vecs.live[:] = True
-            vecs.ids = [r[1] for r in rows]
-            vecs.pos = {int(r[0]): i for i, r in enumerate(rows)}
-        vecs.n = n
+        vecs.extend(rows)
         return vecs
+
+    def extend(self, rows: Sequence[tuple[int, str, bytes, str, bool, float]]) -> None:
+        """Append loaded rows (as ``from_rows`` takes them): a page of a user read from SQLite,
+        written into the matrix in place (no index update: the rows are what it is built from)."""
+        k = len(rows)
+        if not k:
+            return
+        if self.n + k > self.matrix.shape[0]:
+            self._grow(self.n + k)
+        a, b = self.n, self.n + k
+        self.matrix[a:b] = np.frombuffer(b"".join(r[2] for r in rows), np.float32).reshape(k, -1)
+        self.rowids[a:b] = [r[0] for r in rows]
+        self.level[a:b] = [self._code(r[3]) for r in rows]
+        self.valid[a:b] = [bool(r[4]) for r in rows]
+        self.expires[a:b] = [r[5] for r in rows]
+        self.live[a:b] = True
+        self.ids.extend(r[1] for r in rows)
+        self.pos.update((int(r[0]), i) for i, r in enumerate(rows, start=a))
+        self.n = b
 
     def __len__(self) -> int:
         """Live rows."""
