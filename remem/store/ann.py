@@ -43,6 +43,7 @@ EXACT_LIMIT = 40_000
 CACHE_BYTES = 512 * 2**20  # the default bound of one store's vector cache
 _ROW_OVERHEAD = 160  # bytes per row besides its vector: rowid, id string, position map, flags
 _MIN_CAPACITY = 64
+_DIGEST_ROWS = 4096  # rows hashed at a time by ``signature`` (not a copy of every vector)
 _MAGIC = b"REMEM-ANN 1\n"
 # HNSW parameters: recall@10 >= 0.98 against exact search on MiniLM vectors (docs/benchmarks.md).
 CONNECTIVITY = 16
@@ -85,7 +86,8 @@ class Ann:
         """An index of these rows (rowids and their vectors)."""
         ann = cls(matrix.shape[1])
         if rowids.size:
-            ann.index.add(rowids.astype(np.uint64), np.ascontiguousarray(matrix, np.float32))
+            dtype = matrix.dtype if matrix.dtype in (np.float16, np.float32) else np.float32
+            ann.index.add(rowids.astype(np.uint64), np.ascontiguousarray(matrix, dtype))
         return ann
 
     def __len__(self) -> int:
@@ -359,7 +361,8 @@ class UserVectors:
         rows = self.rows_in_rowid_order()
         digest = hashlib.blake2b(digest_size=16)
         digest.update(self.rowids[rows].tobytes())
-        digest.update(np.ascontiguousarray(self.matrix[rows]).tobytes())
+        for start in range(0, rows.size, _DIGEST_ROWS):  # the same digest as of all at once
+            digest.update(self.matrix[rows[start : start + _DIGEST_ROWS]].tobytes())
         top = int(self.rowids[rows[-1]]) if rows.size else 0
         return {
             "dims": self.dims,
@@ -570,7 +573,9 @@ class VectorCache:
                 self.trim()
                 return vecs.ann
         rows = vecs.rows_in_rowid_order()
-        snapshot = (vecs.rowids[rows].copy(), vecs.matrix[rows].copy())
+        # The builder's own copy of the rows (writes go on meanwhile), in float16: half the
+        # bytes of the matrix, and finer than the index's int8 (``DTYPE``).
+        snapshot = (vecs.rowids[rows].copy(), vecs.matrix[rows].astype(np.float16))
         vecs.pending = []
         if wait:
             self._attach(vecs, Ann.build(*snapshot))
