@@ -497,7 +497,7 @@ def test_a_user_read_in_pages_equals_one_read_whole(tmp_path: Path) -> None:
         sqlite_connection(tmp_path / "m.db")
         .execute(
             "SELECT rowid, id, embedding, level, valid_to IS NULL, expires_at FROM memories "
-            "WHERE user_id = 'u' ORDER BY level, rowid"
+            "WHERE user_id = 'u' ORDER BY level, id"
         )
         .fetchall()
     )

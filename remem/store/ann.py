@@ -211,14 +211,16 @@ class UserVectors:
         if self.n + k > self.matrix.shape[0]:
             self._grow(self.n + k)
         a, b = self.n, self.n + k
-        self.matrix[a:b] = np.frombuffer(b"".join(r[2] for r in rows), np.float32).reshape(k, -1)
-        self.rowids[a:b] = [r[0] for r in rows]
-        self.level[a:b] = [self._code(r[3]) for r in rows]
-        self.valid[a:b] = [bool(r[4]) for r in rows]
-        self.expires[a:b] = [r[5] for r in rows]
+        rowids, ids, blobs, levels, valid, expires = zip(*rows, strict=True)
+        self.matrix[a:b] = np.frombuffer(b"".join(blobs), np.float32).reshape(k, -1)
+        self.rowids[a:b] = rowids
+        codes = {x: self._code(x) for x in set(levels)}
+        self.level[a:b] = [codes[x] for x in levels]
+        self.valid[a:b] = valid
+        self.expires[a:b] = expires
         self.live[a:b] = True
-        self.ids.extend(r[1] for r in rows)
-        self.pos.update((int(r[0]), i) for i, r in enumerate(rows, start=a))
+        self.ids.extend(ids)
+        self.pos.update(zip(rowids, range(a, b), strict=True))
         self.n = b
 
     def __len__(self) -> int:

@@ -753,10 +753,12 @@ class SQLiteStore:
                 return None  # unknown or empty users are not cached
             # Read in pages straight into the matrix: the whole result at once held every blob
             # and a joined copy beside the matrix (3x the vectors' bytes at the peak: 1.5 GB for
-            # 344k rows), and the freed heap stayed in the process.
+            # 344k rows), and the freed heap stayed in the process. In the scope index's order
+            # (level, id): grouped by level, with no sort (order within a level decides nothing:
+            # ties are broken by rowid wherever a row sits).
             cursor = conn.execute(
                 "SELECT rowid, id, embedding, level, valid_to IS NULL, expires_at "
-                "FROM memories WHERE user_id = ? ORDER BY level, rowid",
+                "FROM memories WHERE user_id = ? ORDER BY level, id",
                 (user_id,),
             )
             vecs = UserVectors(user_id, self.dims, count)
