@@ -91,6 +91,8 @@ class Weights:
         answer: the turn holds an answer of the kind the query asks for (a number for "how
             much", a day or time for "which day", a name for "who"; ``remem.retrieve.answertype``).
         asks: taken away from a turn that is itself a question (it asks, it does not tell).
+        diverse: taken away, below the first five hits, from a turn whose session already has a
+            better-ranked turn (an answer spread over sessions; ``remem.retrieve.multihop``).
         router: scale session weights by peakedness (MemGAS).
         newer: for a question in the present tense, a record newer than a better-ranked one of
             the same subject ranks above it (``remem.retrieve.updates``).
@@ -110,6 +112,7 @@ class Weights:
     reply: float = 0.4
     answer: float = 0.3
     asks: float = 0.3
+    diverse: float = 0.1
     router: bool = True
     newer: bool = True
     protect: bool = True
@@ -223,6 +226,7 @@ class Settings:
     reply_weight: float = _flat("retrieval", "weights", "reply")
     answer_weight: float = _flat("retrieval", "weights", "answer")
     asks_weight: float = _flat("retrieval", "weights", "asks")
+    diverse_weight: float = _flat("retrieval", "weights", "diverse")
     router: bool = _flat("retrieval", "weights", "router")
     newer: bool = _flat("retrieval", "weights", "newer")
     protect: bool = _flat("retrieval", "weights", "protect")
@@ -327,6 +331,7 @@ class Settings:
             "reply_weight",
             "answer_weight",
             "asks_weight",
+            "diverse_weight",
         ):
             value = getattr(self, name)
             if (

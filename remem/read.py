@@ -92,7 +92,7 @@ def weights(parts: Parts, level: str) -> hierarchy.Weights:
     w = parts.settings.retrieval.weights
     if level == "record":
         return w
-    return replace(w, session=0.0, lift=0.0, neighbor=0.0, link=0.0)
+    return replace(w, session=0.0, lift=0.0, neighbor=0.0, link=0.0, diverse=0.0)
 
 
 def search(

@@ -25,7 +25,7 @@ from typing import Any
 from remem import _text
 from remem.config import Weights as Weights  # the weights and their defaults live in Settings
 from remem.organize import facts, timeexpr
-from remem.retrieve import answertype, fusion, router, updates
+from remem.retrieve import answertype, fusion, multihop, router, updates
 from remem.retrieve.hybrid import turn_runs
 from remem.store.base import Scope, Store
 from remem.types import Hit, Record, Vector
@@ -181,7 +181,8 @@ def search(
 
     The stages, each over one ``Candidates`` table: ``fuse`` (turn retrievers), ``sessions``
     (routed session units), ``lift``, ``neighbors``, ``links``, ``shortlist`` (read what the
-    scope allows), ``features`` (speaker, substance, time), ``hits``.
+    scope allows), ``features`` (speaker, substance, time), ``latest``, ``diversify`` (below the
+    head, sessions already shown give way: ``remem.retrieve.multihop``), ``hits``.
     """
     table = fuse(
         store,
@@ -205,6 +206,7 @@ def search(
         latest(table, store, query_vector)
     if table.fixes:
         answered(table)
+    multihop.diversify(table, scope, weights.diverse)
     return hits(table, limit, protect=weights.protect)
 
 
