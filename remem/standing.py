@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -762,27 +764,66 @@ def current(store: Store, records: Sequence[Record]) -> list[tuple[Record, list[
     oldest first."""
     if not records:
         return []
-    vectors = store.vectors([r.id for r in records])
+    key = tuple((r.id, r.version) for r in records)
+    with _CURRENT_LOCK:
+        hit = _CURRENT.get(key)
+        if hit is not None:
+            _CURRENT.move_to_end(key)
+            return [(r, list(replaced)) for r, replaced in hit]
+    out = _current(store, records)
+    with _CURRENT_LOCK:
+        _CURRENT[key] = [(r, list(replaced)) for r, replaced in out]
+        while len(_CURRENT) > _CURRENT_CACHE:
+            _CURRENT.popitem(last=False)
+    return out
+
+
+# ``current`` of the last few standing sets (by their records' ids and versions: an edit is a new
+# version): every search of a scope asks for the same set until one of its records changes.
+_CURRENT: OrderedDict[tuple[tuple[str, int], ...], list[tuple[Record, list[str]]]] = OrderedDict()
+_CURRENT_CACHE = 64
+_CURRENT_LOCK = threading.Lock()
+
+
+def _current(store: Store, records: Sequence[Record]) -> list[tuple[Record, list[str]]]:
+    cosine = _cosines(store.vectors([r.id for r in records]), [r.id for r in records])
     kept: list[tuple[Record, list[str]]] = []
-    for record in records:  # newest first: a record is replaced by a newer kept one
+    kept_at: list[tuple[int, tuple[Record, list[str]]]] = []  # (index in records, kept entry)
+    for i, record in enumerate(records):  # newest first: a record is replaced by a newer kept one
         winner = next(
-            (k for k in kept if same_subject(k[0], record, _cosine(vectors, k[0].id, record.id))),
+            (k for j, k in kept_at if same_subject(k[0], record, cosine(j, i))),
             None,
         )
         if winner is None:
             kept.append((record, []))
+            kept_at.append((i, kept[-1]))
         else:
             winner[1].append(record.id)
     kept.reverse()
     return kept
 
 
-def _cosine(vectors: Mapping[str, Vector], a: str, b: str) -> float | None:
-    va, vb = vectors.get(a), vectors.get(b)
-    if va is None or vb is None:
-        return None
-    denominator = float(np.linalg.norm(va) * np.linalg.norm(vb))
-    return float(np.dot(va, vb)) / denominator if denominator else None
+def _cosines(
+    vectors: Mapping[str, Vector], ids: Sequence[str]
+) -> Callable[[int, int], float | None]:
+    """cosine(i, j) of ``ids[i]`` and ``ids[j]`` (None when either has no vector or a zero
+    one), all pairs computed in one matrix product: ``current`` compares every standing record
+    with every kept one (200 of them: 20,000 pairs)."""
+    present = [k for k, i in enumerate(ids) if i in vectors]
+    if not present:
+        return lambda i, j: None
+    matrix = np.stack([np.asarray(vectors[ids[k]], dtype=np.float32) for k in present])
+    norms = np.linalg.norm(matrix, axis=1)
+    ok = norms > 0
+    unit = np.where(ok[:, None], matrix / np.where(ok, norms, 1.0)[:, None], 0.0)
+    sims = (unit @ unit.T).tolist()
+    at = {k: (n if ok[n] else None) for n, k in enumerate(present)}
+
+    def cosine(i: int, j: int) -> float | None:
+        a, b = at.get(i), at.get(j)
+        return None if a is None or b is None else float(sims[a][b])
+
+    return cosine
 
 
 def profile(store: Store, where: Scope) -> Profile:
