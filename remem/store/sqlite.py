@@ -693,19 +693,10 @@ class SQLiteStore:
         """See ``Store.vector``: exact cosine over the scope's vectors while they are at most
         ``exact_limit``, HNSW candidates re-scored exactly above that."""
         with self._lock:
-            vecs = self._vectors(scope.user_id)
-            if vecs is None:
+            found = self._masked(scope)
+            if found is None:
                 return []
-            if scope.is_plain:
-                mask = vecs.mask(scope.levels, _time.now().timestamp())
-            else:
-                clause, args = _rows.where(scope, "?", _condition)
-                with self._read() as conn:
-                    allowed = [
-                        r[0]
-                        for r in conn.execute(f"SELECT rowid FROM memories WHERE {clause}", args)
-                    ]
-                mask = vecs.allowed(allowed)
+            vecs, mask = found
             return self._cache.search(vecs, query, mask, limit)
 
     def vector_many(
@@ -717,20 +708,26 @@ class SQLiteStore:
         if len(queries) == 0:
             return []
         with self._lock:
-            vecs = self._vectors(scope.user_id)
-            if vecs is None:
+            found = self._masked(scope)
+            if found is None:
                 return [[] for _ in range(len(queries))]
-            if scope.is_plain:
-                mask = vecs.mask(scope.levels, _time.now().timestamp())
-            else:
-                clause, args = _rows.where(scope, "?", _condition)
-                with self._read() as conn:
-                    allowed = [
-                        r[0]
-                        for r in conn.execute(f"SELECT rowid FROM memories WHERE {clause}", args)
-                    ]
-                mask = vecs.allowed(allowed)
+            vecs, mask = found
             return self._cache.search_many(vecs, queries, mask, limit)
+
+    def _masked(self, scope: Scope) -> tuple[UserVectors, np.ndarray] | None:
+        """The scope's user's vectors and the rows the scope allows (None: no vectors). Called
+        with the store's lock held."""
+        vecs = self._vectors(scope.user_id)
+        if vecs is None:
+            return None
+        if scope.is_plain:
+            return vecs, vecs.mask(scope.levels, _time.now().timestamp())
+        clause, args = _rows.where(scope, "?", _condition)
+        with self._read() as conn:
+            allowed = [
+                r[0] for r in conn.execute(f"SELECT rowid FROM memories WHERE {clause}", args)
+            ]
+        return vecs, vecs.allowed(allowed)
 
     def _vectors(self, user_id: str) -> UserVectors | None:
         """The user's cached vectors (loaded if missing), or None when the user has none."""
