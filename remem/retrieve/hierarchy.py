@@ -454,9 +454,7 @@ def latest(table: Candidates, store: Store, query_vector: Vector) -> None:
     replaced = updates.newer_first(head, vectors, query_vector, strong)  # type: ignore[arg-type]
     for doc, older in replaced.items():
         table.newer[doc] = older
-        above, row = rows[older].score, rows[doc]
-        if row.score <= above:
-            row.parts["newer"] = above - row.score + 1e-6 * max(abs(above), 1.0)
+        _place_above(rows[doc], rows[older], "newer")
 
 
 def answered(table: Candidates) -> None:
@@ -467,8 +465,15 @@ def answered(table: Candidates) -> None:
         row, above = table.rows.get(doc), table.rows.get(problem)
         if row is None or above is None or not row.ranks or row.record is None:
             continue
-        if row.score <= above.score:
-            row.parts["answers"] = above.score - row.score + 1e-6 * max(abs(above.score), 1.0)
+        _place_above(row, above, "answers")
+
+
+def _place_above(row: Row, other: Row, name: str) -> None:
+    """Give ``row`` (as part ``name``) just what it needs to score above ``other``, if it
+    does not already."""
+    above = other.score
+    if row.score <= above:
+        row.parts[name] = above - row.score + 1e-6 * max(abs(above), 1.0)
 
 
 def hits(table: Candidates, limit: int, *, protect: bool = True) -> list[Hit]:
