@@ -158,7 +158,8 @@ def m008_kind_index(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX memories_kind ON memories (user_id, kind, level, id)")
 
 
-FTS_COLUMNS = "text, scope, tokenize = 'porter unicode61 remove_diacritics 2'"
+TOKENIZE = "porter unicode61 remove_diacritics 2"
+FTS_COLUMNS = f"text, scope, tokenize = '{TOKENIZE}'"
 
 
 def partition_table(prefix: str) -> str:

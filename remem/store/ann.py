@@ -185,6 +185,9 @@ class UserVectors:
         self.pos: dict[int, int] = {}
         self.codes: dict[str, int] = {}
         self.ann: Ann | None = None
+        # The user's full-text postings (``lexicon.Lexicon``), when the store keeps them: its
+        # rows are this object's rows, so it lives and dies with them.
+        self.lex: Any = None
         # While an HNSW index is built in the background: the index changes made meanwhile
         # (rowid, vector; None for a removal), replayed into it before it is used.
         self.pending: list[tuple[int, np.ndarray | None]] | None = None
@@ -237,7 +240,8 @@ class UserVectors:
         """What this user's vectors take in memory, about."""
         cap = self.matrix.shape[0]
         ann = self.ann.nbytes() if self.ann is not None else 0
-        return cap * (self.dims * 4 + 20) + self.n * _ROW_OVERHEAD + ann
+        lex = self.lex.nbytes() if self.lex is not None else 0
+        return cap * (self.dims * 4 + 20) + self.n * _ROW_OVERHEAD + ann + lex
 
     # -- this connection's writes ------------------------------------------------------------
 
@@ -323,6 +327,7 @@ class UserVectors:
         )
 
     def _compact(self) -> None:
+        self.lex = None  # its rows are renumbered: rebuilt when next needed
         keep = np.flatnonzero(self.live[: self.n])
         cap = max(_MIN_CAPACITY, self.matrix.shape[0] if keep.size > self.n // 4 else 2 * keep.size)
         for name in ("matrix", "rowids", "level", "valid", "expires", "live"):

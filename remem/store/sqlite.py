@@ -27,13 +27,23 @@ from remem.errors import Conflict, MigrationError, StoreError
 from remem.filters import Condition
 from remem.store import _embedder, _rows
 from remem.store._rows import index_text
-from remem.store._sqlite_schema import FTS_COLUMNS, migrations, partition_table, scope_token
+from remem.store._sqlite_schema import (
+    FTS_COLUMNS,
+    TOKENIZE,
+    migrations,
+    partition_table,
+    scope_token,
+)
 from remem.store.ann import CACHE_BYTES, EXACT_LIMIT, UserVectors, VectorCache
 from remem.store.base import CAPABILITIES, Scope, part_ids
+from remem.store.lexicon import Lexicon, Tokenizer, idf, varints
 from remem.types import HistoryEntry, Link, Page, Record, Vector
 
 _COLS = ", ".join(_rows.COLUMNS)
 _ALL = 1 << 62  # a LIMIT that is no limit
+# Full-text searches of one user before its postings are held in memory (``lexicon``): a one-off
+# CLI search is answered by FTS5 alone, without reading the user's texts.
+LEXICON_AFTER = 3
 _HCOLS = ", ".join(_rows.HISTORY_COLUMNS)
 
 
@@ -69,7 +79,9 @@ class SQLiteStore:
 
     ``vector_cache_bytes`` bounds the in-process vector cache (LRU over users);
     ``exact_limit`` is the most rows a vector search scans exactly before the user's HNSW index
-    (kept beside the file, ``<path>.ann/``) is used.
+    (kept beside the file, ``<path>.ann/``) is used. ``lexicon`` (default on) holds a searched
+    user's full-text postings beside its cached vectors and ranks BM25 from them, exactly as
+    FTS5 does (``remem.store.lexicon``); off, every BM25 query is FTS5's.
     """
 
     capabilities = CAPABILITIES | {"backup", "notes", "partitions"}
@@ -82,6 +94,7 @@ class SQLiteStore:
         busy_timeout: float = 30.0,
         vector_cache_bytes: int = CACHE_BYTES,
         exact_limit: int = EXACT_LIMIT,
+        lexicon: bool = True,
     ) -> None:
         self.path = str(path)
         self.dims = dims
@@ -102,6 +115,9 @@ class SQLiteStore:
         self._data_version = -1
         self._embedder: dict[str, Any] | None = None  # the identity bound by bind_embedder
         self._partitions: set[str] = set()  # prefixes known to have a full-text partition
+        self._lexicon = lexicon
+        self._tokenizer: Tokenizer | None = None  # made on first use
+        self._searched: dict[str, int] = {}  # full-text searches per user, until LEXICON_AFTER
         try:
             self._conn = sqlite3.connect(
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -180,10 +196,29 @@ class SQLiteStore:
         if vecs is not None and rowid is not None:
             valid = record.valid_to is None
             vecs.append(rowid, record.id, vec, record.level, valid, _expiry(record))
+            self._relex(vecs, rowid, record)
+
+    def _relex(self, vecs: UserVectors, rowid: int, record: Record) -> None:
+        """Hold ``record``'s new full-text row in its user's postings, if they are held."""
+        lex = vecs.lex
+        if lex is None or record.level not in lex.levels:
+            return
+        row = vecs.pos.get(rowid)
+        if row is None:  # not cached as it is on disk
+            vecs.lex = None
+            return
+        assert self._tokenizer is not None  # made with the postings
+        text, scope = self._tokenizer.texts(
+            [index_text(record), scope_token(record.user_id, record.level)]
+        )
+        lex.put(row, text, len(scope))
 
     def _cached_remove(self, user_id: str, rowid: int) -> None:
         vecs = self._cache.get(user_id)
         if vecs is not None:
+            row = vecs.pos.get(rowid)
+            if vecs.lex is not None and row is not None:
+                vecs.lex.drop(row)
             vecs.remove(rowid)
             if vecs.ann is not None:
                 self._cache.discard(user_id)  # no removed vector stays on disk; re-saved at close
@@ -260,10 +295,11 @@ class SQLiteStore:
                 self._insert_history(conn, [entry], {record.id: record.user_id})
                 vecs = self._cache.get(record.user_id)
                 valid = record.valid_to is None
-                if vecs is not None and not vecs.update(
-                    row[0], vector, record.level, valid, _expiry(record)
-                ):
-                    self._forget_vectors({record.user_id})  # not cached as it is on disk
+                if vecs is not None:
+                    if vecs.update(row[0], vector, record.level, valid, _expiry(record)):
+                        self._relex(vecs, row[0], record)
+                    else:
+                        self._forget_vectors({record.user_id})  # not cached as it is on disk
             done = True
         except sqlite3.Error as exc:
             raise StoreError(f"update failed: {exc}") from exc
@@ -283,6 +319,7 @@ class SQLiteStore:
         notes = _rows.to_row(record)
         sets = ", ".join(f"{c} = ?" for c in _rows.NOTE_COLUMNS)
         args = [notes[_rows.COLUMNS.index(c)] for c in _rows.NOTE_COLUMNS]
+        done = False
         try:
             with self._write() as conn:
                 row = conn.execute(
@@ -291,12 +328,20 @@ class SQLiteStore:
                     (*args, record.id, record.user_id, record.version),
                 ).fetchone()
                 if row is None:
+                    done = True  # nothing written
                     return False
                 _index(conn, row[0], record, new=False)
                 self._insert_history(conn, [entry], {record.id: record.user_id})
-                return True
+                vecs = self._cache.get(record.user_id)
+                if vecs is not None:  # the held postings follow the new full-text row
+                    self._relex(vecs, row[0], record)
+            done = True
+            return True
         except sqlite3.Error as exc:
             raise StoreError(f"updating notes failed: {exc}") from exc
+        finally:
+            if not done:  # rolled back: the held postings may hold what was never committed
+                self._forget_vectors({record.user_id})
 
     def remove(self, ids: Sequence[str], *, op: str, actor: str | None, reason: str | None) -> int:
         """See ``Store.remove``."""
@@ -657,6 +702,10 @@ class SQLiteStore:
         cleaned = [t for t in cleaned if t.strip()]
         if not cleaned:
             return []
+        if self._lexicon and scope.is_plain:
+            held = self._bm25_held(cleaned, scope, limit)
+            if held is not None:
+                return held
         words = " OR ".join('"' + t.replace('"', '""') + '"' for t in cleaned)
         scopes = " OR ".join(scope_token(scope.user_id, level) for level in scope.levels)
         match = f"text : ({words}) AND scope : ({scopes})"
@@ -686,6 +735,101 @@ class SQLiteStore:
                 fetch = _ALL if fetch * 4 > _ALL // 4 else fetch * 4
         # FTS5's bm25() is lower-is-better; flip it so higher is more relevant.
         return [(r[0], -float(r[1])) for r in rows[:limit]]
+
+    def _bm25_held(
+        self, terms: Sequence[str], scope: Scope, limit: int
+    ) -> builtins.list[tuple[str, float]] | None:
+        """``bm25`` from the user's postings held in memory: the same rows, scores and order as
+        FTS5's (``remem.store.lexicon``). None when FTS5 must answer: the user has not been
+        searched ``LEXICON_AFTER`` times yet, or a term is a phrase of several tokens."""
+        with self._lock:
+            user = scope.user_id
+            cached = self._cache.get(user)
+            if cached is None or cached.lex is None:
+                count = self._searched.get(user, 0) + 1
+                if count < LEXICON_AFTER:
+                    if len(self._searched) >= 10_000:  # bounded: a count is only a hint
+                        self._searched.clear()
+                    self._searched[user] = count
+                    return None
+                self._searched.pop(user, None)
+            if self._tokenizer is None:
+                self._tokenizer = Tokenizer(TOKENIZE)
+            tok = self._tokenizer
+            phrases = [tok.phrase(t) for t in terms]
+            if any(len(p) != 1 for p in phrases):
+                return None
+            vecs = self._vectors(user)
+            if vecs is None:
+                return []
+            with self._read() as conn:
+                fts = _fts(conn, user)
+                lex = self._held(conn, fts, vecs, scope.levels)
+                own = not conn.in_transaction
+                if own:
+                    conn.execute("BEGIN")  # the statistics of one snapshot
+                try:
+                    block = conn.execute(f"SELECT block FROM {fts}_data WHERE id = 1").fetchone()
+                    rows, *sizes = varints(block[0]) if block is not None else [0]
+                    holding: dict[int, int] = {}
+                    if rows:
+                        vocab = self._vocab(conn, fts)
+                        for (tid,) in phrases:
+                            if tid not in holding:
+                                got = conn.execute(
+                                    f"SELECT doc FROM {vocab} WHERE term = ? AND col = 'text'",
+                                    (tok.names[tid],),
+                                ).fetchone()
+                                holding[tid] = int(got[0]) if got is not None else 0
+                finally:
+                    if own:
+                        conn.execute("COMMIT")
+            if not rows:
+                return []
+            avgdl = float(sum(sizes)) / float(rows)
+            mask = vecs.mask(scope.levels, _time.now().timestamp())
+            found, scores = lex.score(
+                [(tid, idf(rows, holding[tid])) for (tid,) in phrases], avgdl, mask
+            )
+            if not found.size:
+                return []
+            if found.size > limit:  # the best ``limit``, ties at the edge included
+                edge = np.partition(-scores, limit - 1)[limit - 1]
+                keep = -scores <= edge
+                found, scores = found[keep], scores[keep]
+            order = np.lexsort((vecs.rowids[found], -scores))[:limit]
+            return [(vecs.ids[int(found[i])], float(scores[i])) for i in order]
+
+    def _held(
+        self, conn: sqlite3.Connection, fts: str, vecs: UserVectors, levels: Sequence[str]
+    ) -> Lexicon:
+        """The user's held postings, with every row of ``levels`` (read now if missing)."""
+        lex = vecs.lex if vecs.lex is not None else Lexicon()
+        missing = [level for level in dict.fromkeys(levels) if level not in lex.levels]
+        if missing:
+            assert self._tokenizer is not None
+            tok = self._tokenizer
+            marks = ", ".join("?" * len(missing))
+            rows = conn.execute(
+                f"SELECT m.rowid, c.c0, m.level FROM memories m "
+                f"JOIN {fts}_content c ON c.id = m.rowid WHERE m.user_id = ? AND m.level IN ({marks})",
+                (vecs.user_id, *missing),
+            ).fetchall()
+            rows = [r for r in rows if r[0] in vecs.pos]
+            extra = {lv: len(tok.phrase(scope_token(vecs.user_id, lv))) for lv in missing}
+            tokens, per_row = tok.flat([r[1] or "" for r in rows])
+            lex.load([vecs.pos[r[0]] for r in rows], tokens, per_row, [extra[r[2]] for r in rows])
+            lex.levels.update(missing)
+            vecs.lex = lex
+            self._cache.trim()
+        return lex
+
+    @staticmethod
+    def _vocab(conn: sqlite3.Connection, fts: str) -> str:
+        """A (connection-private) fts5vocab table over ``fts``: how many rows hold a term."""
+        name = f"temp.{fts}_vocab"
+        conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {name} USING fts5vocab(main, {fts}, col)")
+        return name
 
     def vector(
         self, query: Vector, scope: Scope, *, limit: int
@@ -813,7 +957,10 @@ class SQLiteStore:
                             old[0], vec, record.level, valid, expires, new_rowid=cur.lastrowid
                         )
                     )
-                    if not moved:
+                    if moved:
+                        assert vecs is not None and cur.lastrowid is not None
+                        self._relex(vecs, cur.lastrowid, record)
+                    else:
                         if old is not None:
                             self._cached_remove(old[2], old[0])
                         self._cached_add(cur.lastrowid, record, vec)

@@ -1,0 +1,232 @@
+"""BM25 from postings held in memory (``remem.store.lexicon``) ranks exactly as FTS5's bm25() does:
+the same rows, the same scores to the last bit, the same order, through every kind of write."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from remem import Memory, _text
+from remem.store import sqlite as sqlite_store
+from remem.store._sqlite_schema import TOKENIZE
+from remem.store.base import Scope
+from remem.store.lexicon import Lexicon, Tokenizer
+from remem.store.sqlite import SQLiteStore
+
+# Words that stress the tokenizer: stems, case, diacritics, apostrophes, hyphens, digits, scripts.
+WORDS = (
+    "running runs ran runner connection connected connecting Café café naïve résumé Zoë "
+    "o'clock don't rock-and-roll e-mail v2.3.1 3.5kg 2024-05-01 ΑΘΗΝΑ αθηνα Москва москве "
+    "東京 ﬁnance ＦＵＬＬ straße STRASSE tomatoes tomato basil garden gardening gardener "
+    "deploy deployment deployed kubernetes k8s postgres PostgreSQL x_y snake_case a1b2c3 "
+    "#hashtag @mention C++ node.js 42 0042 ½ ²"
+).split()
+
+QUERIES = [
+    "running a garden",
+    "café résumé",
+    "deployment kubernetes",
+    "o'clock meeting",
+    "Москва",
+    "tomatoes and basil",
+    "connection connected",
+    "v2.3.1 release",
+    "finance full",
+    "strasse",
+    "snake_case k8s",
+    "a1b2c3",
+    "42",
+    "C++ node.js",
+]
+
+
+def _text_of(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+def _same(path: Path, user: str, queries: list[str]) -> None:
+    """The writer's held ranking equals FTS5's, read through a second connection."""
+    fts = SQLiteStore(path, dims=64, lexicon=False)
+    try:
+        for q in queries:
+            terms = _text.terms(q)
+            for levels in (("record",), ("session",), ("record", "fact")):
+                scope = Scope(user_id=user, levels=levels)
+                want = fts.bm25(terms, scope, limit=25)
+                got = _held_store.bm25(terms, scope, limit=25)
+                assert got == want, (q, levels)
+    finally:
+        fts.close()
+
+
+_held_store: SQLiteStore
+
+
+@pytest.fixture(autouse=True)
+def _build_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_store, "LEXICON_AFTER", 1)
+
+
+def _held(mem: Memory) -> SQLiteStore:
+    store = mem._parts.store
+    assert isinstance(store, SQLiteStore)
+    return store
+
+
+def test_the_tokenizer_is_fts5s(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    texts = [_text_of(rng, rng.randint(0, 30)) for _ in range(300)]
+    texts += ["", "   ", "a" * 5000, "x\x1fy\u00a0z\u3000w", "\ttabs\nand\r\nlines "]
+    conn = sqlite3.connect(tmp_path / "t.db")
+    conn.execute(f"CREATE VIRTUAL TABLE t USING fts5(text, tokenize='{TOKENIZE}')")
+    conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, instance)")
+    conn.executemany("INSERT INTO t (rowid, text) VALUES (?, ?)", enumerate(texts, 1))
+    want: dict[int, list[tuple[int, str]]] = {}
+    for doc, term, offset in conn.execute("SELECT doc, term, offset FROM v"):
+        want.setdefault(doc, []).append((offset, term))
+    tok = Tokenizer(TOKENIZE)
+    got = tok.texts(texts)
+    for i, ids in enumerate(got, 1):
+        assert [tok.names[t] for t in ids] == [t for _, t in sorted(want.get(i, []))]
+
+
+def test_held_bm25_equals_fts5_through_writes(tmp_path: Path) -> None:
+    global _held_store
+    path = tmp_path / "m.db"
+    rng = random.Random(11)
+    with Memory(path, embedder="hashing") as mem:
+        _held_store = _held(mem)
+        for s in range(4):
+            mem.add_many(
+                [
+                    {
+                        "content": _text_of(rng, rng.randint(3, 25)),
+                        "user_id": "ana",
+                        "session_id": f"s{s}",
+                        "speaker": rng.choice(["Ana", "Bo"]),
+                    }
+                    for _ in range(12)
+                ]
+            )
+        mem.add(_text_of(rng, 40), user_id="bo")  # another user shares the corpus statistics
+        _same(path, "ana", QUERIES)
+        vecs = _held_store._cache.get("ana")
+        assert vecs is not None and vecs.lex is not None  # the held path answered
+        # Updates, deletes, new turns of an existing session, a note.
+        listed = mem.list(user_id="ana", limit=100).records
+        for rec in listed[:6]:
+            mem.update(rec.id, content=_text_of(rng, 8), user_id="ana")
+        for rec in listed[6:10]:
+            mem.delete(rec.id, user_id="ana")
+        mem.add("tomatoes by the shed at seven o'clock", user_id="ana", session_id="s1")
+        mem.add("Café résumé connection", user_id="ana")
+        _same(path, "ana", QUERIES)
+        assert _held_store._cache.get("ana").lex is not None  # kept up to date, not dropped
+
+
+def test_many_rewrites_fold_and_stay_exact(tmp_path: Path) -> None:
+    global _held_store
+    path = tmp_path / "m.db"
+    rng = random.Random(5)
+    with Memory(path, embedder="hashing") as mem:
+        _held_store = _held(mem)
+        first = mem.add(_text_of(rng, 10), user_id="ana", session_id="long")
+        _same(path, "ana", QUERIES[:3])
+        # One long session: its unit is rewritten on every turn (dead slots pile up and fold).
+        for _ in range(150):
+            mem.add(_text_of(rng, rng.randint(2, 12)), user_id="ana", session_id="long")
+        lex = _held_store._cache.get("ana").lex
+        assert lex is not None
+        _same(path, "ana", QUERIES)
+        assert first.id
+
+
+def test_a_phrase_term_is_answered_by_fts5(tmp_path: Path) -> None:
+    global _held_store
+    path = tmp_path / "m.db"
+    with Memory(path, embedder="hashing") as mem:
+        _held_store = _held(mem)
+        mem.add("The train leaves at seven o'clock sharp", user_id="ana")
+        mem.add("The clock on the wall stopped", user_id="ana")
+        tok = Tokenizer(TOKENIZE)
+        assert len(tok.phrase("o'clock")) == 2  # a phrase: "o clock"
+        _same(path, "ana", ["o'clock", "clock"])
+        hits = _held_store.bm25(["o'clock"], Scope(user_id="ana", levels=("record",)), limit=5)
+        assert len(hits) == 1  # only the row with the phrase, as FTS5 says
+
+
+def test_tenants_rank_from_their_own_partition(tmp_path: Path) -> None:
+    global _held_store
+    path = tmp_path / "m.db"
+    rng = random.Random(3)
+    with Memory(path, embedder="hashing") as mem:
+        _held_store = _held(mem)
+        for user in ("acme/ana", "acme/bo", "zeta/ana"):
+            mem.add_many([{"content": _text_of(rng, 12), "user_id": user} for _ in range(20)])
+        _same(path, "acme/ana", QUERIES)
+        _same(path, "zeta/ana", QUERIES)
+
+
+def test_another_process_write_is_seen(tmp_path: Path) -> None:
+    global _held_store
+    path = tmp_path / "m.db"
+    with Memory(path, embedder="hashing") as mem:
+        _held_store = _held(mem)
+        mem.add("basil and tomatoes", user_id="ana")
+        _same(path, "ana", ["basil"])
+        with Memory(path, embedder="hashing") as other:
+            other.add("more basil, basil everywhere", user_id="ana")
+        hits = _held_store.bm25(["basil"], Scope(user_id="ana", levels=("record",)), limit=5)
+        assert len(hits) == 2
+        _same(path, "ana", ["basil", "tomatoes"])
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    docs=st.lists(
+        st.lists(st.sampled_from(WORDS), min_size=0, max_size=12), min_size=1, max_size=30
+    ),
+    ops=st.lists(st.tuples(st.integers(0, 29), st.sampled_from(["put", "drop"])), max_size=40),
+    query=st.lists(st.sampled_from(WORDS), min_size=1, max_size=4),
+)
+def test_lexicon_postings_match_a_recount(
+    docs: list[list[str]], ops: list[tuple[int, str]], query: list[str]
+) -> None:
+    """Whatever the order of puts and drops, a term's postings are the live rows' counts."""
+    tok = Tokenizer(TOKENIZE)
+    lex = Lexicon()
+    current: dict[int, list[int]] = {}
+    for i, words in enumerate(docs):
+        ids = tok.texts([" ".join(words)])[0]
+        lex.put(i, ids, 1)
+        current[i] = ids
+    rng = random.Random(len(ops))
+    for row, op in ops:
+        if row >= len(docs):
+            continue
+        if op == "put":
+            ids = tok.texts([" ".join(rng.choice(docs))])[0]
+            lex.put(row, ids, 1)
+            current[row] = ids
+        else:
+            lex.drop(row)
+            current.pop(row, None)
+        if rng.random() < 0.3:
+            lex.fold()
+    for word in query:
+        for tid in tok.texts([word])[0]:
+            slots, counts = lex.postings(tid)
+            rows = {
+                int(lex.vrow[s]): int(c)
+                for s, c in zip(slots, counts, strict=True)
+                if lex.vrow[s] >= 0
+            }
+            want = {r: ids.count(tid) for r, ids in current.items() if tid in ids}
+            assert rows == want
