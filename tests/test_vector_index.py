@@ -518,3 +518,23 @@ def test_a_user_read_in_pages_equals_one_read_whole(tmp_path: Path) -> None:
         assert np.array_equal(vecs.rowids[: vecs.n], whole.rowids[: whole.n])
         assert vecs.pos == whole.pos
     store.close()
+
+
+def test_a_kept_mask_follows_expiry_time_and_writes() -> None:
+    """``UserVectors.mask`` keeps what it made, but never past a row's expiry, never for an
+    earlier time, and never across a change of a row."""
+    vecs = ann.UserVectors("u", DIMS)
+    one = np.ones(DIMS, dtype=np.float32)
+    vecs.append(1, "a", one, "record", True, 100.0)  # expires at t=100
+    vecs.append(2, "b", one, "record", True, np.inf)
+    assert vecs.mask(("record",), 50.0).tolist() == [True, True]
+    assert vecs.mask(("record",), 150.0).tolist() == [False, True]  # a expired
+    assert vecs.mask(("record",), 50.0).tolist() == [True, True]  # an earlier time: made afresh
+    vecs.update(2, None, "record", False, np.inf)  # b superseded
+    assert vecs.mask(("record",), 50.0).tolist() == [True, False]
+    vecs.append(3, "c", one, "session", True, np.inf)
+    assert vecs.mask(("record", "session"), 50.0).tolist() == [True, False, True]
+    vecs.remove(1)
+    assert vecs.mask(("record", "session"), 50.0).tolist() == [False, False, True]
+    with pytest.raises(ValueError):
+        vecs.mask(("session",), 50.0)[0] = False  # read-only: callers cannot spoil it

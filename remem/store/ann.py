@@ -188,6 +188,10 @@ class UserVectors:
         # The user's full-text postings (``lexicon.Lexicon``), when the store keeps them: its
         # rows are this object's rows, so it lives and dies with them.
         self.lex: Any = None
+        # Masks already made: levels -> (mask, when, the soonest expiry among its rows). Any
+        # change of a row clears them; a mask is good from when it was made until its soonest
+        # row expires.
+        self._masks: dict[tuple[str, ...], tuple[np.ndarray, float, float]] = {}
         # While an HNSW index is built in the background: the index changes made meanwhile
         # (rowid, vector; None for a removal), replayed into it before it is used.
         self.pending: list[tuple[int, np.ndarray | None]] | None = None
@@ -211,6 +215,7 @@ class UserVectors:
         k = len(rows)
         if not k:
             return
+        self._masks.clear()
         if self.n + k > self.matrix.shape[0]:
             self._grow(self.n + k)
         a, b = self.n, self.n + k
@@ -248,6 +253,7 @@ class UserVectors:
     def append(
         self, rowid: int, id_: str, vec: Vector, level: str, valid: bool, expires: float
     ) -> None:
+        self._masks.clear()
         if self.n == self.matrix.shape[0]:
             self._grow(max(_MIN_CAPACITY, 2 * self.n))
         i = self.n
@@ -273,6 +279,7 @@ class UserVectors:
         i = self.pos.get(rowid)
         if i is None:
             return False
+        self._masks.clear()
         if vec is not None:
             self.matrix[i] = vec
         self.level[i], self.valid[i], self.expires[i] = self._code(level), valid, expires
@@ -291,6 +298,7 @@ class UserVectors:
         i = self.pos.pop(rowid, None)
         if i is None:
             return
+        self._masks.clear()
         self.live[i] = False
         self.dead += 1
         self._index_remove(rowid)
@@ -328,6 +336,7 @@ class UserVectors:
 
     def _compact(self) -> None:
         self.lex = None  # its rows are renumbered: rebuilt when next needed
+        self._masks.clear()
         keep = np.flatnonzero(self.live[: self.n])
         cap = max(_MIN_CAPACITY, self.matrix.shape[0] if keep.size > self.n // 4 else 2 * keep.size)
         for name in ("matrix", "rowids", "level", "valid", "expires", "live"):
@@ -342,13 +351,23 @@ class UserVectors:
     # -- reads -------------------------------------------------------------------------------
 
     def mask(self, levels: Iterable[str], now: float) -> np.ndarray:
-        """Live rows of these levels, not superseded, not expired."""
+        """Live rows of these levels, not superseded, not expired (read-only: it is kept)."""
+        key = tuple(levels)
+        kept = self._masks.get(key)
+        if kept is not None and kept[1] <= now < kept[2]:
+            return kept[0]
         wanted = np.zeros(max(len(self.codes), 1), dtype=bool)
-        wanted[[self.codes[x] for x in levels if x in self.codes]] = True
+        wanted[[self.codes[x] for x in key if x in self.codes]] = True
         n = self.n
         rows: np.ndarray = (
             self.live[:n] & wanted[self.level[:n]] & self.valid[:n] & (self.expires[:n] > now)
         )
+        expiring = self.expires[:n][rows]
+        soonest = float(expiring.min()) if expiring.size else float("inf")
+        rows.flags.writeable = False
+        if len(self._masks) >= 16:
+            self._masks.clear()
+        self._masks[key] = (rows, now, soonest)
         return rows
 
     def allowed(self, rowids: Sequence[int]) -> np.ndarray:

@@ -118,6 +118,9 @@ class SQLiteStore:
         self._lexicon = lexicon
         self._tokenizer: Tokenizer | None = None  # made on first use
         self._searched: dict[str, int] = {}  # full-text searches per user, until LEXICON_AFTER
+        self._writes = 0  # write transactions begun by this connection (a cache stamp)
+        # Per full-text partition: (stamp, row count, column token counts, rows holding a term).
+        self._stats: dict[str, tuple[tuple[int, int], int, builtins.list[int], dict[int, int]]] = {}
         try:
             self._conn = sqlite3.connect(
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -161,6 +164,7 @@ class SQLiteStore:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE: take the write lock up front, no upgrade deadlock)."""
         with self._lock:
+            self._writes += 1
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
@@ -769,18 +773,7 @@ class SQLiteStore:
                 if own:
                     conn.execute("BEGIN")  # the statistics of one snapshot
                 try:
-                    block = conn.execute(f"SELECT block FROM {fts}_data WHERE id = 1").fetchone()
-                    rows, *sizes = varints(block[0]) if block is not None else [0]
-                    holding: dict[int, int] = {}
-                    if rows:
-                        vocab = self._vocab(conn, fts)
-                        for (tid,) in phrases:
-                            if tid not in holding:
-                                got = conn.execute(
-                                    f"SELECT doc FROM {vocab} WHERE term = ? AND col = 'text'",
-                                    (tok.names[tid],),
-                                ).fetchone()
-                                holding[tid] = int(got[0]) if got is not None else 0
+                    rows, sizes, holding = self._statistics(conn, fts, [p[0] for p in phrases])
                 finally:
                     if own:
                         conn.execute("COMMIT")
@@ -823,6 +816,35 @@ class SQLiteStore:
             vecs.lex = lex
             self._cache.trim()
         return lex
+
+    def _statistics(
+        self, conn: sqlite3.Connection, fts: str, tids: Sequence[int]
+    ) -> tuple[int, builtins.list[int], dict[int, int]]:
+        """What FTS5's bm25() reads of the whole partition ``fts``: its row count, each
+        column's token count and how many rows hold each of ``tids`` in ``text``. Kept until
+        any write (this connection's or, by ``PRAGMA data_version``, another's)."""
+        assert self._tokenizer is not None
+        stamp = (self._data_version, self._writes)
+        kept = self._stats.get(fts)
+        if kept is None or kept[0] != stamp:
+            if len(self._stats) >= 256:
+                self._stats.clear()
+            block = conn.execute(f"SELECT block FROM {fts}_data WHERE id = 1").fetchone()
+            rows, *sizes = varints(block[0]) if block is not None else [0]
+            kept = self._stats[fts] = (stamp, rows, sizes, {})
+        _, rows, sizes, holding = kept
+        wanted = [t for t in dict.fromkeys(tids) if t not in holding]
+        if rows and wanted:
+            if len(holding) > 100_000:
+                holding.clear()
+            vocab = self._vocab(conn, fts)
+            for tid in wanted:
+                got = conn.execute(
+                    f"SELECT doc FROM {vocab} WHERE term = ? AND col = 'text'",
+                    (self._tokenizer.names[tid],),
+                ).fetchone()
+                holding[tid] = int(got[0]) if got is not None else 0
+        return rows, sizes, holding
 
     @staticmethod
     def _vocab(conn: sqlite3.Connection, fts: str) -> str:
