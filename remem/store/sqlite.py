@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from remem import _time
+from remem import _heap, _time
 from remem._fs import private_sqlite
 from remem.errors import Conflict, MigrationError, StoreError
 from remem.filters import Condition
@@ -810,11 +810,19 @@ class SQLiteStore:
             ).fetchall()
             rows = [r for r in rows if r[0] in vecs.pos]
             extra = {lv: len(tok.phrase(scope_token(vecs.user_id, lv))) for lv in missing}
-            tokens, per_row = tok.flat([r[1] or "" for r in rows])
+            # Tokenized a page at a time: the split chunks of every text at once were most of
+            # the peak (Python strings), the token ids are compact arrays.
+            pages = [
+                tok.flat([r[1] or "" for r in rows[a : a + _LOAD_PAGE]])
+                for a in range(0, len(rows), _LOAD_PAGE)
+            ]
+            tokens = np.concatenate([p[0] for p in pages]) if pages else np.zeros(0, np.int64)
+            per_row = np.concatenate([p[1] for p in pages]) if pages else np.zeros(0, np.int64)
             lex.load([vecs.pos[r[0]] for r in rows], tokens, per_row, [extra[r[2]] for r in rows])
             lex.levels.update(missing)
             vecs.lex = lex
             self._cache.trim()
+            _heap.trim()
         return lex
 
     def _statistics(
@@ -932,6 +940,7 @@ class SQLiteStore:
         if not len(vecs):
             return None
         self._cache.put(vecs)
+        _heap.trim()  # the pages read are freed: give them back
         return vecs
 
     def vectors(self, ids: Sequence[str]) -> dict[str, Vector]:
