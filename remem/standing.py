@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from remem import _text
+from remem import _text, _time
 from remem.guard import trust
 from remem.store.base import Scope, Store
 from remem.types import Hit, Record, Vector
@@ -743,6 +743,25 @@ def core_records(store: Store, where: Scope) -> list[Record]:
         ids=None,
     )
     agents = (None, where.agent_id)
+    generation = store.generation()
+    key = (
+        generation,
+        scoped.user_id,
+        scoped.agent_id,
+        where.agent_id,
+        scoped.conditions,
+        scoped.session_id,
+        scoped.as_of,
+        scoped.include_superseded,
+    )
+    if generation is not None:
+        with _CORE_LOCK:
+            hit = _CORE.get(key)
+            if hit is not None:
+                _CORE.move_to_end(key)
+        if hit is not None:  # nothing was written since: only expiry can have changed
+            now = _time.now()
+            return [r for r in hit if r.expires_at is None or r.expires_at > now]
     records: list[Record] = []
     cursor = None
     while True:
@@ -756,7 +775,20 @@ def core_records(store: Store, where: Scope) -> list[Record]:
             break
         cursor = page.next_cursor
     records.sort(key=lambda r: (_when(r), r.created_at or _EPOCH), reverse=True)
-    return records[:MAX_CORE]
+    records = records[:MAX_CORE]
+    if generation is not None:
+        with _CORE_LOCK:
+            _CORE[key] = records
+            while len(_CORE) > _CORE_CACHE:
+                _CORE.popitem(last=False)
+    return list(records)
+
+
+# ``core_records`` of the last few scopes, by the store's generation (``Store.generation``: it
+# moves on every write, this process's or another's), so a read-only stretch lists them once.
+_CORE: OrderedDict[tuple[object, ...], list[Record]] = OrderedDict()
+_CORE_CACHE = 64
+_CORE_LOCK = threading.Lock()
 
 
 def current(store: Store, records: Sequence[Record]) -> list[tuple[Record, list[str]]]:

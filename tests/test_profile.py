@@ -234,3 +234,32 @@ def test_profile_on_every_surface(
     out = CliRunner().invoke(cli_app, ["profile", "--user", U, "--db", str(db_path)])
     assert out.exit_code == 0, out.output
     assert "Call me any time after 8." in out.output and "before 9" not in out.output
+
+
+def test_a_cached_standing_set_follows_every_write(tmp_path: Path) -> None:
+    """Searches list the standing set once per store generation (``Store.generation``): a write
+    of this process, of another process, a delete and an expiry each show at once."""
+    db = tmp_path / "m.db"
+    with Memory(db, embedder="hashing") as m:
+        _store(m, *DISTRACTORS)
+        first = m.add("Always answer in British English.", user_id=U)
+        for _ in range(3):  # the same set, from the cache after the first
+            assert [r.id for r in m.profile(user_id=U)] == [first.id]
+        with Memory(db, embedder="hashing") as other:  # another process's write
+            second = other.add("Never schedule meetings on Fridays.", user_id=U)
+        assert {r.id for r in m.profile(user_id=U)} == {first.id, second.id}
+        m.delete(second.id, user_id=U)
+        assert [r.id for r in m.profile(user_id=U)] == [first.id]
+        soon = m.add("Always reply in haiku.", user_id=U, ttl=1)
+        assert soon.id in {r.id for r in m.profile(user_id=U)}
+        from datetime import timedelta
+
+        from remem import _time
+
+        later = _time.now() + timedelta(seconds=5)
+        original = _time.now
+        try:
+            _time.now = lambda: later  # type: ignore[assignment]
+            assert soon.id not in {r.id for r in m.profile(user_id=U)}
+        finally:
+            _time.now = original  # type: ignore[assignment]

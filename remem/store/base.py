@@ -147,6 +147,10 @@ class Store(Protocol):
         """Every record, then every history entry, of one user, of the users whose id starts
         with ``prefix`` (one tenant's), or of all users."""
 
+    def generation(self) -> object | None:
+        """A token that changes whenever what this store can read changes: any write, of this
+        process or another. None when the backend cannot tell cheaply: do not cache by it."""
+
     def close(self) -> None:
         """Release connections and caches."""
 

@@ -620,6 +620,11 @@ class PostgresStore:
         for hrow in history:
             yield _rows.history_from_row(hrow)
 
+    def generation(self) -> object | None:
+        """See ``Store.generation``: None. Other clients' commits leave no cheap trace here
+        (no counter short of a trigger-maintained table, which every write would contend on)."""
+        return None
+
     def close(self) -> None:
         """See ``Store.close``."""
         self._pool.close()

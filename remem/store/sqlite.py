@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import itertools
 import json
 import sqlite3
 import threading
@@ -44,6 +45,7 @@ _ALL = 1 << 62  # a LIMIT that is no limit
 # Full-text searches of one user before its postings are held in memory (``lexicon``): a one-off
 # CLI search is answered by FTS5 alone, without reading the user's texts.
 LEXICON_AFTER = 3
+_SERIALS = itertools.count()
 _HCOLS = ", ".join(_rows.HISTORY_COLUMNS)
 
 
@@ -119,6 +121,7 @@ class SQLiteStore:
         self._tokenizer: Tokenizer | None = None  # made on first use
         self._searched: dict[str, int] = {}  # full-text searches per user, until LEXICON_AFTER
         self._writes = 0  # write transactions begun by this connection (a cache stamp)
+        self._serial = next(_SERIALS)  # this store among every one this process opened
         # Per full-text partition: (stamp, row count, column token counts, rows holding a term).
         self._stats: dict[str, tuple[tuple[int, int], int, builtins.list[int], dict[int, int]]] = {}
         try:
@@ -739,6 +742,13 @@ class SQLiteStore:
                 fetch = _ALL if fetch * 4 > _ALL // 4 else fetch * 4
         # FTS5's bm25() is lower-is-better; flip it so higher is more relevant.
         return [(r[0], -float(r[1])) for r in rows[:limit]]
+
+    def generation(self) -> object | None:
+        """See ``Store.generation``: this connection's writes begun, and SQLite's
+        ``PRAGMA data_version`` (which moves when another connection commits)."""
+        with self._read() as conn:
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            return (self._serial, version, self._writes)
 
     def _bm25_held(
         self, terms: Sequence[str], scope: Scope, limit: int
