@@ -538,3 +538,37 @@ def test_a_kept_mask_follows_expiry_time_and_writes() -> None:
     assert vecs.mask(("record", "session"), 50.0).tolist() == [False, False, True]
     with pytest.raises(ValueError):
         vecs.mask(("session",), 50.0)[0] = False  # read-only: callers cannot spoil it
+
+
+def test_kept_links_and_sources_follow_every_write(tmp_path: Path) -> None:
+    """``links`` and ``sources`` are kept per id until a write: this connection's or another's."""
+    from remem.types import Link
+
+    db = tmp_path / "m.db"
+    with Memory(db, embedder="hashing") as mem:
+        a = mem.add("We planted tomatoes by the shed.", user_id="u", session_id="s")
+        b = mem.add("The basil came up in a week.", user_id="u", session_id="s")
+        store = mem._parts.store
+        assert isinstance(store, SQLiteStore)
+        before = store.links([a.id])
+        assert store.links([a.id]) == before  # from the cache
+        other = SQLiteStore(db, dims=store.dims)
+        try:
+            other.add_links("u", [Link(a.id, b.id, "test", 0.5)])  # another connection
+        finally:
+            other.close()
+        assert Link(a.id, b.id, "test", 0.5) in store.links([a.id])
+        assert Link(a.id, b.id, "test", 0.5) in store.links([b.id])
+        store.add_links("u", [Link(b.id, a.id, "mine", 0.25)])  # this connection
+        assert Link(b.id, a.id, "mine", 0.25) in store.links([a.id])
+        session = [
+            r.id for r in store.list(Scope(user_id="u", levels=("session",)), limit=5, cursor=None)
+        ]
+        assert session
+        first = store.sources(session)[session[0]]
+        assert set(first) == {a.id, b.id}
+        c = mem.add("Then the peppers.", user_id="u", session_id="s")  # the unit is rewritten
+        session = [
+            r.id for r in store.list(Scope(user_id="u", levels=("session",)), limit=5, cursor=None)
+        ]
+        assert set(store.sources(session)[session[0]]) == {a.id, b.id, c.id}

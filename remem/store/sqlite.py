@@ -46,6 +46,7 @@ _ALL = 1 << 62  # a LIMIT that is no limit
 # CLI search is answered by FTS5 alone, without reading the user's texts.
 LEXICON_AFTER = 3
 _SERIALS = itertools.count()
+_KEPT_IDS = 50_000  # ids a per-id read cache holds before it starts over
 _HCOLS = ", ".join(_rows.HISTORY_COLUMNS)
 
 
@@ -122,6 +123,8 @@ class SQLiteStore:
         self._searched: dict[str, int] = {}  # full-text searches per user, until LEXICON_AFTER
         self._writes = 0  # write transactions begun by this connection (a cache stamp)
         self._serial = next(_SERIALS)  # this store among every one this process opened
+        self._kept_stamp: tuple[int, int] = (-1, -1)
+        self._kept_reads: dict[str, dict[str, Any]] = {}
         # Per full-text partition: (stamp, row count, column token counts, rows holding a term).
         self._stats: dict[str, tuple[tuple[int, int], int, builtins.list[int], dict[int, int]]] = {}
         try:
@@ -637,15 +640,22 @@ class SQLiteStore:
         return out
 
     def sources(self, ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
-        """See ``Store.sources``."""
+        """See ``Store.sources``. Kept per id until the next write (``_kept``)."""
         out: dict[str, tuple[str, ...]] = {}
         with self._read() as conn:
-            for chunk in _chunks(list(dict.fromkeys(ids)), 500):
+            kept = self._kept(conn, "sources")
+            wanted = list(dict.fromkeys(ids))
+            missing = [rid for rid in wanted if rid not in kept]
+            for chunk in _chunks(missing, 500):
                 for rid, raw in conn.execute(
                     f"SELECT id, sources FROM memories WHERE id IN ({', '.join('?' * len(chunk))})",
                     chunk,
                 ):
-                    out[rid] = tuple(json.loads(raw)) if raw and raw != "[]" else ()
+                    kept[rid] = tuple(json.loads(raw)) if raw and raw != "[]" else ()
+            for rid in wanted:
+                got = kept.get(rid)
+                if got is not None:
+                    out[rid] = got
         return out
 
     def list(self, scope: Scope, *, limit: int, cursor: str | None) -> Page:
@@ -1050,22 +1060,43 @@ class SQLiteStore:
             raise StoreError(f"writing links failed: {exc}") from exc
 
     def links(self, ids: Sequence[str]) -> builtins.list[Link]:
-        """See ``Store.links``."""
+        """See ``Store.links``. Each id's links are kept until the next write (``_kept``)."""
         rows: dict[tuple[str, str, str, float], None] = {}  # deduplicated as plain tuples
         with self._read() as conn:
-            for chunk in _chunks(list(dict.fromkeys(ids)), 400):
+            kept = self._kept(conn, "links")
+            wanted = list(dict.fromkeys(ids))
+            for rid in wanted:
+                got = kept.get(rid)
+                if got is not None:
+                    rows.update(dict.fromkeys(got))
+            missing = [rid for rid in wanted if rid not in kept]
+            for chunk in _chunks(missing, 400):
                 marks = ", ".join("?" * len(chunk))
-                rows.update(
-                    dict.fromkeys(
-                        conn.execute(
-                            f"SELECT a, b, relation, weight FROM links WHERE a IN ({marks}) "
-                            f"OR b IN ({marks})",
-                            (*chunk, *chunk),
-                        )
-                    )
-                )
+                found: dict[str, list[tuple[str, str, str, float]]] = {r: [] for r in chunk}
+                for row in conn.execute(
+                    f"SELECT a, b, relation, weight FROM links WHERE a IN ({marks}) "
+                    f"OR b IN ({marks})",
+                    (*chunk, *chunk),
+                ):
+                    for end in (row[0], row[1]):
+                        if end in found:
+                            found[end].append(row)
+                    rows[row] = None
+                kept.update((r, tuple(v)) for r, v in found.items())
         ordered = sorted(rows, key=lambda r: (-r[3], r[0], r[1], r[2]))
         return [Link(a, b, rel, w) for a, b, rel, w in ordered]
+
+    def _kept(self, conn: sqlite3.Connection, what: str) -> dict[str, Any]:
+        """A per-id read cache (``links``, ``sources``), emptied whenever anything was written
+        since it was filled: by this connection, or by another (``PRAGMA data_version``)."""
+        stamp = (conn.execute("PRAGMA data_version").fetchone()[0], self._writes)
+        if stamp != self._kept_stamp:
+            self._kept_stamp = stamp
+            self._kept_reads = {}
+        kept = self._kept_reads.setdefault(what, {})
+        if len(kept) > _KEPT_IDS:
+            kept.clear()
+        return kept
 
     def export(
         self, user_id: str | None, *, prefix: str | None = None
