@@ -65,6 +65,9 @@ class Tokenizer:
         self.names: list[str] = []
         self._reset()
 
+    def close(self) -> None:
+        self._conn.close()
+
     def _reset(self) -> None:
         self._chunk: dict[str, int] = {}  # chunk -> chunk id
         self._start = array("q")  # chunk id -> its first token in ``_tokens``

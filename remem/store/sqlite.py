@@ -1148,6 +1148,9 @@ class SQLiteStore:
                 self._cache.clear(save=self._data_version == self._current_version())
             finally:
                 self._conn.close()
+                if self._tokenizer is not None:
+                    self._tokenizer.close()
+                    self._tokenizer = None
 
 
 @contextlib.contextmanager
