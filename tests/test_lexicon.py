@@ -230,3 +230,30 @@ def test_lexicon_postings_match_a_recount(
             }
             want = {r: ids.count(tid) for r, ids in current.items() if tid in ids}
             assert rows == want
+
+
+def test_the_vocabulary_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unbroken tokens (hex dumps) each make a new term; past the bound the vocabulary starts
+    over, the held postings are rebuilt, and the ranking stays FTS5's."""
+    global _held_store
+    from remem.store import lexicon
+
+    monkeypatch.setattr(lexicon, "_TERM_CHARS", 2_000)
+    path = tmp_path / "m.db"
+    rng = random.Random(9)
+    with Memory(path, embedder="hashing") as mem:
+        _held_store = _held(mem)
+        mem.add("basil and tomatoes", user_id="ana")
+        _same(path, "ana", ["basil"])
+        first = _held_store._tokenizer
+        for _ in range(12):
+            blob = "".join(rng.choice("0123456789abcdef") for _ in range(400))
+            mem.add(f"tool output {blob} basil", user_id="ana")
+        assert _held_store._tokenizer is not first  # started over
+        _same(path, "ana", ["basil", "tool output", "tomatoes"])
+        # The live vocabulary itself is past the bound: after a few rebuilds the store stops
+        # holding postings, and FTS5 ranks (the same ranking).
+        for _ in range(6):
+            _same(path, "ana", ["basil", "tool output"])
+        assert not _held_store._lexicon
+        assert _held_store._cache.get("ana").lex is None

@@ -569,6 +569,11 @@ class VectorCache:
             total -= old.nbytes()
             self._save(old)
 
+    def drop_lexicons(self) -> None:
+        """Drop every user's held full-text postings (they are rebuilt when next needed)."""
+        for vecs in self._users.values():
+            vecs.lex = None
+
     def forget(self, user_ids: Iterable[str]) -> None:
         for user_id in user_ids:
             self._users.pop(user_id, None)

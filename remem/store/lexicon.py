@@ -44,6 +44,7 @@ IDF_FLOOR = 1e-6
 
 _MEMO_CHARS = 16_000_000  # characters of chunks a Tokenizer remembers before it starts over
 _BATCH = 4096  # chunks tokenized per round trip
+_TERM_CHARS = 32_000_000  # characters of distinct terms before the vocabulary starts over
 
 
 class Tokenizer:
@@ -61,8 +62,9 @@ class Tokenizer:
             f"CREATE VIRTUAL TABLE chunks USING fts5(text, content='', tokenize='{quoted}')"
         )
         self._conn.execute("CREATE VIRTUAL TABLE tokens USING fts5vocab(chunks, instance)")
-        self.ids: dict[str, int] = {}  # term -> term id (never forgotten: postings use them)
+        self.ids: dict[str, int] = {}  # term -> term id (kept while postings use them)
         self.names: list[str] = []
+        self.term_chars = 0
         self._reset()
 
     def close(self) -> None:
@@ -80,7 +82,14 @@ class Tokenizer:
         if tid is None:
             tid = self.ids[term] = len(self.names)
             self.names.append(term)
+            self.term_chars += len(term)
         return tid
+
+    @property
+    def full(self) -> bool:
+        """The vocabulary passed its bound: make a new Tokenizer (and drop the postings that
+        use this one's term ids)."""
+        return self.term_chars > _TERM_CHARS
 
     def _learn(self, chunks: Sequence[str]) -> None:
         """Tokenize new chunks with SQLite's tokenizer and remember them."""

@@ -46,6 +46,7 @@ _ALL = 1 << 62  # a LIMIT that is no limit
 # CLI search is answered by FTS5 alone, without reading the user's texts.
 LEXICON_AFTER = 3
 _SERIALS = itertools.count()
+_MAX_RESETS = 3  # vocabulary resets before a store stops holding postings
 _KEPT_IDS = 50_000  # ids a per-id read cache holds before it starts over
 _HCOLS = ", ".join(_rows.HISTORY_COLUMNS)
 
@@ -120,6 +121,7 @@ class SQLiteStore:
         self._partitions: set[str] = set()  # prefixes known to have a full-text partition
         self._lexicon = lexicon
         self._tokenizer: Tokenizer | None = None  # made on first use
+        self._resets = 0  # tokenizers replaced because their vocabulary was full
         self._searched: dict[str, int] = {}  # full-text searches per user, until LEXICON_AFTER
         self._writes = 0  # write transactions begun by this connection (a cache stamp)
         self._serial = next(_SERIALS)  # this store among every one this process opened
@@ -222,6 +224,8 @@ class SQLiteStore:
             [index_text(record), scope_token(record.user_id, record.level)]
         )
         lex.put(row, text, len(scope))
+        if self._tokenizer.full:  # bounded: start over (every user's postings are rebuilt)
+            self._new_tokenizer()
 
     def _cached_remove(self, user_id: str, rowid: int) -> None:
         vecs = self._cache.get(user_id)
@@ -777,9 +781,12 @@ class SQLiteStore:
                     self._searched[user] = count
                     return None
                 self._searched.pop(user, None)
-            if self._tokenizer is None:
-                self._tokenizer = Tokenizer(TOKENIZE)
+            if self._tokenizer is None or self._tokenizer.full:
+                self._new_tokenizer()
+                if not self._lexicon:
+                    return None
             tok = self._tokenizer
+            assert tok is not None
             phrases = [tok.phrase(t) for t in terms]
             if any(len(p) != 1 for p in phrases):
                 return None
@@ -812,6 +819,19 @@ class SQLiteStore:
                 found, scores = found[keep], scores[keep]
             order = np.lexsort((vecs.rowids[found], -scores))[:limit]
             return [(vecs.ids[int(found[i])], float(scores[i])) for i in order]
+
+    def _new_tokenizer(self) -> None:
+        """A fresh tokenizer; every held postings (numbered by the old one's terms) is dropped.
+        A store whose live vocabulary fills a fresh one again and again (millions of distinct
+        unbroken tokens) stops holding postings: FTS5 ranks for it, as before."""
+        if self._tokenizer is not None:
+            self._tokenizer.close()
+            self._resets += 1
+        self._cache.drop_lexicons()
+        self._stats.clear()  # its counts are by term id too
+        self._tokenizer = Tokenizer(TOKENIZE)
+        if self._resets > _MAX_RESETS:
+            self._lexicon = False
 
     def _held(
         self, conn: sqlite3.Connection, fts: str, vecs: UserVectors, levels: Sequence[str]
