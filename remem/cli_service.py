@@ -141,8 +141,11 @@ def serve(
         }
         if db is not None:
             env["REMEM_PATH"] = str(db)
-        # Share the two cores instead of oversubscribing them: each worker's torch gets its part.
-        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+        # Share the cores instead of oversubscribing them: each worker's model runtime (ONNX
+        # Runtime, or torch) gets its part.
+        share = str(max(1, (os.cpu_count() or 1) // workers))
+        env.setdefault("OMP_NUM_THREADS", share)
+        env.setdefault("REMEM_EMBED_THREADS", os.environ.get("REMEM_EMBED_THREADS", share))
         os.environ.update(env)
         from uvicorn.supervisors import Multiprocess
 

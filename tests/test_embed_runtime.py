@@ -268,3 +268,16 @@ def test_memory_add_and_search_with_fast_and_minilm(tmp_path: Path) -> None:
             m.add("The quarterly revenue grew by twelve percent.", user_id="u")
             hits = m.search("what is my cat called", user_id="u", limit=1)
             assert hits and "Miso" in hits[0].record.content, name
+
+
+def test_embed_threads_follow_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``remem serve --workers N`` gives each worker its share of the CPUs through
+    ``REMEM_EMBED_THREADS``; without it, the CPUs this process may use (at most 4)."""
+    from remem.embed import onnx
+
+    monkeypatch.setenv(onnx.THREADS_ENV, "1")
+    assert onnx.default_threads() == 1
+    monkeypatch.setenv(onnx.THREADS_ENV, "not a number")
+    assert 1 <= onnx.default_threads() <= 4
+    monkeypatch.delenv(onnx.THREADS_ENV)
+    assert 1 <= onnx.default_threads() <= 4

@@ -234,8 +234,16 @@ def onnx_file(model: str = DEFAULT_MODEL) -> Path:
 # -- the runtime ------------------------------------------------------------------------------
 
 
+THREADS_ENV = "REMEM_EMBED_THREADS"
+
+
 def default_threads() -> int:
-    """ONNX Runtime threads: the CPUs this process may use, at most 4 (more gain nothing here)."""
+    """ONNX Runtime threads: ``REMEM_EMBED_THREADS`` when set (``remem serve --workers N`` sets
+    it to each worker's share of the CPUs), else the CPUs this process may use, at most 4 (more
+    gain nothing here)."""
+    given = os.environ.get(THREADS_ENV, "").strip()
+    if given.isdigit() and int(given) > 0:
+        return min(int(given), 64)
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
