@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from remem import Memory, _text
+from remem import Memory, _text, _time
 from remem.store import sqlite as sqlite_store
 from remem.store._sqlite_schema import TOKENIZE
 from remem.store.base import Scope
 from remem.store.lexicon import Lexicon, Tokenizer
 from remem.store.sqlite import SQLiteStore
+from remem.types import HistoryEntry
 
 # Words that stress the tokenizer: stems, case, diacritics, apostrophes, hyphens, digits, scripts.
 WORDS = (
@@ -49,7 +52,7 @@ def _text_of(rng: random.Random, n: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(n))
 
 
-def _same(path: Path, user: str, queries: list[str]) -> None:
+def _same(held: SQLiteStore, path: Path, user: str, queries: list[str]) -> None:
     """The writer's held ranking equals FTS5's, read through a second connection."""
     fts = SQLiteStore(path, dims=64, lexicon=False)
     try:
@@ -58,13 +61,10 @@ def _same(path: Path, user: str, queries: list[str]) -> None:
             for levels in (("record",), ("session",), ("record", "fact")):
                 scope = Scope(user_id=user, levels=levels)
                 want = fts.bm25(terms, scope, limit=25)
-                got = _held_store.bm25(terms, scope, limit=25)
+                got = held.bm25(terms, scope, limit=25)
                 assert got == want, (q, levels)
     finally:
         fts.close()
-
-
-_held_store: SQLiteStore
 
 
 @pytest.fixture(autouse=True)
@@ -72,10 +72,14 @@ def _build_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sqlite_store, "LEXICON_AFTER", 1)
 
 
-def _held(mem: Memory) -> SQLiteStore:
-    store = mem._parts.store
-    assert isinstance(store, SQLiteStore)
-    return store
+@pytest.fixture
+def opened(tmp_path: Path) -> Iterator[tuple[Memory, SQLiteStore, Path]]:
+    """A Memory on a fresh file, its SQLite store (the writer whose postings are held), the file."""
+    path = tmp_path / "m.db"
+    with Memory(path, embedder="hashing") as mem:
+        store = mem._parts.store
+        assert isinstance(store, SQLiteStore)
+        yield mem, store, path
 
 
 def test_the_tokenizer_is_fts5s(tmp_path: Path) -> None:
@@ -95,95 +99,94 @@ def test_the_tokenizer_is_fts5s(tmp_path: Path) -> None:
         assert [tok.names[t] for t in ids] == [t for _, t in sorted(want.get(i, []))]
 
 
-def test_held_bm25_equals_fts5_through_writes(tmp_path: Path) -> None:
-    global _held_store
-    path = tmp_path / "m.db"
+def test_held_bm25_equals_fts5_through_writes(opened: tuple[Memory, SQLiteStore, Path]) -> None:
+    mem, store, path = opened
     rng = random.Random(11)
-    with Memory(path, embedder="hashing") as mem:
-        _held_store = _held(mem)
-        for s in range(4):
-            mem.add_many(
-                [
-                    {
-                        "content": _text_of(rng, rng.randint(3, 25)),
-                        "user_id": "ana",
-                        "session_id": f"s{s}",
-                        "speaker": rng.choice(["Ana", "Bo"]),
-                    }
-                    for _ in range(12)
-                ]
-            )
-        mem.add(_text_of(rng, 40), user_id="bo")  # another user shares the corpus statistics
-        _same(path, "ana", QUERIES)
-        vecs = _held_store._cache.get("ana")
-        assert vecs is not None and vecs.lex is not None  # the held path answered
-        # Updates, deletes, new turns of an existing session, a note.
-        listed = mem.list(user_id="ana", limit=100).records
-        for rec in listed[:6]:
-            mem.update(rec.id, content=_text_of(rng, 8), user_id="ana")
-        for rec in listed[6:10]:
-            mem.delete(rec.id, user_id="ana")
-        mem.add("tomatoes by the shed at seven o'clock", user_id="ana", session_id="s1")
-        mem.add("Café résumé connection", user_id="ana")
-        _same(path, "ana", QUERIES)
-        assert _held_store._cache.get("ana").lex is not None  # kept up to date, not dropped
+    for s in range(4):
+        mem.add_many(
+            [
+                {
+                    "content": _text_of(rng, rng.randint(3, 25)),
+                    "user_id": "ana",
+                    "session_id": f"s{s}",
+                    "speaker": rng.choice(["Ana", "Bo"]),
+                }
+                for _ in range(12)
+            ]
+        )
+    mem.add(_text_of(rng, 40), user_id="bo")  # another user shares the corpus statistics
+    _same(store, path, "ana", QUERIES)
+    vecs = store._cache.get("ana")
+    assert vecs is not None and vecs.lex is not None  # the held path answered
+    # Updates, deletes, new turns of an existing session.
+    listed = mem.list(user_id="ana", limit=100).records
+    for rec in listed[:6]:
+        mem.update(rec.id, content=_text_of(rng, 8), user_id="ana")
+    for rec in listed[6:10]:
+        mem.delete(rec.id, user_id="ana")
+    mem.add("tomatoes by the shed at seven o'clock", user_id="ana", session_id="s1")
+    mem.add("Café résumé connection", user_id="ana")
+    # LLM notes (tags and context) are indexed text too: the held postings follow them.
+    noted = mem.get(listed[12].id, user_id="ana")
+    tagged = replace(noted, tags=("gardening", "kubernetes"), context="o'clock deployment")
+    entry = HistoryEntry(
+        memory_id=noted.id,
+        version=noted.version,
+        op="notes",
+        at=_time.now(),
+        actor="llm",
+        reason="test",
+        before=noted.to_dict(),
+        after=tagged.to_dict(),
+    )
+    assert store.update_notes(tagged, entry)
+    _same(store, path, "ana", QUERIES + ["gardening kubernetes"])
+    assert store._cache.get("ana").lex is not None  # kept up to date, not dropped
 
 
-def test_many_rewrites_fold_and_stay_exact(tmp_path: Path) -> None:
-    global _held_store
-    path = tmp_path / "m.db"
+def test_many_rewrites_fold_and_stay_exact(opened: tuple[Memory, SQLiteStore, Path]) -> None:
+    mem, store, path = opened
     rng = random.Random(5)
-    with Memory(path, embedder="hashing") as mem:
-        _held_store = _held(mem)
-        first = mem.add(_text_of(rng, 10), user_id="ana", session_id="long")
-        _same(path, "ana", QUERIES[:3])
-        # One long session: its unit is rewritten on every turn (dead slots pile up and fold).
-        for _ in range(150):
-            mem.add(_text_of(rng, rng.randint(2, 12)), user_id="ana", session_id="long")
-        lex = _held_store._cache.get("ana").lex
-        assert lex is not None
-        _same(path, "ana", QUERIES)
-        assert first.id
+    first = mem.add(_text_of(rng, 10), user_id="ana", session_id="long")
+    _same(store, path, "ana", QUERIES[:3])
+    # One long session: its unit is rewritten on every turn (dead slots pile up and fold).
+    for _ in range(150):
+        mem.add(_text_of(rng, rng.randint(2, 12)), user_id="ana", session_id="long")
+    lex = store._cache.get("ana").lex
+    assert lex is not None
+    _same(store, path, "ana", QUERIES)
+    assert first.id
 
 
-def test_a_phrase_term_is_answered_by_fts5(tmp_path: Path) -> None:
-    global _held_store
-    path = tmp_path / "m.db"
-    with Memory(path, embedder="hashing") as mem:
-        _held_store = _held(mem)
-        mem.add("The train leaves at seven o'clock sharp", user_id="ana")
-        mem.add("The clock on the wall stopped", user_id="ana")
-        tok = Tokenizer(TOKENIZE)
-        assert len(tok.phrase("o'clock")) == 2  # a phrase: "o clock"
-        _same(path, "ana", ["o'clock", "clock"])
-        hits = _held_store.bm25(["o'clock"], Scope(user_id="ana", levels=("record",)), limit=5)
-        assert len(hits) == 1  # only the row with the phrase, as FTS5 says
+def test_a_phrase_term_is_answered_by_fts5(opened: tuple[Memory, SQLiteStore, Path]) -> None:
+    mem, store, path = opened
+    mem.add("The train leaves at seven o'clock sharp", user_id="ana")
+    mem.add("The clock on the wall stopped", user_id="ana")
+    tok = Tokenizer(TOKENIZE)
+    assert len(tok.phrase("o'clock")) == 2  # a phrase: "o clock"
+    _same(store, path, "ana", ["o'clock", "clock"])
+    hits = store.bm25(["o'clock"], Scope(user_id="ana", levels=("record",)), limit=5)
+    assert len(hits) == 1  # only the row with the phrase, as FTS5 says
 
 
-def test_tenants_rank_from_their_own_partition(tmp_path: Path) -> None:
-    global _held_store
-    path = tmp_path / "m.db"
+def test_tenants_rank_from_their_own_partition(opened: tuple[Memory, SQLiteStore, Path]) -> None:
+    mem, store, path = opened
     rng = random.Random(3)
-    with Memory(path, embedder="hashing") as mem:
-        _held_store = _held(mem)
-        for user in ("acme/ana", "acme/bo", "zeta/ana"):
-            mem.add_many([{"content": _text_of(rng, 12), "user_id": user} for _ in range(20)])
-        _same(path, "acme/ana", QUERIES)
-        _same(path, "zeta/ana", QUERIES)
+    for user in ("acme/ana", "acme/bo", "zeta/ana"):
+        mem.add_many([{"content": _text_of(rng, 12), "user_id": user} for _ in range(20)])
+    _same(store, path, "acme/ana", QUERIES)
+    _same(store, path, "zeta/ana", QUERIES)
 
 
-def test_another_process_write_is_seen(tmp_path: Path) -> None:
-    global _held_store
-    path = tmp_path / "m.db"
-    with Memory(path, embedder="hashing") as mem:
-        _held_store = _held(mem)
-        mem.add("basil and tomatoes", user_id="ana")
-        _same(path, "ana", ["basil"])
-        with Memory(path, embedder="hashing") as other:
-            other.add("more basil, basil everywhere", user_id="ana")
-        hits = _held_store.bm25(["basil"], Scope(user_id="ana", levels=("record",)), limit=5)
-        assert len(hits) == 2
-        _same(path, "ana", ["basil", "tomatoes"])
+def test_another_process_write_is_seen(opened: tuple[Memory, SQLiteStore, Path]) -> None:
+    mem, store, path = opened
+    mem.add("basil and tomatoes", user_id="ana")
+    _same(store, path, "ana", ["basil"])
+    with Memory(path, embedder="hashing") as other:
+        other.add("more basil, basil everywhere", user_id="ana")
+    hits = store.bm25(["basil"], Scope(user_id="ana", levels=("record",)), limit=5)
+    assert len(hits) == 2
+    _same(store, path, "ana", ["basil", "tomatoes"])
 
 
 @settings(
@@ -232,28 +235,27 @@ def test_lexicon_postings_match_a_recount(
             assert rows == want
 
 
-def test_the_vocabulary_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_vocabulary_is_bounded(
+    opened: tuple[Memory, SQLiteStore, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Unbroken tokens (hex dumps) each make a new term; past the bound the vocabulary starts
     over, the held postings are rebuilt, and the ranking stays FTS5's."""
-    global _held_store
     from remem.store import lexicon
 
     monkeypatch.setattr(lexicon, "_TERM_CHARS", 2_000)
-    path = tmp_path / "m.db"
+    mem, store, path = opened
     rng = random.Random(9)
-    with Memory(path, embedder="hashing") as mem:
-        _held_store = _held(mem)
-        mem.add("basil and tomatoes", user_id="ana")
-        _same(path, "ana", ["basil"])
-        first = _held_store._tokenizer
-        for _ in range(12):
-            blob = "".join(rng.choice("0123456789abcdef") for _ in range(400))
-            mem.add(f"tool output {blob} basil", user_id="ana")
-        assert _held_store._tokenizer is not first  # started over
-        _same(path, "ana", ["basil", "tool output", "tomatoes"])
-        # The live vocabulary itself is past the bound: after a few rebuilds the store stops
-        # holding postings, and FTS5 ranks (the same ranking).
-        for _ in range(6):
-            _same(path, "ana", ["basil", "tool output"])
-        assert not _held_store._lexicon
-        assert _held_store._cache.get("ana").lex is None
+    mem.add("basil and tomatoes", user_id="ana")
+    _same(store, path, "ana", ["basil"])
+    first = store._tokenizer
+    for _ in range(12):
+        blob = "".join(rng.choice("0123456789abcdef") for _ in range(400))
+        mem.add(f"tool output {blob} basil", user_id="ana")
+    assert store._tokenizer is not first  # started over
+    _same(store, path, "ana", ["basil", "tool output", "tomatoes"])
+    # The live vocabulary itself is past the bound: after a few rebuilds the store stops
+    # holding postings, and FTS5 ranks (the same ranking).
+    for _ in range(6):
+        _same(store, path, "ana", ["basil", "tool output"])
+    assert not store._lexicon
+    assert store._cache.get("ana").lex is None
