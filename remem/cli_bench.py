@@ -325,6 +325,12 @@ def pathological(
         table.add_row(scope, f"{result[scope]['p50']:.2f}", f"{result[scope]['p95']:.2f}")
     table.add_row("ratio", f"{result['ratio']['p50']:.2f}x", f"{result['ratio']['p95']:.2f}x")
     console.print(table)
+    first = result["first"]
+    console.print(
+        "first (untimed) pass, p50 / max ms: "
+        + ", ".join(f"{s} {first[s]['p50']:.2f} / {first[s]['max']:.2f}" for s in first)
+        + " (each stored text's one-time work: the guard's review, the postings)"
+    )
     if out is not None:
         out.write_text(json.dumps(result, indent=1))
 

@@ -154,6 +154,9 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
+SCOPES = ("normal", "pathological")
+
+
 def _latencies(memory: Any, user_id: str, repeats: int, limit: int) -> list[float]:
     out = []
     for _ in range(repeats):
@@ -184,7 +187,8 @@ def run(
 
     Returns:
         ``{"normal": {"p50", "p95"}, "pathological": {"p50", "p95"}, "ratio": {"p50", "p95"},
-        "runs", "searches", "blob_chars"}``.
+        "first": {scope: {"p50", "max"}}, "runs", "searches", "blob_chars"}``: the timed
+        searches follow one untimed pass over each scope, whose figures are ``first``.
     """
     extra = blobs()
     per_run: list[dict[str, dict[str, float]]] = []
@@ -196,11 +200,17 @@ def run(
                     memory.add(**item)
                 for item in scope_items("pathological", extra):
                     memory.add(**item)
-                # Untimed: the query vectors are cached after their first use, which would
-                # otherwise favour whichever scope is searched second.
-                _latencies(memory, "normal", 1, limit)
-                figures = {}
-                for scope in ("normal", "pathological"):
+                # One untimed pass over each scope first: the query vectors are cached after
+                # their first use (which would favour whichever scope is searched second), and
+                # each stored text's own one-time work (the guard's review of a 60 KB blob, the
+                # postings) is done on the first searches that meet it. That first pass over
+                # the blobs is reported apart, as "first".
+                first = {scope: _latencies(memory, scope, 1, limit) for scope in SCOPES}
+                figures = {
+                    f"first {scope}": {"p50": _pct(lat, 50), "max": max(lat)}
+                    for scope, lat in first.items()
+                }
+                for scope in SCOPES:
                     lat = _latencies(memory, scope, repeats, limit)
                     figures[scope] = {"p50": _pct(lat, 50), "p95": _pct(lat, 95)}
                 per_run.append(figures)
@@ -212,7 +222,14 @@ def run(
         scope: {
             p: round(statistics.median(r[scope][p] for r in per_run), 2) for p in ("p50", "p95")
         }
-        for scope in ("normal", "pathological")
+        for scope in SCOPES
+    }
+    summary["first"] = {
+        scope: {
+            p: round(statistics.median(r[f"first {scope}"][p] for r in per_run), 2)
+            for p in ("p50", "max")
+        }
+        for scope in SCOPES
     }
     summary["ratio"] = {
         p: round(summary["pathological"][p] / summary["normal"][p], 2) for p in ("p50", "p95")

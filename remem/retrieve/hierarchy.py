@@ -543,7 +543,7 @@ def features(table: Candidates, query: str, weights: Weights, now: Callable[[], 
             name = set(_text.words(who))
             for doc, r in records.items():
                 # A note about them (no session, no speaker of its own) is about them too.
-                about = r.session_id is None and name <= set(_text.words(r.content))
+                about = r.session_id is None and name <= _words(r.content)
                 if r.speaker == who or about:
                     table.add(doc, "speaker", weights.speaker)
     if weights.substance:
@@ -597,6 +597,14 @@ def _acknowledges(content: str) -> bool:
 def _asks(content: str) -> bool:
     """Whether a turn is a question (it ends with one)."""
     return content.rstrip().endswith("?")
+
+
+@functools.lru_cache(maxsize=256)
+def _words(content: str) -> frozenset[str]:
+    """The words of a note, kept for the next searches: a note may be a 60 KB tool output, read
+    in full (the name asked about may be anywhere in it) but once, not on every search that
+    ranks it. Few entries: only records of no session are asked, and each key holds its text."""
+    return frozenset(_text.words(content))
 
 
 @functools.lru_cache(maxsize=16384)
