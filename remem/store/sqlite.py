@@ -647,7 +647,7 @@ class SQLiteStore:
         """See ``Store.sources``. Kept per id until the next write (``_kept``)."""
         out: dict[str, tuple[str, ...]] = {}
         with self._read() as conn:
-            kept = self._kept(conn, "sources")
+            kept = self._kept("sources")
             wanted = list(dict.fromkeys(ids))
             missing = [rid for rid in wanted if rid not in kept]
             for chunk in _chunks(missing, 500):
@@ -758,11 +758,15 @@ class SQLiteStore:
         return [(r[0], -float(r[1])) for r in rows[:limit]]
 
     def generation(self) -> object | None:
-        """See ``Store.generation``: this connection's writes begun, and SQLite's
-        ``PRAGMA data_version`` (which moves when another connection commits)."""
-        with self._read() as conn:
-            version = conn.execute("PRAGMA data_version").fetchone()[0]
-            return (self._serial, version, self._writes)
+        """See ``Store.generation``: this store's ``_stamp``, and which store it is."""
+        with self._read():
+            return (self._serial, *self._stamp())
+
+    def _stamp(self) -> tuple[int, int]:
+        """What moves on any write: SQLite's ``PRAGMA data_version`` (another connection's
+        commits) and this connection's writes begun. Every cache kept until a write is keyed
+        by it (the BM25 statistics, ``_kept``, ``generation``). Called with the lock held."""
+        return (self._current_version(), self._writes)
 
     def _bm25_held(
         self, terms: Sequence[str], scope: Scope, limit: int
@@ -872,7 +876,7 @@ class SQLiteStore:
         column's token count and how many rows hold each of ``tids`` in ``text``. Kept until
         any write (this connection's or, by ``PRAGMA data_version``, another's)."""
         assert self._tokenizer is not None
-        stamp = (self._data_version, self._writes)
+        stamp = self._stamp()
         kept = self._stats.get(fts)
         if kept is None or kept[0] != stamp:
             if len(self._stats) >= 256:
@@ -1083,7 +1087,7 @@ class SQLiteStore:
         """See ``Store.links``. Each id's links are kept until the next write (``_kept``)."""
         rows: dict[tuple[str, str, str, float], None] = {}  # deduplicated as plain tuples
         with self._read() as conn:
-            kept = self._kept(conn, "links")
+            kept = self._kept("links")
             wanted = list(dict.fromkeys(ids))
             for rid in wanted:
                 got = kept.get(rid)
@@ -1106,10 +1110,10 @@ class SQLiteStore:
         ordered = sorted(rows, key=lambda r: (-r[3], r[0], r[1], r[2]))
         return [Link(a, b, rel, w) for a, b, rel, w in ordered]
 
-    def _kept(self, conn: sqlite3.Connection, what: str) -> dict[str, Any]:
+    def _kept(self, what: str) -> dict[str, Any]:
         """A per-id read cache (``links``, ``sources``), emptied whenever anything was written
         since it was filled: by this connection, or by another (``PRAGMA data_version``)."""
-        stamp = (conn.execute("PRAGMA data_version").fetchone()[0], self._writes)
+        stamp = self._stamp()
         if stamp != self._kept_stamp:
             self._kept_stamp = stamp
             self._kept_reads = {}
