@@ -200,11 +200,16 @@ def where(
     ph: str,
     condition: Callable[[Condition, str], tuple[str, list[Any]]],
     prefix: str = "",
+    *,
+    session_index: bool = False,
 ) -> tuple[str, list[Any]]:
     """Compile a Scope into a WHERE clause body and its parameters.
 
     ``ph`` is the driver's placeholder (``?`` or ``%s``); ``condition`` compiles one metadata or
     column condition for the backend's SQL dialect; ``prefix`` qualifies column names.
+    ``session_index`` (SQLite): a scope naming a session is looked up by its session, never by
+    its level (``+level`` keeps SQLite's planner off the (user, level, id) index, which walks
+    every row of that level in the user's scope to find one session's: 8.5 ms at 100k).
     """
     p = prefix
     sql = [f"{p}user_id = {ph}"]
@@ -214,7 +219,8 @@ def where(
         if value is not None:
             sql.append(f"{p}{column} = {ph}")
             args.append(value)
-    sql.append(f"{p}level IN ({', '.join([ph] * len(scope.levels))})")
+    level = f"+{p}level" if session_index and scope.session_id is not None else f"{p}level"
+    sql.append(f"{level} IN ({', '.join([ph] * len(scope.levels))})")
     args.extend(scope.levels)
     if scope.as_of is not None:
         at = _time.fmt(scope.as_of)
