@@ -160,6 +160,10 @@ class Ann:
             return None
         if index is None or index.ndim != dims or len(index) != signature.get("count"):
             return None
+        # The file keeps the graph, not the search settings: a restored index would otherwise
+        # search with usearch's default expansion (64, not ``EXPANSION_SEARCH``: lower recall)
+        # and add with its default (128, not ``EXPANSION_ADD``: twice the cost of an insert).
+        index.expansion_add, index.expansion_search = EXPANSION_ADD, EXPANSION_SEARCH
         return cls(dims, index)
 
 
