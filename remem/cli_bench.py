@@ -358,6 +358,13 @@ def scale(
         bool,
         typer.Option("--ann-recall", help="Only measure HNSW recall@10 against exact at --sizes."),
     ] = False,
+    recall_db: Annotated[
+        Path | None,
+        typer.Option(
+            "--recall-db",
+            help="With --ann-recall: measure on this SQLite store's vectors (the scope's user).",
+        ),
+    ] = None,
 ) -> None:
     """One scope grown to each size: add and search p50/p95, ingest rate, RSS, disk per memory."""
     from remem.bench import scale as bench
@@ -366,6 +373,18 @@ def scale(
         wanted = [int(x) for x in sizes.split(",") if x.strip()]
     except ValueError as exc:
         raise InvalidInput(f"--sizes takes comma-separated integers, got {sizes!r}") from exc
+    if recall and recall_db is not None:
+        if not recall_db.exists():
+            raise InvalidInput(f"--recall-db: no such file {recall_db}")
+        try:
+            found = bench.ann_recall_store(
+                recall_db, data, embedder=embedder, progress=console.print
+            )
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+        if out is not None:
+            out.write_text(json.dumps(found, indent=1))
+        return
     if recall:
         found = bench.ann_recall(data, sizes=wanted, embedder=embedder, progress=console.print)
         if out is not None:

@@ -365,6 +365,35 @@ def test_ann_recall_on_clustered_vectors() -> None:
     assert float(np.mean(recall)) >= 0.98
 
 
+def test_ann_recall_measured_on_a_stores_own_vectors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from remem.bench import scale
+
+    questions = [f"what happened with topic {i}" for i in range(12)]
+    monkeypatch.setattr(scale, "corpus", lambda data: ([], questions))
+    db = tmp_path / "grown.db"
+    with Memory(db, embedder="hashing") as mem:
+        mem.add_many(
+            [
+                {
+                    "content": f"We talked about topic {i % 40}. It went {i} ways.",
+                    "user_id": scale.USER,
+                    "session_id": f"s{i // 10}",
+                }
+                for i in range(200)
+            ]
+        )
+    rows = scale.ann_recall_store(db, "unused", embedder="hashing", queries=12)
+    assert [r["level"] for r in rows] == ["record", "fact"]
+    for row in rows:
+        assert row["rows"] >= row["level_rows"] > 0
+        assert row["distinct_vectors"] <= row["rows"]
+        assert row["recall_at_10"] >= 0.9  # a few hundred rows: HNSW finds nearly all
+    with pytest.raises(ValueError, match="no vectors of user"):
+        scale.ann_recall_store(db, "unused", user_id="nobody", embedder="hashing")
+
+
 # -- long sessions -----------------------------------------------------------------------------
 
 

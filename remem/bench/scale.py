@@ -261,6 +261,79 @@ def chart(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     return out
 
 
+def ann_recall_store(
+    db: str | Path,
+    data: str | Path,
+    *,
+    user_id: str = USER,
+    embedder: str = "minilm",
+    queries: int = 300,
+    levels: Sequence[str] = ("record", "fact"),
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Recall@10 of the HNSW path against exact search on the stored vectors of ``user_id`` in
+    an SQLite store (e.g. one grown by ``run``): one index over all of the user's rows, as the
+    store builds it, and queries (the dev split's questions, embedded with ``embedder``) asked
+    of one level at a time, as retrieval asks them."""
+    import sqlite3
+
+    from remem.memory import Memory
+    from remem.store import ann
+
+    say = progress or (lambda _line: None)
+    _, questions = corpus(data)
+    conn = sqlite3.connect(f"file:{Path(db)}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT rowid, id, embedding, level FROM memories WHERE user_id = ? AND embedding "
+            "IS NOT NULL AND valid_to IS NULL",
+            (user_id,),
+        ).fetchall()
+    finally:
+        conn.close()
+    if not rows:
+        raise ValueError(f"{db} holds no vectors of user {user_id!r}")
+    dims = len(rows[0][2]) // 4
+    vecs = ann.UserVectors.from_rows(
+        user_id, dims, [(r, i, e, lv, True, np.inf) for r, i, e, lv in rows]
+    )
+    memory = Memory(":memory:", embedder=embedder)
+    try:
+        asked = memory.embedder.embed_batch(questions[:queries])
+    finally:
+        memory.close()
+    if asked.shape[1] != dims:
+        raise ValueError(f"{embedder} gives {asked.shape[1]} dimensions, the store holds {dims}")
+    started = time.perf_counter()
+    index = ann.Ann.build(vecs.rowids[: vecs.n], vecs.matrix[: vecs.n])
+    build_s = round(time.perf_counter() - started, 1)
+    distinct = len(np.unique(vecs.matrix[: vecs.n].round(5), axis=0))
+    out = []
+    for level in levels:
+        mask = vecs.mask((level,), 0.0)
+        if not mask.any():
+            continue
+        hits, took = [], []
+        for q in asked:
+            truth = {x for x, _ in ann.exact(vecs, q, np.flatnonzero(mask), 10)}
+            t0 = time.perf_counter()
+            got = {x for x, _ in ann.approximate(vecs, index, q, mask, 10)}
+            took.append((time.perf_counter() - t0) * 1000)
+            hits.append(len(truth & got) / 10)
+        row = {
+            "rows": len(vecs),
+            "distinct_vectors": distinct,
+            "level": level,
+            "level_rows": int(mask.sum()),
+            "build_s": build_s,
+            "recall_at_10": round(statistics.fmean(hits), 4),
+            "search_p50_ms": round(statistics.median(took), 2),
+        }
+        say(json.dumps(row))
+        out.append(row)
+    return out
+
+
 def ann_recall(
     data: str | Path,
     *,
