@@ -259,8 +259,11 @@ def test_ann_index_saved_reused_and_rebuilt_when_stale_or_corrupt(
     loaded = store._cache.get("u")
     assert loaded is not None and loaded.ann is not None
     # The file holds the graph, not the settings: a loaded index searches and adds as a built one.
-    assert loaded.ann.index.expansion_search == ann.EXPANSION_SEARCH
     assert loaded.ann.index.expansion_add == ann.EXPANSION_ADD
+    loaded.ann.search(q, 200)  # retrieval's candidate counts: the full expansion
+    assert loaded.ann.index.expansion_search == ann.EXPANSION_SEARCH
+    loaded.ann.search(q, 5)  # a write's few nearest: a smaller one
+    assert loaded.ann.index.expansion_search == ann.EXPANSION_FEW < ann.EXPANSION_SEARCH
     new = rec("late")
     store.insert([new], np.stack([q]), [entry(new)])  # kept in the index in memory, saved at close
     assert store.vector(q, scope, limit=1)[0][0] == "late"
