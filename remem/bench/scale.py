@@ -261,6 +261,20 @@ def chart(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     return out
 
 
+def _recall_at_10(vecs: Any, index: Any, asked: Any, mask: np.ndarray) -> tuple[float, float]:
+    """Mean recall@10 of the HNSW path against exact search under ``mask``, and its median ms."""
+    from remem.store import ann
+
+    hits, took = [], []
+    for q in asked:
+        truth = {x for x, _ in ann.exact(vecs, q, np.flatnonzero(mask), 10)}
+        t0 = time.perf_counter()
+        got = {x for x, _ in ann.approximate(vecs, index, q, mask, 10)}
+        took.append((time.perf_counter() - t0) * 1000)
+        hits.append(len(truth & got) / 10)
+    return round(statistics.fmean(hits), 4), round(statistics.median(took), 2)
+
+
 def ann_recall_store(
     db: str | Path,
     data: str | Path,
@@ -313,21 +327,15 @@ def ann_recall_store(
         mask = vecs.mask((level,), 0.0)
         if not mask.any():
             continue
-        hits, took = [], []
-        for q in asked:
-            truth = {x for x, _ in ann.exact(vecs, q, np.flatnonzero(mask), 10)}
-            t0 = time.perf_counter()
-            got = {x for x, _ in ann.approximate(vecs, index, q, mask, 10)}
-            took.append((time.perf_counter() - t0) * 1000)
-            hits.append(len(truth & got) / 10)
+        recall, p50 = _recall_at_10(vecs, index, asked, mask)
         row = {
             "rows": len(vecs),
             "distinct_vectors": distinct,
             "level": level,
             "level_rows": int(mask.sum()),
             "build_s": build_s,
-            "recall_at_10": round(statistics.fmean(hits), 4),
-            "search_p50_ms": round(statistics.median(took), 2),
+            "recall_at_10": recall,
+            "search_p50_ms": p50,
         }
         say(json.dumps(row))
         out.append(row)
@@ -381,16 +389,9 @@ def ann_recall(
         build_s = time.perf_counter() - started
         row: dict[str, Any] = {"size": size, "dims": points.shape[1], "build_s": round(build_s, 1)}
         for name, levels in (("all", ("record", "fact")), ("half", ("record",))):
-            mask = vecs.mask(levels, 0.0)
-            hits, took = [], []
-            for q in asked:
-                truth = {x for x, _ in ann.exact(vecs, q, np.flatnonzero(mask), 10)}
-                t0 = time.perf_counter()
-                got = {x for x, _ in ann.approximate(vecs, index, q, mask, 10)}
-                took.append((time.perf_counter() - t0) * 1000)
-                hits.append(len(truth & got) / 10)
-            row[f"recall_at_10_{name}"] = round(statistics.fmean(hits), 4)
-            row[f"search_p50_ms_{name}"] = round(statistics.median(took), 2)
+            recall, p50 = _recall_at_10(vecs, index, asked, vecs.mask(levels, 0.0))
+            row[f"recall_at_10_{name}"] = recall
+            row[f"search_p50_ms_{name}"] = p50
         say(json.dumps(row))
         out.append(row)
     return out
