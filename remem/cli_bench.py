@@ -373,6 +373,8 @@ def scale(
         wanted = [int(x) for x in sizes.split(",") if x.strip()]
     except ValueError as exc:
         raise InvalidInput(f"--sizes takes comma-separated integers, got {sizes!r}") from exc
+    if recall_db is not None and not recall:
+        raise InvalidInput("--recall-db goes with --ann-recall")
     if recall and recall_db is not None:
         if not recall_db.exists():
             raise InvalidInput(f"--recall-db: no such file {recall_db}")

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from remem import Memory, __version__
 from remem.cli import app
+from remem.errors import InvalidInput
 
 ENV = {"REMEM_EMBEDDER": "hashing"}
 
@@ -66,3 +67,27 @@ def test_ingest_takes_openai_style_message_lines(tmp_path: Path) -> None:
         ("Lisbon is lovely.", "assistant", "agent", "c1"),
         ("a plain add() line", None, "user", "c2"),
     ]
+
+
+def test_bench_scale_recall_db_is_checked_before_any_work(tmp_path: Path) -> None:
+    runner = CliRunner()
+    data = tmp_path / "missing.json"  # never read: both refusals come first
+    alone = runner.invoke(
+        app, ["bench", "scale", "--recall-db", str(tmp_path / "x.db"), "--data", str(data)]
+    )
+    assert isinstance(alone.exception, InvalidInput)
+    assert "--recall-db goes with --ann-recall" in str(alone.exception)
+    absent = runner.invoke(
+        app,
+        [
+            "bench",
+            "scale",
+            "--ann-recall",
+            "--recall-db",
+            str(tmp_path / "x.db"),
+            "--data",
+            str(data),
+        ],
+    )
+    assert isinstance(absent.exception, InvalidInput)
+    assert "no such file" in str(absent.exception)

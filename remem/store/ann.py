@@ -55,7 +55,9 @@ EXPANSION_SEARCH = 512
 EXPANSION_FEW = 128
 # The index only proposes candidates, which are re-scored exactly from the f32 matrix, so it
 # keeps its vectors as int8: a quarter of the bytes (100k rows of 384 dims: 38 MB, not 154 MB)
-# at the same recall (measured at 100k: recall@10 0.987 with int8, 0.976 with f32, 0.987 f16).
+# at the same recall (measured at 100k on interpolated MiniLM vectors: recall@10 0.987 with int8,
+# 0.976 with f32, 0.987 f16; on a grown scope full of near-twins, int8 0.88-0.92 and f16 0.90 on
+# records: docs/benchmarks.md, "Stop 20").
 DTYPE = "i8"
 
 
@@ -167,10 +169,10 @@ class Ann:
             return None
         if index is None or index.ndim != dims or len(index) != signature.get("count"):
             return None
-        # The file keeps the graph, not the search settings: a restored index would otherwise
-        # search with usearch's default expansion (64, not ``EXPANSION_SEARCH``: lower recall)
-        # and add with its default (128, not ``EXPANSION_ADD``: twice the cost of an insert).
-        index.expansion_add, index.expansion_search = EXPANSION_ADD, EXPANSION_SEARCH
+        # The file keeps the graph, not the settings: a restored index would add with usearch's
+        # default expansion (128, not ``EXPANSION_ADD``: twice the cost of an insert). Search's
+        # expansion is set by each ``search``.
+        index.expansion_add = EXPANSION_ADD
         return cls(dims, index)
 
 

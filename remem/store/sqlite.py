@@ -664,7 +664,7 @@ class SQLiteStore:
 
     def list(self, scope: Scope, *, limit: int, cursor: str | None) -> Page:
         """See ``Store.list``."""
-        clause, args = _rows.where(scope, "?", _condition, session_index=True)
+        clause, args = _where(scope)
         if cursor is not None:
             clause += " AND id > ?"
             args.append(cursor)
@@ -679,7 +679,7 @@ class SQLiteStore:
 
     def count_before(self, scope: Scope, occurred_at: datetime | None, id: str | None) -> int:
         """See ``Store.count_before``."""
-        clause, args = _rows.where(scope, "?", _condition, session_index=True)
+        clause, args = _where(scope)
         before, more = _rows.event_before(occurred_at, id, "?")
         with self._read() as conn:
             row = conn.execute(
@@ -691,7 +691,7 @@ class SQLiteStore:
         self, scope: Scope, *, offset: int, limit: int | None
     ) -> builtins.list[Record]:
         """See ``Store.list_ordered``."""
-        clause, args = _rows.where(scope, "?", _condition, session_index=True)
+        clause, args = _where(scope)
         page = "LIMIT -1" if limit is None else "LIMIT ?"
         extra = [] if limit is None else [limit]
         # Sort the narrow (time, id) rows first, then read only the page's full rows. "+" keeps
@@ -730,7 +730,7 @@ class SQLiteStore:
         words = " OR ".join('"' + t.replace('"', '""') + '"' for t in cleaned)
         scopes = " OR ".join(scope_token(scope.user_id, level) for level in scope.levels)
         match = f"text : ({words}) AND scope : ({scopes})"
-        clause, args = _rows.where(scope, "?", _condition, prefix="m.", session_index=True)
+        clause, args = _where(scope, "m.")
         # The full-text matches are ranked first and only the best of them joined to their rows
         # for the scope's other conditions (validity, expiry, filters): joining every match
         # before the sort read thousands of rows per query in a large scope. While the
@@ -940,7 +940,7 @@ class SQLiteStore:
             return None
         if scope.is_plain:
             return vecs, vecs.mask(scope.levels, _time.now().timestamp())
-        clause, args = _rows.where(scope, "?", _condition, session_index=True)
+        clause, args = _where(scope)
         with self._read() as conn:
             allowed = [
                 r[0] for r in conn.execute(f"SELECT rowid FROM memories WHERE {clause}", args)
@@ -1175,6 +1175,12 @@ class SQLiteStore:
                 if self._tokenizer is not None:
                     self._tokenizer.close()
                     self._tokenizer = None
+
+
+def _where(scope: Scope, prefix: str = "") -> tuple[str, list[Any]]:
+    """``scope`` as this backend's WHERE clause body and parameters (a session looked up by the
+    session index: ``_rows.where``'s ``session_index``)."""
+    return _rows.where(scope, "?", _condition, prefix, session_index=True)
 
 
 @contextlib.contextmanager
