@@ -135,6 +135,9 @@ def organize(
     # changed), the rest are searched one by one again.
     batched = neighbours(store, records, vectors, limit=NEIGHBOURS + 1)
     changed = False
+    # Neighbours read so far in this call: the records of one batch share most of theirs (its
+    # turns neighbour each other). Emptied whenever a record changed another.
+    read: dict[str, Record] = {}
     for record, vector, found in zip(records, vectors, batched, strict=True):
         if changed:
             scope = Scope(user_id=record.user_id, agent_id=record.agent_id)
@@ -149,7 +152,9 @@ def organize(
         needs_records = record.entities or consolidate.slots(record.content, speaker=record.speaker)
         if not needs_records and not consolidate.is_correction(record.content):
             continue
-        near = store.get_many([i for i, _ in hits])
+        wanted = sorted({i for i, _ in hits})  # the order get_many reads them in (by id)
+        read.update(store.get_many([i for i in wanted if i not in read]))
+        near = {i: read[i] for i in wanted if i in read}
         mine = {e.casefold() for e in record.entities}
         for rid, other in near.items():
             shared = mine & {e.casefold() for e in other.entities}
@@ -160,11 +165,12 @@ def organize(
         contested += _correct(store, record, at, out, embed_one, order)
         if contested:
             claims[record.id] = _contest(store, record, contested, at, out)
-        changed = (
-            changed
-            or bool(contested)
-            or any(link.relation in ("supersedes", "corrects") for link in out[before:])
+        wrote = bool(contested) or any(
+            link.relation in ("supersedes", "corrects") for link in out[before:]
         )
+        if wrote:
+            read.clear()
+        changed = changed or wrote
     for user_id, user_links in links.items():
         if user_links:
             store.add_links(user_id, user_links)

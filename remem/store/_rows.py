@@ -83,7 +83,10 @@ def to_row(record: Record) -> tuple[Any, ...]:
     for name in COLUMNS:
         value = getattr(record, name)
         if name in _JSON:
-            value = dumps(list(value) if isinstance(value, tuple) else value)
+            if isinstance(value, tuple | list | dict) and not value:
+                value = "{}" if isinstance(value, dict) else "[]"  # as ``dumps``, for the many
+            else:
+                value = dumps(list(value) if isinstance(value, tuple) else value)
         elif name in _TIME:
             value = _time.fmt(value)
         out.append(value)

@@ -1006,10 +1006,25 @@ class SQLiteStore:
         try:
             with self._write() as conn:
                 self._check_embedder(conn)
+                # The rows these ids hold now, read in one query per 500 (not one per unit).
+                olds: dict[str, tuple[int, str, str]] = {}
+                for chunk in _chunks(list(dict.fromkeys(r.id for r in records)), 500):
+                    marks = ", ".join("?" * len(chunk))
+                    for rid, *row in conn.execute(
+                        f"SELECT id, rowid, level, user_id FROM memories WHERE id IN ({marks})",
+                        chunk,
+                    ):
+                        olds[rid] = tuple(row)
+                written: set[str] = set()
                 for record, vec in zip(records, vectors, strict=True):
-                    old = conn.execute(
-                        "SELECT rowid, level, user_id FROM memories WHERE id = ?", (record.id,)
-                    ).fetchone()
+                    if record.id in written:  # a second unit of one id: the first one's row
+                        old = conn.execute(
+                            "SELECT rowid, level, user_id FROM memories WHERE id = ?",
+                            (record.id,),
+                        ).fetchone()
+                    else:
+                        old = olds.get(record.id)
+                    written.add(record.id)
                     if old is not None:
                         if old[1] == "record":
                             raise Conflict(f"{record.id} is a stored record, not a derived unit")
