@@ -609,3 +609,104 @@ def test_kept_links_and_sources_follow_every_write(tmp_path: Path) -> None:
             r.id for r in store.list(Scope(user_id="u", levels=("session",)), limit=5, cursor=None)
         ]
         assert set(store.sources(session)[session[0]]) == {a.id, b.id, c.id}
+
+
+# -- kept masks follow writes row by row; session units stay out of the HNSW index -------------
+
+MASK_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["append", "append", "update", "relevel", "remove", "look"]),
+        st.integers(0, 40),
+        st.sampled_from(["record", "fact", "session"]),
+        st.booleans(),
+        st.sampled_from([10.0, 60.0, np.inf]),
+    ),
+    min_size=1,
+    max_size=80,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=MASK_OPS)
+def test_kept_masks_updated_in_place_equal_fresh_ones(ops: Any) -> None:
+    """Every write updates the kept masks and their counts row by row (no mask is made again
+    after a write); at every step each kept mask equals one made from scratch."""
+    vecs = ann.UserVectors("u", DIMS, capacity=2)  # small: appends grow the arrays
+    rng = np.random.default_rng(1)
+    wanted = [("record",), ("fact", "record"), ("session",), ("record", "session", "fact")]
+    rowid = 0
+    for op, pick, level, valid, expires in ops:
+        live = sorted(vecs.pos)
+        now = 5.0 if pick % 3 else 30.0
+        if op == "append" or not live:
+            rowid += 1
+            vecs.append(rowid, f"m{rowid}", unit(rng), level, valid, expires)
+        elif op == "update":
+            vecs.update(live[pick % len(live)], unit(rng), level, valid, expires)
+        elif op == "relevel":
+            target = live[pick % len(live)]
+            rowid += 1
+            vecs.update(target, None, level, valid, expires, new_rowid=rowid)
+        elif op == "remove":
+            vecs.remove(live[pick % len(live)])
+        for levels in wanted:
+            got = vecs.mask(levels, now)
+            n = vecs.n
+            codes = [vecs.codes[x] for x in levels if x in vecs.codes]
+            fresh = (
+                vecs.live[:n]
+                & np.isin(vecs.level[:n], codes)
+                & vecs.valid[:n]
+                & (vecs.expires[:n] > now)
+            )
+            assert got.tolist() == fresh.tolist()
+            assert vecs.count(got) == int(fresh.sum())
+        small = set(vecs.unindexed().tolist())
+        assert small == {
+            i
+            for i in np.flatnonzero(vecs.live[: vecs.n])
+            if vecs.level[i] == vecs.codes.get("session")
+        }
+
+
+def test_session_units_stay_out_of_the_index_and_are_still_found(tmp_path: Path) -> None:
+    rng = np.random.default_rng(21)
+    store = _filled(tmp_path / "m.db", 600, rng)  # 600 records, exact_limit 100: HNSW
+    sessions = [rec(f"~s{i:03d}", level="session") for i in range(150)]
+    store.put_derived(sessions, np.stack([unit(rng) for _ in sessions]))
+    q = unit(rng)
+    store.vector(q, Scope(user_id="u"), limit=1)
+    store._cache.wait()
+    vecs = store._cache.get("u")
+    assert vecs is not None and vecs.ann is not None
+    assert len(vecs.ann) == 600  # the records only
+    # A unit rewritten (as every add to its session does) stays out of the index.
+    (first,) = store.get_many(["~s000"]).values()
+    store.put_derived([first], np.stack([unit(rng)]))
+    assert len(vecs.ann) == 600
+    exact = SQLiteStore(tmp_path / "m.db", dims=DIMS)  # the same rows, searched exactly
+    try:
+        for levels in (("session",), ("record", "session"), ("record",)):
+            scope = Scope(user_id="u", levels=levels)
+            for query in [q, *(unit(rng) for _ in range(10))]:
+                got = store.vector(query, scope, limit=10)
+                want = _exact(exact, query, scope, 10)
+                if levels == ("session",) or levels == ("record", "session"):
+                    # session rows are always scored exactly: each one of the top 10 is found
+                    want_sessions = [i for i, _ in want if i.startswith("~")]
+                    assert [i for i, _ in got if i.startswith("~")][: len(want_sessions)] == (
+                        want_sessions
+                    )
+                if levels == ("session",):
+                    assert got == want
+    finally:
+        exact.close()
+        store.close()
+    # The saved index (written at close) holds the records only and is reused as it is.
+    again = SQLiteStore(tmp_path / "m.db", dims=DIMS, exact_limit=100)
+    try:
+        again.vector(q, Scope(user_id="u"), limit=1)
+        vecs = again._cache.get("u")
+        assert vecs is not None and vecs.ann is not None and len(vecs.ann) == 600
+    finally:
+        again.close()

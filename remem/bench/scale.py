@@ -319,7 +319,8 @@ def ann_recall_store(
     if asked.shape[1] != dims:
         raise ValueError(f"{embedder} gives {asked.shape[1]} dimensions, the store holds {dims}")
     started = time.perf_counter()
-    index = ann.Ann.build(vecs.rowids[: vecs.n], vecs.matrix[: vecs.n])
+    indexed = vecs.indexed_rows()  # as the store builds it (no session units)
+    index = ann.Ann.build(vecs.rowids[indexed], vecs.matrix[indexed])
     build_s = round(time.perf_counter() - started, 1)
     distinct = len(np.unique(vecs.matrix[: vecs.n].round(5), axis=0))
     out = []

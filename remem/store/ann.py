@@ -44,7 +44,7 @@ CACHE_BYTES = 512 * 2**20  # the default bound of one store's vector cache
 _ROW_OVERHEAD = 160  # bytes per row besides its vector: rowid, id string, position map, flags
 _MIN_CAPACITY = 64
 _DIGEST_ROWS = 4096  # rows hashed at a time by ``signature`` (not a copy of every vector)
-_MAGIC = b"REMEM-ANN 1\n"
+_MAGIC = b"REMEM-ANN 2\n"  # 2: no session units in the index (``UNINDEXED_LEVELS``)
 # HNSW parameters: recall@10 >= 0.98 against exact search on MiniLM vectors (docs/benchmarks.md).
 CONNECTIVITY = 16
 EXPANSION_ADD = 64
@@ -59,6 +59,12 @@ EXPANSION_FEW = 128
 # 0.976 with f32, 0.987 f16; on a grown scope full of near-twins, int8 0.88-0.92 and f16 0.90 on
 # records: docs/benchmarks.md, "Stop 20").
 DTYPE = "i8"
+# Levels whose rows the HNSW index never holds: wherever a search reaches them they are scored
+# exactly. A session unit is rewritten on every add to its session, its vector moving a little
+# each time, and usearch inserts a vector among its own removed predecessors slowly: 6.7 ms
+# (median of 60 such rewrites) against 0.1-0.2 ms for a new row, on a 345k-row index; that was
+# most of an add's index time at 100k. Session units are few (one per chunk of turns).
+UNINDEXED_LEVELS = frozenset({"session"})
 
 
 def _usearch() -> Any:
@@ -100,7 +106,10 @@ class Ann:
         return int(len(self.index))
 
     def add(self, rowid: int, vec: Vector) -> None:
-        self.index.add(np.uint64(rowid), np.ascontiguousarray(vec, np.float32))
+        # One vector, one thread: usearch's default (every core) starts a pool per call, which
+        # cost 2.8 ms per insert on average against 0.16 ms in the caller's thread (0.34 at
+        # most; 16 ms at worst with the pool) on a 345k-row index, 2 busy cores.
+        self.index.add(np.uint64(rowid), np.ascontiguousarray(vec, np.float32), threads=1)
         self.dirty = True
 
     def remove(self, rowid: int) -> None:
@@ -120,7 +129,7 @@ class Ann:
         expansion = min(EXPANSION_SEARCH, max(EXPANSION_FEW, 4 * count))
         if self.index.expansion_search != expansion:
             self.index.expansion_search = expansion  # callers hold the store's lock
-        found = self.index.search(np.ascontiguousarray(query, np.float32), count)
+        found = self.index.search(np.ascontiguousarray(query, np.float32), count, threads=1)
         return np.asarray(found.keys, dtype=np.int64)
 
     def nbytes(self) -> int:
@@ -180,6 +189,34 @@ def _digest(data: bytes | memoryview) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+class _Kept:
+    """A kept mask: the rows of some levels, over the whole capacity (``rows``), as of ``when``
+    (good until ``soonest``, its soonest row's expiry), allowing ``count`` rows."""
+
+    __slots__ = ("rows", "codes", "when", "soonest", "count", "shown")
+
+    def __init__(
+        self, rows: np.ndarray, codes: frozenset[int], when: float, soonest: float, count: int
+    ) -> None:
+        self.rows, self.codes, self.when, self.soonest, self.count = (
+            rows,
+            codes,
+            when,
+            soonest,
+            count,
+        )
+        self.shown: np.ndarray | None = None  # the read-only view last handed out
+
+    def view(self, n: int) -> np.ndarray:
+        """The first ``n`` rows, read-only (a view: the kept rows are updated in place)."""
+        shown = self.shown
+        if shown is None or shown.shape[0] != n or shown.base is not self.rows:
+            shown = self.rows[:n]
+            shown.flags.writeable = False
+            self.shown = shown
+        return shown
+
+
 class UserVectors:
     """Every vector of one user, with each row's rowid, id, level, validity, expiry and liveness."""
 
@@ -197,14 +234,18 @@ class UserVectors:
         self.ids: list[str] = []
         self.pos: dict[int, int] = {}
         self.codes: dict[str, int] = {}
+        self._unindexed = np.zeros(0, dtype=bool)  # by level code: kept out of the index
         self.ann: Ann | None = None
         # The user's full-text postings (``lexicon.Lexicon``), when the store keeps them: its
         # rows are this object's rows, so it lives and dies with them.
         self.lex: Any = None
-        # Masks already made: levels -> (mask, when, the soonest expiry among its rows). Any
-        # change of a row clears them; a mask is good from when it was made until its soonest
-        # row expires.
-        self._masks: dict[tuple[str, ...], tuple[np.ndarray, float, float]] = {}
+        # Masks already made: levels -> ``_Kept`` (the mask over the whole capacity, when it
+        # was made, the soonest expiry among its rows, how many rows it allows). This object's
+        # own writes update them row by row; a mask is good from when it was made until its
+        # soonest row expires.
+        self._masks: dict[tuple[str, ...], _Kept] = {}
+        # Positions of rows at ``UNINDEXED_LEVELS`` (some may have died since; None: not made).
+        self._small: np.ndarray | None = None
         # While an HNSW index is built in the background: the index changes made meanwhile
         # (rowid, vector; None for a removal), replayed into it before it is used.
         self.pending: list[tuple[int, np.ndarray | None]] | None = None
@@ -228,7 +269,7 @@ class UserVectors:
         k = len(rows)
         if not k:
             return
-        self._masks.clear()
+        self._changed()
         if self.n + k > self.matrix.shape[0]:
             self._grow(self.n + k)
         a, b = self.n, self.n + k
@@ -252,7 +293,35 @@ class UserVectors:
         code = self.codes.get(level)
         if code is None:
             code = self.codes[level] = len(self.codes)
+            self._unindexed = np.append(self._unindexed, level in UNINDEXED_LEVELS)
+            for key, kept in self._masks.items():  # a mask kept for this level, before its rows
+                if level in key:
+                    kept.codes = kept.codes | {code}
         return code
+
+    def indexed(self, i: int) -> bool:
+        """Whether the row at position ``i`` belongs in the HNSW index (its level's)."""
+        return not self._unindexed[self.level[i]]
+
+    def _changed(self) -> None:
+        """Rows were renumbered or loaded: every kept mask and position list is made again."""
+        self._masks.clear()
+        self._small = None
+
+    def _reflect(self, i: int) -> None:
+        """Row ``i`` was written: set its bit in every kept mask (and count it)."""
+        for kept in self._masks.values():
+            bit = bool(
+                self.live[i]
+                and int(self.level[i]) in kept.codes
+                and self.valid[i]
+                and self.expires[i] > kept.when
+            )
+            if bit != bool(kept.rows[i]):
+                kept.rows[i] = bit
+                kept.count += 1 if bit else -1
+            if bit:
+                kept.soonest = min(kept.soonest, float(self.expires[i]))
 
     def nbytes(self) -> int:
         """What this user's vectors take in memory, about."""
@@ -266,7 +335,6 @@ class UserVectors:
     def append(
         self, rowid: int, id_: str, vec: Vector, level: str, valid: bool, expires: float
     ) -> None:
-        self._masks.clear()
         if self.n == self.matrix.shape[0]:
             self._grow(max(_MIN_CAPACITY, 2 * self.n))
         i = self.n
@@ -276,7 +344,11 @@ class UserVectors:
         self.ids.append(id_)
         self.pos[rowid] = i
         self.n += 1
-        self._index_add(rowid, self.matrix[i])
+        self._reflect(i)
+        if self.indexed(i):
+            self._index_add(rowid, self.matrix[i])
+        elif self._small is not None:
+            self._small = np.append(self._small, i)
 
     def update(
         self,
@@ -292,7 +364,7 @@ class UserVectors:
         i = self.pos.get(rowid)
         if i is None:
             return False
-        self._masks.clear()
+        was = self.indexed(i)
         if vec is not None:
             self.matrix[i] = vec
         self.level[i], self.valid[i], self.expires[i] = self._code(level), valid, expires
@@ -302,19 +374,25 @@ class UserVectors:
             self.pos[new_rowid] = i
             self.rowids[i] = new_rowid
             moved = True
-        if vec is not None or moved:
+        self._reflect(i)
+        now = self.indexed(i)
+        if was and (vec is not None or moved or not now):
             self._index_remove(rowid)
+        if now and (vec is not None or moved or not was):
             self._index_add(int(self.rowids[i]), self.matrix[i])
+        if not now and was and self._small is not None:
+            self._small = np.append(self._small, i)
         return True
 
     def remove(self, rowid: int) -> None:
         i = self.pos.pop(rowid, None)
         if i is None:
             return
-        self._masks.clear()
         self.live[i] = False
         self.dead += 1
-        self._index_remove(rowid)
+        self._reflect(i)
+        if self.indexed(i):
+            self._index_remove(rowid)
         if self.dead > max(_MIN_CAPACITY, self.n // 4):
             self._compact()
 
@@ -346,10 +424,12 @@ class UserVectors:
             grown(self.expires),
             grown(self.live),
         )
+        for kept in self._masks.values():
+            kept.rows = grown(kept.rows)
 
     def _compact(self) -> None:
         self.lex = None  # its rows are renumbered: rebuilt when next needed
-        self._masks.clear()
+        self._changed()
         keep = np.flatnonzero(self.live[: self.n])
         cap = max(_MIN_CAPACITY, self.matrix.shape[0] if keep.size > self.n // 4 else 2 * keep.size)
         for name in ("matrix", "rowids", "level", "valid", "expires", "live"):
@@ -367,21 +447,48 @@ class UserVectors:
         """Live rows of these levels, not superseded, not expired (read-only: it is kept)."""
         key = tuple(levels)
         kept = self._masks.get(key)
-        if kept is not None and kept[1] <= now < kept[2]:
-            return kept[0]
+        if kept is not None and kept.when <= now < kept.soonest:
+            return kept.view(self.n)
+        codes = frozenset(self.codes[x] for x in key if x in self.codes)
         wanted = np.zeros(max(len(self.codes), 1), dtype=bool)
-        wanted[[self.codes[x] for x in key if x in self.codes]] = True
-        n = self.n
-        rows: np.ndarray = (
+        wanted[list(codes)] = True
+        n, cap = self.n, self.matrix.shape[0]
+        rows = np.zeros(cap, dtype=bool)
+        rows[:n] = (
             self.live[:n] & wanted[self.level[:n]] & self.valid[:n] & (self.expires[:n] > now)
         )
-        expiring = self.expires[:n][rows]
+        expiring = self.expires[:n][rows[:n]]
         soonest = float(expiring.min()) if expiring.size else float("inf")
-        rows.flags.writeable = False
         if len(self._masks) >= 16:
             self._masks.clear()
-        self._masks[key] = (rows, now, soonest)
-        return rows
+        kept = self._masks[key] = _Kept(rows, codes, now, soonest, int(rows.sum()))
+        return kept.view(n)
+
+    def count(self, mask: np.ndarray) -> int:
+        """How many rows ``mask`` allows (kept with a kept mask, not counted on every search:
+        0.1 ms for 345k rows)."""
+        for kept in self._masks.values():
+            if kept.shown is mask:
+                return kept.count
+        return int(mask.sum())
+
+    def unindexed(self) -> np.ndarray:
+        """Positions of the live rows the HNSW index does not hold (``UNINDEXED_LEVELS``)."""
+        if self._small is None:
+            n = self.n
+            self._small = np.flatnonzero(self.live[:n] & self._unindexed[self.level[:n]])
+        small = self._small
+        if small.size:
+            alive = self.live[small] & self._unindexed[self.level[small]]
+            if not alive.all():
+                small = self._small = small[alive]
+        return small
+
+    def indexed_rows(self) -> np.ndarray:
+        """Positions of the live rows the HNSW index holds, in rowid order."""
+        rows = self.rows_in_rowid_order()
+        out: np.ndarray = rows[~self._unindexed[self.level[rows]]]
+        return out
 
     def allowed(self, rowids: Sequence[int]) -> np.ndarray:
         """Live rows among ``rowids`` (those an SQL filter let through)."""
@@ -396,8 +503,9 @@ class UserVectors:
         return out
 
     def signature(self) -> dict[str, Any]:
-        """What identifies this user's rows: count, rowid high-water mark, digest of both."""
-        rows = self.rows_in_rowid_order()
+        """What identifies the rows the HNSW index holds (every live row but those of
+        ``UNINDEXED_LEVELS``): count, rowid high-water mark, digest of rowids and vectors."""
+        rows = self.indexed_rows()
         digest = hashlib.blake2b(digest_size=16)
         digest.update(self.rowids[rows].tobytes())
         for start in range(0, rows.size, _DIGEST_ROWS):  # the same digest as of all at once
@@ -512,14 +620,19 @@ def approximate(
 ) -> builtins.list[tuple[str, float]]:
     """The ``limit`` best rows under ``mask`` by HNSW candidates re-scored exactly.
 
-    The index holds every live row of the user, so it is asked for more than ``limit`` (as many
-    more as the mask is selective) and asked again for more while too few candidates pass.
+    The index holds every live row of the user but those of ``UNINDEXED_LEVELS``, so it is
+    asked for more than ``limit`` (as many more as the mask is selective) and asked again for
+    more while too few candidates pass. The mask's rows at unindexed levels join the candidates
+    (all of them: they are few), and all are re-scored exactly.
     """
-    allowed = int(mask.sum())
-    total = max(len(vecs), 1)
+    small = vecs.unindexed()
+    extra = small[mask[small]] if small.size else small
+    allowed = vecs.count(mask) - int(extra.size)
+    total = max(len(ann), 1)
     want = min(allowed, limit)
     count = min(total, max(2 * limit, math.ceil(2 * limit * total / max(allowed, 1))))
-    while True:
+    rows = np.zeros(0, dtype=np.int64)
+    while allowed > 0:
         keys = ann.search(query, count)
         idx = np.asarray([vecs.pos.get(int(k), -1) for k in keys], dtype=np.int64)
         idx = idx[idx >= 0]
@@ -529,6 +642,8 @@ def approximate(
         count = min(total, count * 4)
     if rows.size < want:  # the index could not give enough: fall back to every allowed row
         return exact(vecs, query, np.flatnonzero(mask), limit)
+    if extra.size:
+        rows = np.union1d(rows, extra)
     return exact(vecs, query, rows, limit)
 
 
@@ -616,7 +731,7 @@ class VectorCache:
             if vecs.ann is not None:
                 self.trim()
                 return vecs.ann
-        rows = vecs.rows_in_rowid_order()
+        rows = vecs.indexed_rows()
         # The builder's own copy of the rows (writes go on meanwhile), in float16: half the
         # bytes of the matrix, and finer than the index's int8 (``DTYPE``).
         snapshot = (vecs.rowids[rows].copy(), vecs.matrix[rows].astype(np.float16))
@@ -672,7 +787,7 @@ class VectorCache:
         self, vecs: UserVectors, queries: Vector, mask: np.ndarray, limit: int
     ) -> builtins.list[builtins.list[tuple[str, float]]]:
         """``search`` for each of ``queries`` under one mask."""
-        allowed = int(mask.sum())
+        allowed = vecs.count(mask)
         index = self.ann(vecs) if allowed > self.exact_limit else None
         if index is None:
             return exact_many(vecs, queries, np.flatnonzero(mask), limit)
@@ -682,7 +797,7 @@ class VectorCache:
         self, vecs: UserVectors, query: Vector, mask: np.ndarray, limit: int
     ) -> builtins.list[tuple[str, float]]:
         """Exact while at most ``exact_limit`` rows are allowed, HNSW above."""
-        allowed = int(mask.sum())
+        allowed = vecs.count(mask)
         index = self.ann(vecs) if allowed > self.exact_limit else None
         if index is None:  # a small scope, or its index is still being built
             return exact(vecs, query, np.flatnonzero(mask), limit)
