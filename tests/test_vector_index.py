@@ -710,3 +710,31 @@ def test_session_units_stay_out_of_the_index_and_are_still_found(tmp_path: Path)
         assert vecs is not None and vecs.ann is not None and len(vecs.ann) == 600
     finally:
         again.close()
+
+
+def test_a_large_matrix_grows_by_remapping_and_copies_when_viewed() -> None:
+    """A matrix past ``_MAPPED_BYTES`` lives in its own mapping: growing it keeps every row and
+    moves no data (the mapping is resized in place); while a view of it is held elsewhere it is
+    copied instead, and the view stays valid."""
+    dims = 384
+    rows = ann._MAPPED_BYTES // (dims * 4) + 8
+    vecs = ann.UserVectors("u", dims, rows)
+    assert ann._mapping(vecs.matrix) is not None
+    rng = np.random.default_rng(3)
+    written = [unit(rng, dims) for _ in range(rows + 1)]
+    for i, v in enumerate(written):  # the last append doubles the capacity
+        vecs.append(i + 1, f"m{i}", v, "record", True, np.inf)
+    area = ann._mapping(vecs.matrix)
+    assert area is not None and vecs.matrix.shape[0] == 2 * rows
+    assert np.array_equal(vecs.matrix[: rows + 1], np.stack(written))
+    assert not vecs.matrix[rows + 1 :].any()
+    held = vecs.matrix[:4]  # a view kept by someone else: the next growth must copy
+    while vecs.n < vecs.matrix.shape[0]:
+        vecs.append(vecs.n + 1, f"m{vecs.n}", written[0], "record", True, np.inf)
+    vecs.append(vecs.n + 1, "last", written[1], "record", True, np.inf)
+    assert ann._mapping(vecs.matrix) is not area  # copied into a new mapping
+    assert np.array_equal(held, np.stack(written[:4]))
+    assert np.array_equal(vecs.matrix[:4], held)
+    assert np.array_equal(vecs.matrix[vecs.n - 1], written[1])
+    q = written[2]
+    assert ann.exact(vecs, q, np.flatnonzero(vecs.mask(("record",), 0.0)), 1)[0][0] == "m2"
