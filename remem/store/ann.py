@@ -45,6 +45,7 @@ CACHE_BYTES = 512 * 2**20  # the default bound of one store's vector cache
 _ROW_OVERHEAD = 160  # bytes per row besides its vector: rowid, id string, position map, flags
 _MIN_CAPACITY = 64
 _DIGEST_ROWS = 4096  # rows hashed at a time by ``signature`` (not a copy of every vector)
+_MAX_HEADER = 1 << 16  # bytes of the header line, at most
 _MAGIC = b"REMEM-ANN 2\n"  # 2: no session units in the index (``UNINDEXED_LEVELS``)
 # HNSW parameters: recall@10 >= 0.98 against exact search on MiniLM vectors (docs/benchmarks.md).
 CONNECTIVITY = 16
@@ -179,23 +180,26 @@ class Ann:
     def load(cls, path: Path, signature: dict[str, Any], dims: int) -> Ann | None:
         """The index saved at ``path`` if it holds exactly the rows ``signature`` describes and
         its bytes are intact; None otherwise (missing, stale, corrupt: the caller rebuilds)."""
+        # The header is read first: a stale file's payload (183 MB at 100k turns) is never read,
+        # and the payload is read once, not copied out of the whole file again.
         try:
-            data = path.read_bytes()
+            with path.open("rb") as file:
+                if file.read(len(_MAGIC)) != _MAGIC:
+                    return None
+                head = file.readline(_MAX_HEADER)
+                try:
+                    header = json.loads(head) if head.endswith(b"\n") else None
+                except ValueError:
+                    return None
+                if not isinstance(header, dict):
+                    return None
+                if any(header.get(k) != v for k, v in signature.items()):
+                    return None  # built from other rows: stale
+                if header.get("dtype", "f32") != DTYPE:
+                    return None  # written with another vector type: rebuilt with this one
+                payload = file.read()
         except OSError:
             return None
-        if not data.startswith(_MAGIC):
-            return None
-        head, sep, payload = data[len(_MAGIC) :].partition(b"\n")
-        try:
-            header = json.loads(head) if sep else None
-        except ValueError:
-            return None
-        if not isinstance(header, dict):
-            return None
-        if any(header.get(k) != v for k, v in signature.items()):
-            return None  # built from other rows: stale
-        if header.get("dtype", "f32") != DTYPE:
-            return None  # written with another vector type: rebuilt with this one
         if header.get("payload") != len(payload) or header.get("digest") != _digest(payload):
             return None  # torn or overwritten: corrupt
         try:
