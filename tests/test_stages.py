@@ -270,7 +270,8 @@ def test_lift_and_neighbors_follow_the_strong_turns_session() -> None:
 
 def test_links_go_one_hop_along_similar_and_entity_links() -> None:
     class Store:
-        def links(self, ids: list[str]) -> list[Link]:
+        def links(self, ids: list[str], *, incoming: int | None = None) -> list[Link]:
+            assert incoming == hierarchy._LINK_IN
             return [
                 Link("a", "b", "similar", 0.9),
                 Link("c", "a", "entity", 3.0),  # weight capped at 1

@@ -860,6 +860,32 @@ def test_links_order_is_the_same_on_every_backend(store: Store) -> None:
     assert store.links(sorted(some, reverse=True)) == order(touching)
 
 
+def test_incoming_links_are_capped_per_id_strongest_first(store: Store) -> None:
+    """``links(ids, incoming=k)``: every link from an id, its k strongest links to it (ties by
+    a, b, relation), each link once; k past every id's in-degree reads what ``links`` reads."""
+    into = [Link(f"n{i:02d}", "hub", "entity", float(i % 7)) for i in range(40)]
+    out = [Link("hub", f"m{i}", "similar", 0.1 * i) for i in range(5)]
+    side = [Link("n01", "leaf", "next", 1.0), Link("leaf", "hub", "similar", 9.0)]
+    store.add_links("u", [*into, *out, *side])
+
+    def order(found: list[Link]) -> list[Link]:
+        return sorted(found, key=lambda x: (-x.weight, x.a, x.b, x.relation))
+
+    to_hub = order([*into, side[1]])
+    assert store.links(["hub"], incoming=5) == order([*out, *to_hub[:5]])
+    assert store.links(["hub"], incoming=0) == order(out)
+    assert (
+        store.links(["hub"], incoming=1000)
+        == store.links(["hub"])
+        == order([*into, *out, *side[1:]])
+    )
+    # Two ids: each brings its own capped in-links; a link between them comes once.
+    got = store.links(["hub", "leaf"], incoming=2)
+    assert got == order(list(dict.fromkeys([*out, *to_hub[:2], side[0], side[1]])))
+    assert len(got) == len(set(got))
+    assert store.links(["nobody"], incoming=3) == []
+
+
 def test_a_nan_link_weight_is_refused_and_nothing_is_written(store: Store) -> None:
     with pytest.raises(StoreError):
         store.add_links("u", [Link("a", "b", "similar", 0.5), Link("a", "c", "entity", math.nan)])

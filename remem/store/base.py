@@ -138,8 +138,12 @@ class Store(Protocol):
     def add_links(self, user_id: str, links: Sequence[Link]) -> None:
         """Insert links (an existing (a, b, relation) gets the new weight)."""
 
-    def links(self, ids: Sequence[str]) -> builtins.list[Link]:
-        """Every link touching any of ``ids``, strongest first. Deleting a record drops its links."""
+    def links(self, ids: Sequence[str], *, incoming: int | None = None) -> builtins.list[Link]:
+        """Every link touching any of ``ids``, strongest first. Deleting a record drops its links.
+
+        With ``incoming``, each id brings every link from it but only its ``incoming`` strongest
+        links to it (by weight, ties by ``a``, ``b``, relation): a record that many later ones
+        link to (a hub) costs a bounded read."""
 
     def export(
         self, user_id: str | None, *, prefix: str | None = None

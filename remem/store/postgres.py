@@ -591,16 +591,26 @@ class PostgresStore:
                 [(x.a, x.b, x.relation, float(x.weight), user_id) for x in links],
             )
 
-    def links(self, ids: Sequence[str]) -> builtins.list[Link]:
+    def links(self, ids: Sequence[str], *, incoming: int | None = None) -> builtins.list[Link]:
         """See ``Store.links``: ordered as SQLite orders them, by (-weight, a, b, relation), the
         ids compared bytewise (their columns are ``COLLATE "C"``: code-point order, as Python's)."""
         wanted = list(dict.fromkeys(ids))
         with self._conn("read links") as conn:
-            rows = conn.execute(
-                "SELECT a, b, relation, weight FROM links WHERE a = ANY(%s) OR b = ANY(%s) "
-                "ORDER BY weight DESC, a, b, relation",
-                (wanted, wanted),
-            ).fetchall()
+            if incoming is None:
+                rows = conn.execute(
+                    "SELECT a, b, relation, weight FROM links WHERE a = ANY(%s) OR b = ANY(%s) "
+                    "ORDER BY weight DESC, a, b, relation",
+                    (wanted, wanted),
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT a, b, relation, weight FROM links WHERE a = ANY(%s) UNION "
+                    "SELECT a, b, relation, weight FROM (SELECT a, b, relation, weight, "
+                    "row_number() OVER (PARTITION BY b ORDER BY weight DESC, a, b, relation) "
+                    "AS k FROM links WHERE b = ANY(%s)) AS s WHERE k <= %s "
+                    "ORDER BY weight DESC, a, b, relation",
+                    (wanted, wanted, incoming),
+                ).fetchall()
         return [Link(a, b, rel, float(w)) for a, b, rel, w in rows]
 
     def export(

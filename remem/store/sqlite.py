@@ -1098,11 +1098,11 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"writing links failed: {exc}") from exc
 
-    def links(self, ids: Sequence[str]) -> builtins.list[Link]:
+    def links(self, ids: Sequence[str], *, incoming: int | None = None) -> builtins.list[Link]:
         """See ``Store.links``. Each id's links are kept until the next write (``_kept``)."""
         rows: dict[tuple[str, str, str, float], None] = {}  # deduplicated as plain tuples
         with self._read() as conn:
-            kept = self._kept("links")
+            kept = self._kept("links" if incoming is None else f"links<={incoming}")
             wanted = list(dict.fromkeys(ids))
             for rid in wanted:
                 got = kept.get(rid)
@@ -1112,12 +1112,24 @@ class SQLiteStore:
             for chunk in _chunks(missing, 400):
                 marks = ", ".join("?" * len(chunk))
                 found: dict[str, list[tuple[str, str, str, float]]] = {r: [] for r in chunk}
-                for row in conn.execute(
-                    f"SELECT a, b, relation, weight FROM links WHERE a IN ({marks}) "
-                    f"OR b IN ({marks})",
-                    (*chunk, *chunk),
-                ):
-                    for end in (row[0], row[1]):
+                if incoming is None:
+                    query = (
+                        f"SELECT a, b, relation, weight, 0 FROM links WHERE a IN ({marks}) "
+                        f"OR b IN ({marks})"
+                    )
+                    args: tuple[Any, ...] = (*chunk, *chunk)
+                else:  # every link from an id, its ``incoming`` strongest to it (tagged 1)
+                    query = (
+                        f"SELECT a, b, relation, weight, 0 FROM links WHERE a IN ({marks}) "
+                        "UNION ALL SELECT a, b, relation, weight, 1 FROM (SELECT a, b, "
+                        "relation, weight, row_number() OVER (PARTITION BY b ORDER BY weight "
+                        f"DESC, a, b, relation) AS k FROM links WHERE b IN ({marks})) WHERE k <= ?"
+                    )
+                    args = (*chunk, *chunk, incoming)
+                for *fields, tag in conn.execute(query, args):
+                    row = tuple(fields)
+                    ends = (row[0], row[1]) if incoming is None else (row[1] if tag else row[0],)
+                    for end in ends:
                         if end in found:
                             found[end].append(row)
                     rows[row] = None
