@@ -57,3 +57,26 @@ def test_a_session_scoped_read_uses_the_session_index(db_path: Path) -> None:
     for plan in plans:
         assert "memories_session" in plan, plan
         assert "memories_scope" not in plan, plan
+
+
+def test_a_records_strongest_links_to_it_are_an_index_range(db_path: Path) -> None:
+    """``links(ids, incoming=k)`` reads each id's links to it from the (b, weight DESC, a,
+    relation) index, in its order, k rows at most: no sort of all of a hub's links."""
+    from remem.types import Link
+
+    with Memory(db_path, embedder="hashing") as mem:
+        store = mem.store
+        store.add_links("u", [Link(f"n{i:03d}", "hub", "entity", float(i % 9)) for i in range(300)])
+        seen: list[str] = []
+        store._conn.set_trace_callback(seen.append)  # type: ignore[attr-defined]
+        try:
+            got = store.links(["hub"], incoming=5)
+        finally:
+            store._conn.set_trace_callback(None)  # type: ignore[attr-defined]
+        assert [x.weight for x in got] == [8.0] * 5
+        assert [x.a for x in got] == ["n008", "n017", "n026", "n035", "n044"]
+        plans = _plans(sqlite3.connect(db_path), [s for s in seen if "ORDER BY weight DESC" in s])
+    assert plans, seen
+    for plan in plans:
+        assert "links_b_weight" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan

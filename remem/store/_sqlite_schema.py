@@ -158,6 +158,14 @@ def m008_kind_index(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX memories_kind ON memories (user_id, kind, level, id)")
 
 
+@migrations
+def m009_links_by_target_weight(conn: sqlite3.Connection) -> None:
+    # A record's strongest links to it without reading all of them (``links(incoming=k)``): a
+    # turn that hundreds of later ones link to. It serves every lookup by ``b`` too.
+    conn.execute("CREATE INDEX links_b_weight ON links (b, weight DESC, a, relation)")
+    conn.execute("DROP INDEX IF EXISTS links_b")
+
+
 TOKENIZE = "porter unicode61 remove_diacritics 2"
 FTS_COLUMNS = f"text, scope, tokenize = '{TOKENIZE}'"
 

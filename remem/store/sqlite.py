@@ -1114,25 +1114,30 @@ class SQLiteStore:
                 found: dict[str, list[tuple[str, str, str, float]]] = {r: [] for r in chunk}
                 if incoming is None:
                     query = (
-                        f"SELECT a, b, relation, weight, 0 FROM links WHERE a IN ({marks}) "
+                        f"SELECT a, b, relation, weight FROM links WHERE a IN ({marks}) "
                         f"OR b IN ({marks})"
                     )
-                    args: tuple[Any, ...] = (*chunk, *chunk)
-                else:  # every link from an id, its ``incoming`` strongest to it (tagged 1)
-                    query = (
-                        f"SELECT a, b, relation, weight, 0 FROM links WHERE a IN ({marks}) "
-                        "UNION ALL SELECT a, b, relation, weight, 1 FROM (SELECT a, b, "
-                        "relation, weight, row_number() OVER (PARTITION BY b ORDER BY weight "
-                        f"DESC, a, b, relation) AS k FROM links WHERE b IN ({marks})) WHERE k <= ?"
-                    )
-                    args = (*chunk, *chunk, incoming)
-                for *fields, tag in conn.execute(query, args):
-                    row = tuple(fields)
-                    ends = (row[0], row[1]) if incoming is None else (row[1] if tag else row[0],)
-                    for end in ends:
-                        if end in found:
-                            found[end].append(row)
+                    for row in conn.execute(query, (*chunk, *chunk)):
+                        for end in (row[0], row[1]):
+                            if end in found:
+                                found[end].append(row)
+                        rows[row] = None
+                    kept.update((r, tuple(v)) for r, v in found.items())
+                    continue
+                # Every link from an id; its ``incoming`` strongest to it, each id's read as a
+                # range of the (b, weight DESC, a, relation) index: no more rows than that.
+                query = f"SELECT a, b, relation, weight FROM links WHERE a IN ({marks})"
+                for row in conn.execute(query, chunk):
+                    found[row[0]].append(row)
                     rows[row] = None
+                for rid in chunk:
+                    for row in conn.execute(
+                        "SELECT a, b, relation, weight FROM links WHERE b = ? "
+                        "ORDER BY weight DESC, a, relation LIMIT ?",
+                        (rid, incoming),
+                    ):
+                        found[rid].append(row)
+                        rows[row] = None
                 kept.update((r, tuple(v)) for r, v in found.items())
         ordered = sorted(rows, key=lambda r: (-r[3], r[0], r[1], r[2]))
         return [Link(a, b, rel, w) for a, b, rel, w in ordered]
