@@ -76,7 +76,8 @@ _MAPPED_BYTES = 1 << 20
 
 
 def _matrix(rows: int, dims: int) -> np.ndarray:
-    """A zeroed float32 (rows, dims) matrix; a large one in a growable mapping (``_regrown``)."""
+    """A zeroed float32 (rows, dims) matrix; a large one in a growable mapping (see
+    ``UserVectors._grow_matrix``)."""
     size = rows * dims * 4
     if size < _MAPPED_BYTES:
         return np.zeros((rows, dims), dtype=np.float32)
