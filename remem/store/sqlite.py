@@ -1122,22 +1122,21 @@ class SQLiteStore:
                             if end in found:
                                 found[end].append(row)
                         rows[row] = None
-                    kept.update((r, tuple(v)) for r, v in found.items())
-                    continue
-                # Every link from an id; its ``incoming`` strongest to it, each id's read as a
-                # range of the (b, weight DESC, a, relation) index: no more rows than that.
-                query = f"SELECT a, b, relation, weight FROM links WHERE a IN ({marks})"
-                for row in conn.execute(query, chunk):
-                    found[row[0]].append(row)
-                    rows[row] = None
-                for rid in chunk:
-                    for row in conn.execute(
-                        "SELECT a, b, relation, weight FROM links WHERE b = ? "
-                        "ORDER BY weight DESC, a, relation LIMIT ?",
-                        (rid, incoming),
-                    ):
-                        found[rid].append(row)
+                else:
+                    # Every link from an id; its ``incoming`` strongest to it, each id's read as
+                    # a range of the (b, weight DESC, a, relation) index: no more rows than that.
+                    query = f"SELECT a, b, relation, weight FROM links WHERE a IN ({marks})"
+                    for row in conn.execute(query, chunk):
+                        found[row[0]].append(row)
                         rows[row] = None
+                    for rid in chunk:
+                        for row in conn.execute(
+                            "SELECT a, b, relation, weight FROM links WHERE b = ? "
+                            "ORDER BY weight DESC, a, relation LIMIT ?",
+                            (rid, incoming),
+                        ):
+                            found[rid].append(row)
+                            rows[row] = None
                 kept.update((r, tuple(v)) for r, v in found.items())
         ordered = sorted(rows, key=lambda r: (-r[3], r[0], r[1], r[2]))
         return [Link(a, b, rel, w) for a, b, rel, w in ordered]
