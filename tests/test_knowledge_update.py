@@ -69,6 +69,30 @@ def test_the_next_turns_of_one_conversation_do_not_replace_a_statement(tmp_path:
     assert "newer" not in hits[0].explain and all("newer" not in h.explain for h in hits)
 
 
+def test_a_code_only_the_older_has_looks_the_older_up(tmp_path: Path) -> None:
+    # Asked for a code (a ticket, an order number), a user wants the record that has it, even
+    # when a newer record about the same thing with another code is close to it in meaning.
+    from remem import Memory
+
+    with Memory(tmp_path / "m.db", embedder="hashing") as memory:
+        older = memory.add(
+            "Ticket INC4471 about the login page. The reset link expires too soon.",
+            user_id="u",
+            session_id="a",
+        )
+        memory.add("Lunch with the design team ran long today.", user_id="u", session_id="a")
+        newer = memory.add(
+            "Ticket INC4417 about the login page. The reset link expires too soon.",
+            user_id="u",
+            session_id="b",
+        )
+        looked_up = memory.search("INC4471", user_id="u", limit=3)
+        asked = memory.search("What is wrong with the login page?", user_id="u", limit=3)
+    assert looked_up[0].record.id == older.id
+    assert all("newer" not in h.explain for h in looked_up)
+    assert asked[0].record.id == newer.id and "newer" in asked[0].explain
+
+
 def test_the_component_is_what_puts_the_newer_first(tmp_path: Path) -> None:
     # With the stage off, the older (it usually matches the question's words better) wins most.
     sample = range(0, len(SCENARIOS), 4)

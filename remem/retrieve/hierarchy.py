@@ -207,7 +207,7 @@ def search(
     shortlist(table, store, scope, limit=limit)
     features(table, query, weights, now)
     if weights.newer and scope.as_of is None and present:
-        latest(table, store, query_vector)
+        latest(table, store, query_vector, updates.codes(query))
     if table.fixes:
         answered(table)
     multihop.diversify(table, scope, weights.diverse)
@@ -443,9 +443,10 @@ def _unit_only(table: Candidates, total: dict[str, float], n: int) -> dict[str, 
     return out
 
 
-def latest(table: Candidates, store: Store, query_vector: Vector) -> None:
+def latest(table: Candidates, store: Store, query_vector: Vector, named: set[str]) -> None:
     """Stage latest: a record newer than a better-ranked one of the same subject (see
-    ``remem.retrieve.updates``) is placed just above it (``explain["newer"]``)."""
+    ``remem.retrieve.updates``) is placed just above it (``explain["newer"]``), unless the query
+    names a code (``named``) only the older has."""
     rows = {d: r for d, r in table.rows.items() if r.record is not None}
     order = sorted(rows, key=lambda d: (-rows[d].score, d))
     head = [rows[d].record for d in order[: updates.HEAD]]
@@ -455,7 +456,7 @@ def latest(table: Candidates, store: Store, query_vector: Vector) -> None:
         for d in order[: updates.HEAD]
         if min(rows[d].ranks.values(), default=updates.STRONG_RANK + 1) <= updates.STRONG_RANK
     }
-    replaced = updates.newer_first(head, vectors, query_vector, strong)  # type: ignore[arg-type]
+    replaced = updates.newer_first(head, vectors, query_vector, strong, named)  # type: ignore[arg-type]
     for doc, older in replaced.items():
         table.newer[doc] = older
         _place_above(rows[doc], rows[older], "newer")

@@ -58,8 +58,22 @@ def asks_present(query: str) -> bool:
     return not any(m.group(0).lower() not in _NOT_ED for m in _ED.finditer(head))
 
 
+def codes(query: str) -> set[str]:
+    """The codes ``query`` names: terms of letters and digits both ("tok6x1", "ua123", "b12"), as
+    ``newer_first`` compares them (stemmed). Asked for a code, a user wants the record that has it."""
+    return {
+        _text.stem(t)
+        for t in _text.terms(query[:2000])
+        if any(c.isdigit() for c in t) and any(c.isalpha() for c in t)
+    }
+
+
 def newer_first(
-    records: list[Record], vectors: dict[str, Vector], query: Vector, strong: set[str] | None = None
+    records: list[Record],
+    vectors: dict[str, Vector],
+    query: Vector,
+    strong: set[str] | None = None,
+    named: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> dict[str, str]:
     """Among ``records`` (best first): the best-ranked record that a newer record of the same
     subject (as relevant to ``query``, within ``AS_RELEVANT``) replaces, as {newer id: older
@@ -71,7 +85,8 @@ def newer_first(
     thing in common ("sold the Civic" after "I drive a red Honda Civic"); and each other's
     nearest by ``MARGIN`` — in a chat where every turn is about the same few things (all close),
     two of them being close says nothing. The newer must match the query on its own (among the
-    first ``STRONG_RANK`` of a retriever, when ``strong`` names those).
+    first ``STRONG_RANK`` of a retriever, when ``strong`` names those). A query that names a code
+    (``named``, see ``codes``) the older has and the newer lacks looks the older up: it stays.
     """
     head = [r for r in records[:HEAD] if r.id in vectors]
     if len(head) < 2:
@@ -97,6 +112,7 @@ def newer_first(
             and rel[j] >= AS_RELEVANT * rel[i]
             and _later(earlier, head[j])
             and (strong is None or head[j].id in strong)
+            and not (named & said[i]) - said[j]
         ]
         if later:
             best = max(later, key=lambda j: (sims[i, j] * rel[j], timeline.said(head[j])))
