@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,7 +18,7 @@ from remem import Memory, _text, _time
 from remem.store import sqlite as sqlite_store
 from remem.store._sqlite_schema import TOKENIZE
 from remem.store.base import Scope
-from remem.store.lexicon import Lexicon, Tokenizer
+from remem.store.lexicon import Lexicon, Tokenizer, idf
 from remem.store.sqlite import SQLiteStore
 from remem.types import HistoryEntry
 
@@ -233,6 +234,60 @@ def test_lexicon_postings_match_a_recount(
             }
             want = {r: ids.count(tid) for r, ids in current.items() if tid in ids}
             assert rows == want
+
+
+def _best(found: np.ndarray, scores: np.ndarray, limit: int) -> list[tuple[int, float]]:
+    """What ``SQLiteStore._bm25_held`` keeps of ``Lexicon.score``: the best ``limit``, by score
+    then row."""
+    order = np.lexsort((found, -scores))[:limit]
+    return [(int(found[i]), float(scores[i])) for i in order]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    docs=st.lists(
+        st.lists(st.integers(0, 30).map(lambda k: min(k, 12)), min_size=0, max_size=10),
+        min_size=1,
+        max_size=150,
+    ),
+    drops=st.sets(st.integers(0, 149), max_size=20),
+    folds=st.booleans(),
+    query=st.lists(st.integers(0, 14), min_size=2, max_size=5),
+    limit=st.integers(1, 12),
+    allow=st.integers(0, 3),
+    avgdl=st.floats(0.5, 12.0),
+)
+def test_pruned_scoring_keeps_the_best_and_their_scores(
+    docs: list[list[int]],
+    drops: set[int],
+    folds: bool,
+    query: list[int],
+    limit: int,
+    allow: int,
+    avgdl: float,
+) -> None:
+    """With a limit, ``Lexicon.score`` may skip rows, never one of the ``limit`` best or one
+    tied with the last of them, and its scores are the full path's to the last bit. Term ids
+    are skewed (most words are 12) so that common terms with long postings lists occur."""
+
+    lex = Lexicon()
+    for i, ids in enumerate(docs):
+        lex.put(i, ids, 1)
+        if folds and i % 37 == 36:
+            lex.fold()
+    for row in drops:
+        lex.drop(row)
+    allowed = np.array([allow == 0 or i % (allow + 1) != 0 for i in range(len(docs))])
+    rows = max(len(docs), 1)
+    phrases = [(t, idf(rows, sum(t in d for d in docs))) for t in query]
+    full = _best(*lex.score(phrases, avgdl, allowed), limit)
+    pruned_rows, pruned_scores = lex.score(phrases, avgdl, allowed, limit)
+    assert _best(pruned_rows, pruned_scores, limit) == full
+    # Every row it returns is scored exactly as the full path scores it.
+    every = dict(zip(*(a.tolist() for a in lex.score(phrases, avgdl, allowed)), strict=True))
+    assert all(
+        every[r] == s for r, s in zip(pruned_rows.tolist(), pruned_scores.tolist(), strict=True)
+    )
 
 
 def test_the_vocabulary_is_bounded(

@@ -162,11 +162,16 @@ class Lexicon:
         # Rows added since the block was built: term id -> (slots, counts).
         self.added: dict[int, tuple[array[int], array[int]]] = {}
         self.n_added = 0
+        # Zeroed buffers, one entry per slot, that ``score`` gathers in (and zeroes after).
+        self._total = np.zeros(0, dtype=np.float64)
+        self._hit = np.zeros(0, dtype=bool)
 
     def nbytes(self) -> int:
         block = self.ptr.nbytes + self.slots.nbytes + self.counts.nbytes
         return (
             block
+            + self._total.nbytes
+            + self._hit.nbytes
             + 8 * len(self.vrow)
             + 8 * self.n_added
             + 120 * (len(self.slot_of) + len(self.added))
@@ -298,30 +303,192 @@ class Lexicon:
         return np.concatenate(parts_s), np.concatenate(parts_c)
 
     def score(
-        self, phrases: Iterable[tuple[int, float]], avgdl: float, allowed: np.ndarray
+        self,
+        phrases: Iterable[tuple[int, float]],
+        avgdl: float,
+        allowed: np.ndarray,
+        limit: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """FTS5's bm25 (higher is better) of every row holding any of ``phrases`` ((term id,
-        IDF) in query order) whose vector row ``allowed`` lets through: (vector rows, scores)."""
-        n = len(self.vrow)
-        total = np.zeros(n, dtype=np.float64)
-        hit = np.zeros(n, dtype=bool)
+        """FTS5's bm25 (higher is better) of the rows holding any of ``phrases`` ((term id, IDF)
+        in query order) whose vector row ``allowed`` lets through: (vector rows, scores).
+
+        Without ``limit``, every such row. With it, a set of rows that holds the ``limit`` best
+        and every row tied with the last of them (what the caller keeps), with the same scores:
+        the rarest terms' postings are scored first, and once no row they miss could reach the
+        ``limit``-th best by the common terms alone (each term adds less than IDF x (k1 + 1)),
+        the common terms are only looked up for the rows found (``_pruned``). A query with a
+        common word ("time", "work") then reads a few rows of its long postings list, not all.
+
+        The work is the postings read, not the rows held: scores gather in a zeroed buffer
+        kept between calls (only the slots touched are reset), not in a new one per query.
+        """
+        lists = [(*self.postings(tid), idf) for tid, idf in phrases]
+        if limit is not None and limit > 0 and len(lists) > 1:
+            got = self._pruned(lists, avgdl, allowed, limit)
+            if got is not None:
+                return got
+        total, hit = self._buffers()
         size = np.frombuffer(self.size, dtype=np.int32)
-        k1, b = K1, B
-        for tid, idf in phrases:
-            slots, counts = self.postings(tid)
+        vrow = np.frombuffer(self.vrow, dtype=np.int32)
+        touched: list[np.ndarray] = []
+        try:
+            for slots, counts, idf in lists:
+                if not slots.size:
+                    continue
+                total[slots] += _bm25(idf, counts, size[slots], avgdl)
+                fresh = slots[~hit[slots]]
+                hit[fresh] = True
+                touched.append(fresh)
+            found = np.concatenate(touched) if touched else np.zeros(0, np.int32)
+            scores = total[found]
+        finally:
+            for t in touched:
+                total[t] = 0.0
+                hit[t] = False
+        rows = vrow[found].astype(np.int64)
+        live = rows >= 0
+        rows, scores = rows[live], scores[live]
+        ok = allowed[rows]
+        return rows[ok], scores[ok]
+
+    def _buffers(self) -> tuple[np.ndarray, np.ndarray]:
+        """The zeroed score and flag buffers, one entry per slot (grown as slots are added)."""
+        n = len(self.vrow)
+        if self._total.size < n:
+            grown = max(n, 2 * self._total.size)
+            self._total = np.zeros(grown, dtype=np.float64)
+            self._hit = np.zeros(grown, dtype=bool)
+        return self._total, self._hit
+
+    def _pruned(
+        self,
+        lists: list[tuple[np.ndarray, np.ndarray, float]],
+        avgdl: float,
+        allowed: np.ndarray,
+        limit: int,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``score`` with ``limit`` by max-score pruning, or None when it would not prune.
+
+        The terms are taken shortest postings first; the rows they hold (live and allowed) get
+        partial scores, lower bounds of their final ones. Once the terms left could add at most
+        less than the ``limit``-th best partial score, no row outside the found ones can reach
+        the ``limit`` best or tie the last of them, nor can a found one whose partial score plus
+        that falls short of it. The rows left are scored exactly, term by term in query order
+        as FTS5 and the full path sum them, to the last bit.
+        """
+        vrow = np.frombuffer(self.vrow, dtype=np.int32)
+        size = np.frombuffer(self.size, dtype=np.int32)
+        order = sorted(range(len(lists)), key=lambda i: lists[i][0].size)
+        bound = [lists[i][2] * (K1 + 1.0) for i in order]  # each term adds strictly less
+        total_postings = sum(s.size for s, _, _ in lists)
+        read = 0
+        partial, hit = self._buffers()
+        touched: list[np.ndarray] = []
+        try:
+            for k, i in enumerate(order[:-1]):
+                slots, counts, idf = lists[i]
+                left, done = _reach(bound[k + 1 :]), _reach(bound[: k + 1])
+                read += slots.size
+                if slots.size:
+                    rows = vrow[slots]
+                    ok = rows >= 0
+                    ok[ok] = allowed[rows[ok]]
+                    slots, counts = slots[ok], counts[ok]
+                    partial[slots] += _bm25(idf, counts, size[slots], avgdl)
+                    fresh = slots[~hit[slots]]
+                    hit[fresh] = True
+                    touched.append(fresh)
+                if 2 * read > total_postings:
+                    return None  # most postings read already: the full path is as cheap
+                if left >= done:  # the floor is below ``done``: it cannot pass ``left`` yet
+                    continue
+                found = np.concatenate(touched) if touched else np.zeros(0, np.int32)
+                if found.size < limit:
+                    continue
+                got = partial[found]
+                floor = -np.partition(-got, limit - 1)[limit - 1]
+                if left < floor:
+                    rest = (order[k + 1 :], bound[k + 1 :])
+                    keep = self._narrow(lists, rest, found, got, left, limit, avgdl)
+                    return self._exact(lists, keep, avgdl, vrow, size)
+            return None
+        finally:
+            for t in touched:
+                partial[t] = 0.0
+                hit[t] = False
+
+    def _narrow(
+        self,
+        lists: list[tuple[np.ndarray, np.ndarray, float]],
+        rest: tuple[list[int], list[float]],
+        found: np.ndarray,
+        partial: np.ndarray,
+        left: float,
+        limit: int,
+        avgdl: float,
+    ) -> np.ndarray:
+        """The found slots that can still make the cut, ascending: the terms ``rest`` (with
+        their ``bounds``) are looked up for them one by one, and after each a row whose partial
+        score plus what the terms still left could add falls under the floor (the ``limit``-th
+        best partial score, which only rises) drops out. ``rest`` is (term indices, bounds)."""
+        size = np.frombuffer(self.size, dtype=np.int32)
+        floor = -np.partition(-partial, limit - 1)[limit - 1]
+        keep = partial + left >= floor
+        found, partial = found[keep], partial[keep]
+        order = np.argsort(found, kind="stable")
+        found, partial = found[order], partial[order]
+        terms, bounds = rest
+        for k, i in enumerate(terms):
+            slots, counts, idf = lists[i]
+            left = _reach(bounds[k + 1 :])
+            if slots.size:
+                at = np.searchsorted(slots, found)
+                at[at >= slots.size] = 0
+                has = slots[at] == found
+                partial = partial.copy()
+                partial[has] += _bm25(idf, counts[at[has]], size[found[has]], avgdl)
+            if found.size > limit:
+                floor = -np.partition(-partial, limit - 1)[limit - 1]
+                keep = partial + left >= floor
+                found, partial = found[keep], partial[keep]
+        return found
+
+    @staticmethod
+    def _exact(
+        lists: list[tuple[np.ndarray, np.ndarray, float]],
+        found: np.ndarray,
+        avgdl: float,
+        vrow: np.ndarray,
+        size: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(vector rows, scores) of the slots ``found`` (ascending): each term looked up in its
+        postings (ascending slots) and added in query order."""
+        total = np.zeros(found.size, dtype=np.float64)
+        for slots, counts, idf in lists:
             if not slots.size:
                 continue
-            f = counts.astype(np.float64)
-            d = size[slots].astype(np.float64)
-            # fts5Bm25Function, term by term: idf * (f * (k1 + 1)) / (f + k1 * (1 - b + b * D / avgdl))
-            total[slots] += idf * ((f * (k1 + 1.0)) / (f + k1 * (1 - b + b * d / avgdl)))
-            hit[slots] = True
-        found = np.flatnonzero(hit)
-        rows = np.frombuffer(self.vrow, dtype=np.int32)[found].astype(np.int64)
-        live = rows >= 0
-        found, rows = found[live], rows[live]
-        ok = allowed[rows]
-        return rows[ok], total[found[ok]]
+            at = np.searchsorted(slots, found)
+            at[at >= slots.size] = 0
+            has = slots[at] == found
+            if has.any():
+                total[has] += _bm25(idf, counts[at[has]], size[found[has]], avgdl)
+        return vrow[found].astype(np.int64), total
+
+
+def _reach(bounds: Sequence[float]) -> float:
+    """What terms of these bounds could add at most, rounded up a little: partial scores and
+    these sums are rounded in other orders than the exact scores are summed in."""
+    return math.fsum(bounds) * (1.0 + 1e-9) + 1e-12
+
+
+def _bm25(idf: float, counts: np.ndarray, sizes: np.ndarray, avgdl: float) -> np.ndarray:
+    """One term's part of FTS5's bm25 for rows holding it ``counts`` times, of ``sizes`` tokens
+    (fts5Bm25Function: idf * (f * (k1 + 1)) / (f + k1 * (1 - b + b * D / avgdl)))."""
+    f = counts.astype(np.float64)
+    d = sizes.astype(np.float64)
+    k1, b = K1, B
+    out: np.ndarray = idf * ((f * (k1 + 1.0)) / (f + k1 * (1 - b + b * d / avgdl)))
+    return out
 
 
 def idf(rows: int, holding: int) -> float:

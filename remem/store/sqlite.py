@@ -813,7 +813,7 @@ class SQLiteStore:
             avgdl = float(sum(sizes)) / float(rows)
             mask = vecs.mask(scope.levels, _time.now().timestamp())
             found, scores = lex.score(
-                [(tid, idf(rows, holding[tid])) for (tid,) in phrases], avgdl, mask
+                [(tid, idf(rows, holding[tid])) for (tid,) in phrases], avgdl, mask, limit
             )
             if not found.size:
                 return []
