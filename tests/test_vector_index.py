@@ -665,7 +665,9 @@ def test_kept_masks_updated_in_place_equal_fresh_ones(ops: Any) -> None:
             )
             assert got.tolist() == fresh.tolist()
             assert vecs.count(got) == int(fresh.sum())
-        small = set(vecs.unindexed().tolist())
+        positions = vecs.unindexed().tolist()
+        assert positions == sorted(positions)  # ascending, as exact scoring reads them
+        small = set(positions)
         assert small == {
             i
             for i in np.flatnonzero(vecs.live[: vecs.n])

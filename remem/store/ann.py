@@ -411,8 +411,8 @@ class UserVectors:
             self._index_remove(rowid)
         if now and (vec is not None or moved or not was):
             self._index_add(int(self.rowids[i]), self.matrix[i])
-        if not now and was and self._small is not None:
-            self._small = np.append(self._small, i)
+        if not now and was and self._small is not None:  # kept ascending
+            self._small = np.insert(self._small, np.searchsorted(self._small, i), i)
         return True
 
     def remove(self, rowid: int) -> None:
@@ -524,7 +524,8 @@ class UserVectors:
         return int(mask.sum())
 
     def unindexed(self) -> np.ndarray:
-        """Positions of the live rows the HNSW index does not hold (``UNINDEXED_LEVELS``)."""
+        """Positions of the live rows the HNSW index does not hold (``UNINDEXED_LEVELS``),
+        ascending."""
         if self._small is None:
             n = self.n
             self._small = np.flatnonzero(self.live[:n] & self._unindexed[self.level[:n]])
@@ -694,7 +695,9 @@ def approximate(
     if rows.size < want:  # the index could not give enough: fall back to every allowed row
         return exact(vecs, query, np.flatnonzero(mask), limit)
     if extra.size:
-        rows = np.union1d(rows, extra)
+        # Both ascending; a search of session units alone finds no candidates in the index and
+        # scores the units as they are (a union would sort them again: 5 ms for 50k units).
+        rows = np.union1d(rows, extra) if rows.size else extra
     return exact(vecs, query, rows, limit)
 
 
