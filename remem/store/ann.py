@@ -37,10 +37,13 @@ import numpy as np
 from remem._fs import private_dir
 from remem.types import Vector
 
-# Rows a query may see, at most, for an exact search. One level's rows are scored in place
-# (``_products``): 24.5k fact rows of a 10k-memory scope took ~3.0 ms exactly against ~5.4 ms
-# through HNSW (and a cold process skips loading the index): docs/benchmarks.md, stop 17.
-EXACT_LIMIT = 40_000
+# Rows a query may see, at most, for an exact search. An exact scan costs ~0.12 ms per 1,000
+# rows (memory-bound: 24.5k fact rows of a 10k-memory scope, 2.9-3.1 ms); an HNSW search with its
+# exact re-scoring ~1 ms (1.0-1.3 ms on those rows, since usearch runs in the caller's thread;
+# 5.4 ms in stop 17, when 40,000 was chosen). At 12,000 a 10k-memory scope's fact run goes
+# through HNSW: search p95 26.2 -> 21.7 ms (medians of 3), top-10 overlap with exact 0.992, the
+# first search of a process +0.2 s (the index file), +47 MB: docs/benchmarks.md, stop 22.
+EXACT_LIMIT = 12_000
 CACHE_BYTES = 512 * 2**20  # the default bound of one store's vector cache
 _ROW_OVERHEAD = 160  # bytes per row besides its vector: rowid, id string, position map, flags
 _MIN_CAPACITY = 64
