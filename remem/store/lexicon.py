@@ -162,6 +162,8 @@ class Lexicon:
         # Rows added since the block was built: term id -> (slots, counts).
         self.added: dict[int, tuple[array[int], array[int]]] = {}
         self.n_added = 0
+        self.most = np.zeros(0, dtype=np.int32)  # per term of the block (see ``_fold``)
+        self.fewest = np.zeros(0, dtype=np.int32)
         # Zeroed buffers, one entry per slot, that ``score`` gathers in (and zeroes after).
         self._total = np.zeros(0, dtype=np.float64)
         self._hit = np.zeros(0, dtype=bool)
@@ -274,6 +276,15 @@ class Lexicon:
         self.slots = s_all.astype(np.int32)
         self.counts = c_all.astype(np.int32)
         size = np.frombuffer(self.size, dtype=np.int32)[alive]
+        # Per term, the most times a row holds it and the fewest tokens of a row holding it:
+        # no row's part of the term's score exceeds what those two give (``_bound``).
+        self.most = np.zeros(terms, dtype=np.int32)
+        self.fewest = np.zeros(terms, dtype=np.int32)
+        held = np.flatnonzero(np.diff(self.ptr) > 0)
+        if held.size:
+            starts = self.ptr[held]
+            self.most[held] = np.maximum.reduceat(self.counts, starts)
+            self.fewest[held] = np.minimum.reduceat(size[self.slots], starts)
         self.vrow = array("i", vrow[alive].tobytes())
         self.size = array("i", size.tobytes())
         self.slot_of = dict(zip(self.vrow.tolist(), range(alive.size), strict=True))
@@ -315,16 +326,19 @@ class Lexicon:
         Without ``limit``, every such row. With it, a set of rows that holds the ``limit`` best
         and every row tied with the last of them (what the caller keeps), with the same scores:
         the rarest terms' postings are scored first, and once no row they miss could reach the
-        ``limit``-th best by the common terms alone (each term adds less than IDF x (k1 + 1)),
+        ``limit``-th best by the common terms alone (each term adds at most its part for the
+        row holding it the most times in the fewest tokens: ``_bound``),
         the common terms are only looked up for the rows found (``_pruned``). A query with a
         common word ("time", "work") then reads a few rows of its long postings list, not all.
 
         The work is the postings read, not the rows held: scores gather in a zeroed buffer
         kept between calls (only the slots touched are reset), not in a new one per query.
         """
+        phrases = list(phrases)
         lists = [(*self.postings(tid), idf) for tid, idf in phrases]
         if limit is not None and limit > 0 and len(lists) > 1:
-            got = self._pruned(lists, avgdl, allowed, limit)
+            bounds = [self._bound(tid, idf, avgdl) for tid, idf in phrases]
+            got = self._pruned(lists, bounds, avgdl, allowed, limit)
             if got is not None:
                 return got
         total, hit = self._buffers()
@@ -360,9 +374,29 @@ class Lexicon:
             self._hit = np.zeros(grown, dtype=bool)
         return self._total, self._hit
 
+    def _bound(self, tid: int, idf: float, avgdl: float) -> float:
+        """At most what term ``tid`` adds to a row's score: its part for a row holding it the
+        most times in the fewest tokens that any row holding it does (the part grows with the
+        count and shrinks with the row's size)."""
+        most, fewest = 0, 0
+        if tid < self.most.size and self.ptr[tid + 1] > self.ptr[tid]:
+            most, fewest = int(self.most[tid]), int(self.fewest[tid])
+        got = self.added.get(tid)
+        if got is not None and len(got[0]):
+            size = np.frombuffer(self.size, dtype=np.int32)
+            slots = np.frombuffer(got[0], dtype=np.int32)
+            extra = int(size[slots].min())
+            most = max(most, int(np.frombuffer(got[1], dtype=np.int32).max()))
+            fewest = extra if not fewest else min(fewest, extra)
+        if not most:
+            return 0.0
+        part = _bm25(idf, np.array([most]), np.array([fewest]), avgdl)
+        return float(part[0])
+
     def _pruned(
         self,
         lists: list[tuple[np.ndarray, np.ndarray, float]],
+        bounds: list[float],
         avgdl: float,
         allowed: np.ndarray,
         limit: int,
@@ -379,7 +413,7 @@ class Lexicon:
         vrow = np.frombuffer(self.vrow, dtype=np.int32)
         size = np.frombuffer(self.size, dtype=np.int32)
         order = sorted(range(len(lists)), key=lambda i: lists[i][0].size)
-        bound = [lists[i][2] * (K1 + 1.0) for i in order]  # each term adds strictly less
+        bound = [bounds[i] for i in order]  # what each term adds to a row, at most
         total_postings = sum(s.size for s, _, _ in lists)
         read = 0
         partial, hit = self._buffers()
