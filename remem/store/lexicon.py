@@ -479,7 +479,6 @@ class Lexicon:
                 at = np.searchsorted(slots, found)
                 at[at >= slots.size] = 0
                 has = slots[at] == found
-                partial = partial.copy()
                 partial[has] += _bm25(idf, counts[at[has]], size[found[has]], avgdl)
             if found.size > limit:
                 floor = -np.partition(-partial, limit - 1)[limit - 1]
