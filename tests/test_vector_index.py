@@ -229,15 +229,52 @@ def _exact(store: SQLiteStore, q: np.ndarray, scope: Scope, limit: int) -> list[
     return ann.exact(vecs, q, np.flatnonzero(vecs.mask(scope.levels, 0.0)), limit)
 
 
+def test_closing_stops_a_background_build_and_the_process_exits_cleanly(tmp_path: Path) -> None:
+    """A store closed while its HNSW index is being built stops the build within a chunk of rows
+    and waits for it; the process then exits with 0 (it aborted in C++ when the interpreter
+    exited under usearch's running threads). The unfinished index is not saved."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).parents[1])!r})
+        import numpy as np
+        from remem.store import ann
+        from remem.store.base import Scope
+        from remem.store.sqlite import SQLiteStore
+        from tests.test_vector_index import entry, rec, unit
+        rng = np.random.default_rng(5)
+        store = SQLiteStore({str(tmp_path / "m.db")!r}, dims=384, exact_limit=100)
+        rs = [rec(f"x{{i:05d}}") for i in range(20000)]
+        store.insert(rs, np.stack([unit(rng, 384) for _ in rs]), [entry(r) for r in rs])
+        store.vector(unit(rng, 384), Scope(user_id="u"), limit=5)  # starts the build
+        assert store._cache._builders and store._cache._builders[0].is_alive()
+        t0 = time.perf_counter()
+        store.close()
+        print(f"closed {{time.perf_counter() - t0:.2f}}")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.split()[-1]) < 5.0  # one chunk, not the whole build
+    saved = tmp_path / "m.db.ann"
+    assert not saved.exists() or not any(saved.iterdir())
+
+
 def test_ann_index_saved_reused_and_rebuilt_when_stale_or_corrupt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     builds: list[int] = []
     real = ann.Ann.build
 
-    def counted(*a: Any) -> ann.Ann:
+    def counted(*a: Any, **k: Any) -> ann.Ann:
         builds.append(1)
-        return real(*a)
+        return real(*a, **k)
 
     monkeypatch.setattr(ann.Ann, "build", staticmethod(counted))
     rng = np.random.default_rng(4)
@@ -484,9 +521,9 @@ def test_writes_during_a_background_build_reach_the_index(
     gate = threading.Event()
     real = ann.Ann.build
 
-    def slow(*a: Any) -> ann.Ann:
+    def slow(*a: Any, **k: Any) -> ann.Ann:
         assert gate.wait(30)
-        return real(*a)
+        return real(*a, **k)
 
     monkeypatch.setattr(ann.Ann, "build", staticmethod(slow))
     rng = np.random.default_rng(8)

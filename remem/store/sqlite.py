@@ -1198,6 +1198,7 @@ class SQLiteStore:
 
     def close(self) -> None:
         """See ``Store.close``."""
+        self._cache.stop_builds()  # outside the lock: a finished build takes it to attach
         with self._lock:
             try:
                 self._cache.clear(save=self._data_version == self._current_version())
