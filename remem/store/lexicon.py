@@ -476,9 +476,7 @@ class Lexicon:
             slots, counts, idf = lists[i]
             left = _reach(bounds[k + 1 :])
             if slots.size:
-                at = np.searchsorted(slots, found)
-                at[at >= slots.size] = 0
-                has = slots[at] == found
+                at, has = _lookup(slots, found)
                 partial[has] += _bm25(idf, counts[at[has]], size[found[has]], avgdl)
             if found.size > limit:
                 floor = -np.partition(-partial, limit - 1)[limit - 1]
@@ -500,12 +498,18 @@ class Lexicon:
         for slots, counts, idf in lists:
             if not slots.size:
                 continue
-            at = np.searchsorted(slots, found)
-            at[at >= slots.size] = 0
-            has = slots[at] == found
+            at, has = _lookup(slots, found)
             if has.any():
                 total[has] += _bm25(idf, counts[at[has]], size[found[has]], avgdl)
         return vrow[found].astype(np.int64), total
+
+
+def _lookup(slots: np.ndarray, found: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of ``found`` sits in the ascending postings ``slots``, and whether it is
+    there at all (a binary search per row, not a pass over the list)."""
+    at = np.searchsorted(slots, found)
+    at[at >= slots.size] = 0
+    return at, slots[at] == found
 
 
 def _reach(bounds: Sequence[float]) -> float:
