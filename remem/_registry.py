@@ -23,6 +23,7 @@ STORES = {
 EMBEDDERS = {
     "minilm": "remem.embed.onnx:auto",
     "minilm-onnx": "remem.embed.onnx:OnnxEmbedder",
+    "minilm-int8": "remem.embed.onnx:int8",
     "minilm-torch": "remem.embed.sentence_transformers:SentenceTransformerEmbedder",
     "sentence-transformers": "remem.embed.sentence_transformers:SentenceTransformerEmbedder",
     "fast": "remem.embed.static:StaticEmbedder",

@@ -87,6 +87,7 @@ def make_embedder(settings: Settings) -> Embedder:
 _MODEL_EMBEDDERS = (
     "minilm",
     "minilm-onnx",
+    "minilm-int8",
     "minilm-torch",
     "sentence-transformers",
     "fast",

@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from remem import _registry
+from remem import Memory, _registry
 from remem.embed import onnx, static
+from remem.embed.base import identity
 from remem.embed.onnx import OnnxEmbedder
 from remem.embed.sentence_transformers import SentenceTransformerEmbedder
 from remem.embed.static import StaticEmbedder
+from remem.errors import EmbedderMismatch
 
 pytestmark = pytest.mark.model
 
@@ -116,6 +118,39 @@ def test_onnx_is_independent_of_batching_and_order() -> None:
     assert emb.embed_batch([]).shape == (0, 384)
 
 
+def test_int8_vectors_stay_close_to_the_float_model_and_are_told_apart() -> None:
+    # Per-channel int8 weights: near the float vectors (per-tensor scales drift to cosine ~0.95),
+    # but not the same vectors, so a store written by one refuses the other.
+    exact = OnnxEmbedder().embed_batch(TEXTS)
+    quick = OnnxEmbedder(int8=True)
+    got = quick.embed_batch(TEXTS)
+    assert got.shape == exact.shape and got.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cos = _cos(got, exact)
+    assert cos.mean() >= 0.98 and cos.min() >= 0.93, (float(cos.mean()), float(cos.min()))
+    assert cos.min() < 0.9999  # another graph, not the float one under another name
+    assert onnx.onnx_file(int8=True) != onnx.onnx_file()
+    assert onnx.onnx_file(int8=True).stat().st_mode & 0o777 == 0o600
+    assert identity(quick) == {"name": "all-MiniLM-L6-v2", "dims": 384, "version": "int8"}
+    assert identity(OnnxEmbedder())["version"] == "1"  # the float identity is unchanged
+    # Ranking survives: each text's nearest other text (float) is among its int8 top 3.
+    nearest = np.argsort(-(exact @ exact.T), axis=1)[:, 1]
+    top3 = np.argsort(-(got @ got.T), axis=1)[:, 1:4]
+    assert (top3 == nearest[:, None]).any(axis=1).mean() >= 0.95
+
+
+def test_a_store_written_by_minilm_refuses_minilm_int8(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    with Memory(path, embedder="minilm") as m:
+        m.add("I adopted a cat named Miso last spring.", user_id="u")
+    with pytest.raises(EmbedderMismatch, match="int8"), Memory(path, embedder="minilm-int8") as m:
+        m.search("cat", user_id="u")
+    with Memory(path, embedder="minilm") as m:  # the store is as it was
+        assert [h.record.content for h in m.search("cat", user_id="u")] == [
+            "I adopted a cat named Miso last spring."
+        ]
+
+
 def test_truncation_at_256_word_pieces() -> None:
     # Everything past 256 word pieces is cut, as sentence-transformers does: a tail does not count.
     emb = OnnxEmbedder()
@@ -129,6 +164,7 @@ def test_minilm_name_runs_on_onnx_and_torch_name_on_sentence_transformers() -> N
     minilm = _registry.resolve("embedder", "minilm")("all-MiniLM-L6-v2", dims=384)
     assert isinstance(minilm, OnnxEmbedder)
     assert isinstance(_registry.resolve("embedder", "minilm-onnx")(), OnnxEmbedder)
+    assert _registry.resolve("embedder", "minilm-int8")().int8
     torch_emb = _registry.resolve("embedder", "minilm-torch")()
     assert isinstance(torch_emb, SentenceTransformerEmbedder)
     assert isinstance(_registry.resolve("embedder", "fast")(), StaticEmbedder)
