@@ -21,7 +21,13 @@ from tests.small_store_runner import lexical_gap, passes, position, rank
 # Both ask "how do I fix <problem>": the problem statement is what BM25 and vector both rank
 # first, so the rule keeps it first and the fix comes second or third.
 # Cases known to fail, with why (strict: a case that starts passing must leave this list).
-KNOWN: dict[str, str] = {}
+KNOWN: dict[str, str] = {
+    # "Haha, she always liked trains." (Omar, a week later) reads to MiniLM as another of Omar's
+    # likes: close to "My favourite colour is teal." (0.54) and to the question (0.54 of the
+    # older's 0.82), so it counts as the newer statement of the same thing and goes above it.
+    # Telling a colour from trains needs the value's type, which the rule does not know.
+    "favourite-colour": "a newer remark on another subject reads as the newer statement",
+}
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,11 @@ SAME_SESSION_GAP_S = 3600.0  # within one session, said at least this much later
 # do not replace; across sessions (or with no session), strictly later is enough — an app that
 # passes no times writes a replacement milliseconds after the older record.
 AS_RELEVANT = 0.35  # the newer's cosine to the query, at least this share of the older's
+# ... and both together: the newer's closeness to the older times its share of the older's
+# relevance. A replacement is about the older's subject and answers the question nearly as well;
+# in a small store, a remark that is a little of each ("Can't wait for the trip!" after "Flight
+# to Oslo leaves at 7:40", asked "what time is the flight?": 0.31 x 0.47) is neither.
+JOINT = 0.16
 
 _PAST = re.compile(
     r"\b(?:did|was|were|had|used\s+to|before|previously|originally|formerly|at\s+first|"
@@ -85,7 +90,8 @@ def newer_first(
     thing in common ("sold the Civic" after "I drive a red Honda Civic"); and each other's
     nearest by ``MARGIN`` — in a chat where every turn is about the same few things (all close),
     two of them being close says nothing. The newer must match the query on its own (among the
-    first ``STRONG_RANK`` of a retriever, when ``strong`` names those). A query that names a code
+    first ``STRONG_RANK`` of a retriever, when ``strong`` names those), and be close enough to
+    the older and relevant enough to the query together (``JOINT``). A query that names a code
     (``named``, see ``codes``) the older has and the newer lacks looks the older up: it stays.
     """
     head = [r for r in records[:HEAD] if r.id in vectors]
@@ -110,6 +116,7 @@ def newer_first(
             if j != i
             and same(i, j)
             and rel[j] >= AS_RELEVANT * rel[i]
+            and sims[i, j] * rel[j] >= JOINT * rel[i]
             and _later(earlier, head[j])
             and (strong is None or head[j].id in strong)
             and not (named & said[i]) - said[j]
