@@ -91,7 +91,8 @@ def newer_first(
     nearest by ``MARGIN`` — in a chat where every turn is about the same few things (all close),
     two of them being close says nothing. The newer must match the query on its own (among the
     first ``STRONG_RANK`` of a retriever, when ``strong`` names those), and be close enough to
-    the older and relevant enough to the query together (``JOINT``). A query that names a code
+    the older and relevant enough to the query together (``JOINT``). A question replaces
+    nothing: it states no value. A query that names a code
     (``named``, see ``codes``) the older has and the newer lacks looks the older up: it stays.
     """
     head = [r for r in records[:HEAD] if r.id in vectors]
@@ -117,6 +118,7 @@ def newer_first(
             and same(i, j)
             and rel[j] >= AS_RELEVANT * rel[i]
             and sims[i, j] * rel[j] >= JOINT * rel[i]
+            and not _asks(head[j])
             and _later(earlier, head[j])
             and (strong is None or head[j].id in strong)
             and not (named & said[i]) - said[j]
@@ -125,6 +127,11 @@ def newer_first(
             best = max(later, key=lambda j: (sims[i, j] * rel[j], timeline.said(head[j])))
             return {head[best].id: earlier.id}
     return {}
+
+
+def _asks(record: Record) -> bool:
+    """Whether ``record`` is a question ("When's the wedding?"): it asks, it states no value."""
+    return record.content.rstrip().endswith("?")
 
 
 def _later(earlier: Record, later: Record) -> bool:

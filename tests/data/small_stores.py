@@ -718,3 +718,64 @@ CASES += [
         "vet appointment",
     ),
 ]
+
+# Stop 23, a third set: one chat of four sessions, tool results, a coding chat (one failed when
+# written: a newer question replaced a statement).
+SPRING_CHAT: list[Mem] = [
+    ("Morning! Did you sleep well?", "Ana", "s1", "2024-03-01T08:00:00"),
+    ("Not really, the neighbours had a party.", "Ben", "s1", "2024-03-01T08:01:00"),
+    ("Ugh. I have a dentist appointment at 11 today.", "Ana", "s1", "2024-03-01T08:02:00"),
+    ("Good luck! I'm working from home.", "Ben", "s1", "2024-03-01T08:03:00"),
+    ("My brother just got engaged to Clara!", "Ana", "s2", "2024-03-05T19:00:00"),
+    ("Congrats to them! When's the wedding?", "Ben", "s2", "2024-03-05T19:01:00"),
+    ("Next September, in Seville.", "Ana", "s2", "2024-03-05T19:02:00"),
+    ("I started learning the cello last month.", "Ben", "s3", "2024-03-12T21:00:00"),
+    ("That's so cool, who is your teacher?", "Ana", "s3", "2024-03-12T21:01:00"),
+    ("A retired orchestra player named Mr. Hale.", "Ben", "s3", "2024-03-12T21:02:00"),
+    ("I'm thinking of adopting a rescue greyhound.", "Ana", "s4", "2024-03-20T18:00:00"),
+    ("Greyhounds are lovely and lazy, go for it.", "Ben", "s4", "2024-03-20T18:01:00"),
+]
+TOOL_RESULTS: list[Mem] = [
+    ("search_flights returned 3 options; cheapest is KLM at 212 EUR.", None, None, "2024-07-01"),
+    ("weather(Lisbon) = 31C, sunny, wind 12 km/h", None, None, "2024-07-01"),
+    ("User confirmed booking KLM flight KL1692 on July 14.", None, None, "2024-07-02"),
+    ("calendar.create_event: 'Team sync' every Thursday 15:00", None, None, "2024-07-02"),
+]
+CODING_CHAT: list[Mem] = [
+    ("How do I run the tests?", "user", "c1", "2024-08-01T10:00:00"),
+    ("Run `make test`; it uses pytest with -x.", "assistant", "c1", "2024-08-01T10:00:30"),
+    ("The build fails with ModuleNotFoundError: yaml", "user", "c2", "2024-08-03T10:00:00"),
+    ("Install PyYAML: pip install pyyaml, then re-run.", "assistant", "c2", "2024-08-03T10:00:30"),
+    ("Please always use type hints in examples.", "user", "c3", "2024-08-04T09:00:00"),
+    ("Got it, I will.", "assistant", "c3", "2024-08-04T09:00:10"),
+]
+CASES += [
+    case("wedding-where", "none", SPRING_CHAT, "Where is the wedding?", "Seville"),
+    case(
+        "wedding-when",
+        "none",
+        SPRING_CHAT,
+        "When is Ana's brother getting married?",
+        "Next September",
+    ),
+    case("cello-teacher", "none", SPRING_CHAT, "Who teaches Ben the cello?", "Mr. Hale"),
+    case("instrument", "none", SPRING_CHAT, "What instrument is Ben learning?", "cello"),
+    case("dog-breed", "none", SPRING_CHAT, "What kind of dog does Ana want?", "greyhound"),
+    case(
+        "dentist-time",
+        "none",
+        SPRING_CHAT,
+        "What time is Ana's dentist appointment?",
+        "dentist appointment at 11",
+    ),
+    case("neighbours", "none", SPRING_CHAT, "Why didn't Ben sleep well?", "party"),
+    case("fiancee", "none", SPRING_CHAT, "Who is Ana's brother engaged to?", "Clara"),
+    case("cheapest", "none", TOOL_RESULTS, "What was the cheapest flight option?", "212 EUR"),
+    case("flightno", "family", TOOL_RESULTS, "Which flight did the user book?", "KL1692"),
+    case("weather", "none", TOOL_RESULTS, "What's the weather in Lisbon?", "31C"),
+    case("sync", "dev", TOOL_RESULTS, "When is the team sync?", "Thursday 15:00"),
+    case("run-tests", "none", CODING_CHAT, "How do I run the tests?", "make test"),
+    case("yaml-fix", "none", CODING_CHAT, "How did we fix the missing yaml module?", "pyyaml"),
+    case("hints", "none", CODING_CHAT, "What style rule did I ask for in examples?", "type hints"),
+    case("wfh", "none", SPRING_CHAT, "Where is Ben working today?", "working from home"),
+]
