@@ -12,7 +12,10 @@ counts as stated (``stated``):
   someone else: "your painting is lovely" is about the listener);
 - the names of who said it and the dates the question names do not count toward coverage (that
   Ana said something does not answer "Where did Ana move?"; a date is the record's time, not its
-  words).
+  words);
+- nor do the words that frame what kind of answer is wanted rather than what it is about
+  (``FRAME``: "What is the kitten's *name*?", "What does Marta do for a *living*?", "What's
+  *wrong* with the car?", "What class does Ana *take*?"): an answer does not repeat them.
 """
 
 from __future__ import annotations
@@ -142,6 +145,12 @@ def extractive_answer(question: str, hits: Sequence[Hit]) -> Answer:
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
 _SECOND_PERSON = re.compile(r"\b(?:you|your|yours|yourself|you're|you've|you'll|you'd)\b", re.I)
 _NAME = re.compile(r"\b([A-Z][\w-]*)(?:['’]s)?\b")
+# Words of a question that say what kind of answer it wants (a name, a kind, a job, a fault) or are
+# light verbs ("take a class", "get a job"): the answering memory seldom repeats them.
+FRAME = frozenset(
+    """name names named called kind kinds type types sort sorts living wrong happen happened
+    happening thing things take took get got make made go went give gave""".split()
+)
 _DATE_TERM = re.compile(
     r"^(?:\d{1,4}(?:st|nd|rd|th|s)?|january|february|march|april|may|june|july|august|september"
     r"|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)$"
@@ -177,14 +186,17 @@ def coverage(question: str, text: str, *, names: str | None = None) -> float:
     """The share of the question's content terms that occur in ``text`` (0 when it has none),
     word forms folded ("moved" covers "move"). Terms of ``names`` (the hit's speaker) do not
     count: that Ana said something does not make it an answer to "Where did Ana move?"; nor do
-    the dates the question names (days, months, years: a record's time, not its words).
+    the dates the question names (days, months, years: a record's time, not its words), nor its
+    ``FRAME`` words.
 
     Args:
         question: the question.
         text: a candidate answer passage.
         names: who said it, if known.
     """
-    wanted = {_text.stem(t) for t in _text.terms(question) if not _DATE_TERM.match(t)}
+    wanted = {
+        _text.stem(t) for t in _text.terms(question) if not _DATE_TERM.match(t) and t not in FRAME
+    }
     ignored = {_text.stem(t) for t in _text.words(names or "")}
     if wanted - ignored:
         wanted -= ignored

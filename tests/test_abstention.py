@@ -51,6 +51,37 @@ def test_dates_the_question_names_are_not_words_to_cover() -> None:
     assert coverage("What did Ana paint on 8 May, 2023?", "A sunset", names="Ana") == 0.0
 
 
+def test_words_that_frame_the_answer_are_not_words_to_cover(tmp_path: Path) -> None:
+    # The answer names the kitten, the job, the fault: it does not repeat "name", "living" or
+    # "wrong". Questions the store cannot answer still abstain.
+    with Memory(tmp_path / "m.db") as memory:
+        for text, session in (
+            ("We adopted a kitten called Figo in May.", "s1"),
+            ("My sister Marta is a pilot for TAP.", "s1"),
+            ("The car needs a new clutch, it's at the garage.", "s2"),
+            ("I started a pottery class on Tuesdays.", "s2"),
+            ("My favourite food is grilled sardines.", "s3"),
+        ):
+            memory.add(text, user_id="u", speaker="Ana", session_id=session)
+        for question, expected in (
+            ("What is the kitten's name?", "Figo"),
+            ("What does Marta do for a living?", "pilot"),
+            ("What's wrong with the car?", "clutch"),
+            ("What class does Ana take?", "pottery"),
+        ):
+            got = memory.answer(question, user_id="u")
+            assert not got.abstained and expected in got.text, (question, got.text)
+        for question in (
+            "What is the name of Ana's dog?",
+            "What kind of car does Ana drive?",
+            "What is Ana's blood type?",
+            "How old is Marta?",
+            "Which football team does Ana support?",
+        ):
+            assert memory.answer(question, user_id="u").abstained, question
+    assert coverage("What is the kitten's name?", "We adopted a kitten called Figo") == 1.0
+
+
 def test_abstention_precision_and_recall() -> None:
     rows = [
         {"category": 5, "abstained": True},
