@@ -78,6 +78,8 @@ class Weights:
         vector: the vector run's weight in turn-level fusion (BM25's is 1).
         fact: the fact-unit run's weight in turn-level fusion (turns ranked by their best fact;
             see ``remem.organize.facts``).
+        line: added to the fact run's weight for a long turn (``hierarchy.LONG_TURN``
+            characters or more): there its best line is better evidence than the whole turn.
         session: session units' score (routed).
         lift: the summed score of a session's best turns.
         neighbor: the better of a turn's two neighbours' scores.
@@ -102,6 +104,7 @@ class Weights:
 
     vector: float = 0.7
     fact: float = 0.5
+    line: float = 1.0
     session: float = 0.5
     lift: float = 0.25
     neighbor: float = 0.2
@@ -216,6 +219,7 @@ class Settings:
     rrf_k: int = _flat("retrieval", "rrf_k")
     vector_weight: float = _flat("retrieval", "weights", "vector")
     fact_weight: float = _flat("retrieval", "weights", "fact")
+    line_weight: float = _flat("retrieval", "weights", "line")
     substance_weight: float = _flat("retrieval", "weights", "substance")
     session_weight: float = _flat("retrieval", "weights", "session")
     lift_weight: float = _flat("retrieval", "weights", "lift")
@@ -321,6 +325,7 @@ class Settings:
         for name in (
             "vector_weight",
             "fact_weight",
+            "line_weight",
             "substance_weight",
             "session_weight",
             "lift_weight",

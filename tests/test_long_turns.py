@@ -16,6 +16,16 @@ def test_the_answer_line_of_a_long_turn_is_found(tmp_path: Path) -> None:
     assert sum(x == 0 for x in r) / len(r) >= 0.85, r
 
 
+def test_the_best_line_counts_more_in_a_long_turn(tmp_path: Path) -> None:
+    # Weights.line: without it, a long turn whose one line answers loses first place to another
+    # long turn of the same kind whose whole text matches a little better.
+    default = ranks(tmp_path / "a")
+    without = ranks(tmp_path / "b", line_weight=0)
+    first = sum(x == 0 for x in default)
+    assert first / len(default) >= 0.95, default
+    assert first > sum(x == 0 for x in without), (default, without)
+
+
 def test_every_line_of_a_long_turn_is_in_a_piece_the_model_reads_whole() -> None:
     for i in range(len(CASES)):
         text = turn(i)

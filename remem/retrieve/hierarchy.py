@@ -122,6 +122,7 @@ class Candidates:
         newer: record id -> the older record of the same subject it replaces (stage latest).
         fixes: turn id -> the problem statement it answers (a fix question, stage neighbors).
         previous: superseded records a question about the past reached (stage links).
+        scale, rrf_k: how stage fuse scored (a later stage adds to a run's weight).
     """
 
     rows: dict[str, Row] = field(default_factory=dict)
@@ -131,6 +132,8 @@ class Candidates:
     newer: dict[str, str] = field(default_factory=dict)
     fixes: dict[str, str] = field(default_factory=dict)
     previous: set[str] = field(default_factory=set)
+    scale: float = 1.0  # the best fused score, which the rows' fused scores are divided by
+    rrf_k: int = 5
 
     def add(self, doc: str, name: str, value: float) -> None:
         """Component ``name`` adds ``value`` to ``doc`` (made a candidate if it is not one).
@@ -167,6 +170,10 @@ class Candidates:
     def strongest(self, n: int) -> list[tuple[str, float]]:
         """The ``n`` candidates of best fused score (ties by id)."""
         return fusion.top(self.fused(), n)
+
+
+# A turn this long (characters: about six sentences) is found by its best line (``Weights.line``).
+LONG_TURN = 800
 
 
 def search(
@@ -237,6 +244,7 @@ def fuse(
         return table
     top_score = max(fused.values())
     ranks = fusion.ranks(runs)
+    table.scale, table.rrf_k = top_score, rrf_k
     for doc, score in fused.items():
         table.rows[doc] = Row(ranks=dict(ranks[doc]), fused=score / top_score)
     table.first = _firsts(runs)
@@ -563,6 +571,13 @@ def features(table: Candidates, query: str, weights: Weights, now: Callable[[], 
             fused = table.rows[doc].fused
             table.add(doc, "session", weights.session * fused)
             table.add(doc, "lift", weights.lift * fused)
+    if weights.line:
+        # A long turn's own vector is the mean of a dozen lines and its BM25 is diluted by their
+        # words: how well its best line matches is the better evidence, so it counts more.
+        for doc, r in records.items():
+            rank = table.rows[doc].ranks.get("fact")
+            if rank is not None and len(r.content) >= LONG_TURN:
+                table.add(doc, "line", weights.line / (table.rrf_k + rank) / table.scale)
     kind = answertype.asked(query) if weights.answer else None
     if kind is not None:
         exclude = frozenset(_text.words(query)) | {
