@@ -10,6 +10,7 @@ from typing import Any
 
 from remem import _time
 from remem.errors import InvalidInput, TooLarge
+from remem.guard import trust
 from remem.types import KINDS, ORIGINS
 
 MAX_ID_CHARS = 256
@@ -177,6 +178,8 @@ def add_item(item: Mapping[str, Any], *, max_content: int, max_metadata: int) ->
         "occurred_at": occurred,
         "metadata": metadata(item.get("metadata"), max_bytes=max_metadata),
         "kind": choice(item.get("kind", "episodic"), field="kind", options=KINDS),
-        "origin": choice(item.get("origin", "user"), field="origin", options=ORIGINS),
+        "origin": trust.by_speaker(
+            choice(item.get("origin", "user"), field="origin", options=ORIGINS), speaker
+        ),
         "ttl": ttl(item.get("ttl")),
     }

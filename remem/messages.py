@@ -18,16 +18,7 @@ from remem.errors import InvalidInput
 from remem.guard import trust
 
 # The origin a message's role gives it.
-ROLE_ORIGINS = {
-    "user": "user",
-    "human": "user",
-    "assistant": "agent",
-    "ai": "agent",
-    "system": "agent",
-    "developer": "agent",
-    "tool": "tool",
-    "function": "tool",
-}
+ROLE_ORIGINS = trust.ROLE_ORIGINS
 
 
 class AddArgs(TypedDict, total=False):

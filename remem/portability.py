@@ -69,7 +69,12 @@ def screen_imported(parts: Parts, records: list[Record], max_origin: str | None)
     screened keeping the flags they came with, trust at most what the file says; standing
     instructions and preferences of trusted origins become ``kind="core"``."""
     order = parts.settings.trust_order
-    capped = [replace(r, origin=trust.cap(r.origin, max_origin, order)) for r in records]
+    capped = [
+        replace(
+            r, origin=trust.by_speaker(trust.cap(r.origin, max_origin, order), r.speaker, order)
+        )
+        for r in records
+    ]
     if parts.settings.guard:
         known = {uid: policy.lessons(parts.store, uid) for uid in {r.user_id for r in capped}}
         capped = [

@@ -84,3 +84,25 @@ def cap(origin: str, max_origin: str | None, order: str = DEFAULT_ORDER) -> str:
     if max_origin is not None and rank(origin, order) > rank(max_origin, order):
         return max_origin
     return origin
+
+
+# The origin a chat role gives what it says: a speaker named by one of these roles speaks with
+# that origin at most (a tool's output is the tool's, whatever the call claims for it).
+ROLE_ORIGINS = {
+    "user": "user",
+    "human": "user",
+    "assistant": "agent",
+    "ai": "agent",
+    "system": "agent",
+    "developer": "agent",
+    "tool": "tool",
+    "function": "tool",
+}
+
+
+def by_speaker(origin: str, speaker: str | None, order: str = DEFAULT_ORDER) -> str:
+    """``origin``, lowered to what ``speaker``'s role allows when the speaker is a role
+    ("tool", "assistant", ...; ``ROLE_ORIGINS``): ``add(output, speaker="tool")`` is a tool's
+    write, as the same text in a ``{"role": "tool"}`` message is. A person's name changes nothing."""
+    role = ROLE_ORIGINS.get(speaker.strip().casefold()) if speaker else None
+    return cap(origin, role, order)
