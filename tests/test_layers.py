@@ -100,7 +100,7 @@ def test_flat_names_read_and_set_the_nested_groups(monkeypatch: pytest.MonkeyPat
     changed = s.replace(rrf_k=7, store_url="postgresql://x")
     assert (changed.rrf_k, changed.retrieval.rrf_k, changed.storage.url) == (7, 7, "postgresql://x")
     assert Settings(vector_weight=0.5).retrieval.weights.vector == 0.5
-    assert set(Settings().flat()) == set(FLAT) and len(FLAT) == 37
+    assert set(Settings().flat()) == set(FLAT) and len(FLAT) == 38
     assert "llm_enrich" in {f.name for f in dataclasses.fields(Settings)}
 
 
