@@ -101,8 +101,10 @@ ROLE_ORIGINS = {
 
 
 def by_speaker(origin: str, speaker: str | None, order: str = DEFAULT_ORDER) -> str:
-    """``origin``, lowered to what ``speaker``'s role allows when the speaker is a role
-    ("tool", "assistant", ...; ``ROLE_ORIGINS``): ``add(output, speaker="tool")`` is a tool's
-    write, as the same text in a ``{"role": "tool"}`` message is. A person's name changes nothing."""
+    """``origin``, lowered to a tool's when ``speaker`` names the tool role ("tool",
+    "function"): ``add(output, speaker="tool")`` is a tool's write, as the same text in a
+    ``{"role": "tool"}`` message is. Other speakers — a person's name, "assistant" (an app may
+    store a chat's assistant turns as the user's record of it; they rank as they did) — change
+    nothing."""
     role = ROLE_ORIGINS.get(speaker.strip().casefold()) if speaker else None
-    return cap(origin, role, order)
+    return cap(origin, role, order) if role == "tool" else origin
