@@ -125,7 +125,52 @@ def _mk(path: Path) -> bool:
         ("Which editor did Sam switch from?", False),
         ("What motivated her to move?", False),
         ("Who was the project lead originally?", False),
+        # The present perfect asks what has happened so far, all of it.
+        ("How many screenplays has Joanna written?", False),
+        ("Which countries have I visited?", False),
+        ("What game has Nate been playing?", False),
+        ("What car do I have?", True),
     ],
 )
 def test_present_tense_questions(query: str, present: bool) -> None:
     assert asks_present(query) is present
+
+
+def test_a_newer_that_says_it_changed_replaces_despite_close_chat_around_it() -> None:
+    # In a long chat, other turns are as close to the older statement as the newer is (the
+    # margin rule finds no pair), and the newer may sit below the first five. A newer record that
+    # says something changed ("we moved ...") is still the replacement; one that does not say so
+    # is not.
+    from datetime import datetime, timedelta
+
+    import numpy as np
+
+    from remem.retrieve import updates
+    from remem.types import Record
+
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal(16)
+    t0 = datetime(2024, 1, 1)
+
+    def near(scale: float) -> np.ndarray:
+        v = base + scale * rng.standard_normal(16)
+        return np.asarray(v / np.linalg.norm(v), dtype=np.float32)
+
+    def rec(i: int, text: str, days: int) -> Record:
+        return Record(id=f"r{i}", user_id="u", content=text, occurred_at=t0 + timedelta(days=days))
+
+    older = rec(0, "Our office is on the third floor of the Kings Cross building.", 0)
+    chat = [rec(i, f"Chat about the office and the team, part {i}.", i) for i in range(1, 7)]
+    vectors = {r.id: near(0.3) for r in [older, *chat]}
+    vectors[older.id] = near(0.1)
+    query = near(0.2)
+    for text, replaced in (
+        ("The team relocated to the new Shoreditch office in June.", True),
+        ("The Shoreditch office has a nice roof terrace.", False),
+    ):
+        newer = rec(7, text, 200)
+        vectors[newer.id] = near(0.35)
+        head = [older, *chat[:5], newer]  # the newer is seventh: below the first five
+        got = updates.newer_first(head, vectors, query)
+        assert (got == {newer.id: older.id}) is replaced, (text, got)
+        assert bool(updates.CHANGE.search(text)) is replaced

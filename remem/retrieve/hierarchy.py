@@ -457,11 +457,11 @@ def latest(table: Candidates, store: Store, query_vector: Vector, named: set[str
     names a code (``named``) only the older has."""
     rows = {d: r for d, r in table.rows.items() if r.record is not None}
     order = sorted(rows, key=lambda d: (-rows[d].score, d))
-    head = [rows[d].record for d in order[: updates.HEAD]]
-    vectors = store.vectors(order[: updates.HEAD])
+    head = [rows[d].record for d in order[: updates.DEEP]]
+    vectors = store.vectors(order[: updates.DEEP])
     strong = {
         d
-        for d in order[: updates.HEAD]
+        for d in order[: updates.DEEP]
         if min(rows[d].ranks.values(), default=updates.STRONG_RANK + 1) <= updates.STRONG_RANK
     }
     replaced = updates.newer_first(head, vectors, query_vector, strong, named)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from remem.retrieve import timeline
 from remem.types import Record, Vector
 
 HEAD = 5  # how deep in the ranking a pair is looked for
+DEEP = 10  # ... when the newer says that something changed (``CHANGE``)
 SAME_SUBJECT = 0.3  # cosine between the two records at which they are about one thing
 SHARED_SUBJECT = 0.15  # ... when they also name a thing in common
 MARGIN = 0.05  # ... and closer to each other than either is to any other record of the head
@@ -45,17 +46,36 @@ _PAST = re.compile(
     r"fell|held|paid|sent|meant|sat|stood|understood|ate|drank|drove|flew|grew|threw|wore)\b",
     re.IGNORECASE,
 )
+# Words of a statement that says something changed ("we moved", "I switched to", "now", "no longer",
+# "since the move"): a newer record that says so replaces an older one of the same subject even
+# where the chat around them is as close to the older (no ``MARGIN``), and from deeper (``DEEP``).
+CHANGE = re.compile(
+    r"\b(?:now|these\s+days|nowadays|lately|currently|anymore|any\s+more|no\s+longer|instead|"
+    r"since\s+(?:the|then|last|my|our)|switched|changed|moved|relocated|transferred|replaced|"
+    r"upgraded|downgraded|migrated|sold|bought|quit|dropped|gave\s+up|given\s+up|got\s+rid|"
+    r"retired|rewrote|raised|lowered|increased|decreased|doubled|halved|rescheduled|slipped|"
+    r"broke\s+up|grew\s+out|grown\s+out)\b",
+    re.IGNORECASE,
+)
 # A regular past form ("moved", "motivated") — unless the question is in the present, where it is
 # a participle ("where is the database hosted?").
 _ED = re.compile(r"\b[a-z]{2,}ed\b", re.IGNORECASE)
 _NOT_ED = frozenset("need speed indeed bed red seed feed breed shed embed weed".split())
+# The present perfect ("What has Joanna written?", "Which countries have I visited?") asks what has
+# happened so far, all of it, not how things are now: the latest does not replace the rest.
+_PERFECT = re.compile(
+    r"\b(?:has|have|'ve|hasn't|haven't)\s+(?:\w+\s+){0,3}?(?:been|done|made|had|read|run|won|"
+    r"lost|got|gotten|bought|taught|thought|brought|met|kept|left|built|sent|spent|heard|told|"
+    r"sung|begun|swum|drunk|\w+ed|\w+en|\w+wn)\b",
+    re.IGNORECASE,
+)
 _PRESENT_AUX = frozenset("is are am do does don't doesn't isn't aren't".split())
 
 
 def asks_present(query: str) -> bool:
     """Whether ``query`` asks how things are now (no past tense, no "before", "used to", ...)."""
     head = query[:2000]
-    if _PAST.search(head):
+    if _PAST.search(head) or _PERFECT.search(head):
         return False
     words = set(_text.words(head))
     if words & _PRESENT_AUX:
@@ -88,14 +108,16 @@ def newer_first(
 
     Same subject: close in meaning (cosine ``SAME_SUBJECT``), or a little close and naming a
     thing in common ("sold the Civic" after "I drive a red Honda Civic"); and each other's
-    nearest by ``MARGIN`` — in a chat where every turn is about the same few things (all close),
-    two of them being close says nothing. The newer must match the query on its own (among the
+    nearest by ``MARGIN`` among the first ``HEAD`` — in a chat where every turn is about the same
+    few things (all close), two of them being close says nothing — unless the newer says that
+    something changed (``CHANGE``: "we moved", "I switched to", "now"), which is looked for among
+    the first ``DEEP``. The newer must match the query on its own (among the
     first ``STRONG_RANK`` of a retriever, when ``strong`` names those), and be close enough to
     the older and relevant enough to the query together (``JOINT``). A question replaces
     nothing: it states no value. A query that names a code
     (``named``, see ``codes``) the older has and the newer lacks looks the older up: it stays.
     """
-    head = [r for r in records[:HEAD] if r.id in vectors]
+    head = [r for r in records[:DEEP] if r.id in vectors]
     if len(head) < 2:
         return {}
     mat = np.stack([np.asarray(vectors[r.id], dtype=np.float32) for r in head])
@@ -105,12 +127,19 @@ def newer_first(
     sims = mat @ mat.T
     said = [{_text.stem(t) for t in _text.terms(r.content[:2000])} for r in head]
 
+    shallow = min(len(head), HEAD)
+    cue = [bool(CHANGE.search(r.content[:2000])) for r in head]
+
     def same(i: int, j: int) -> bool:
         close = sims[i, j] >= SAME_SUBJECT or (sims[i, j] >= SHARED_SUBJECT and said[i] & said[j])
-        others = [sims[i, k] for k in range(len(head)) if k not in (i, j)]
+        if close and cue[j]:
+            return True
+        if j >= shallow:
+            return False
+        others = [sims[i, k] for k in range(shallow) if k not in (i, j)]
         return bool(close and sims[i, j] - max(others, default=0.0) >= MARGIN)
 
-    for i, earlier in enumerate(head):
+    for i, earlier in enumerate(head[:shallow]):
         later = [
             j
             for j in range(len(head))
