@@ -57,6 +57,9 @@ CHANGE = re.compile(
     r"broke\s+up|grew\s+out|grown\s+out)\b",
     re.IGNORECASE,
 )
+# ... in a statement this short (characters): a long answer that says "now" or "instead" somewhere
+# says many things, not that one of them changed.
+CUE_CHARS = 300
 # A regular past form ("moved", "motivated") — unless the question is in the present, where it is
 # a participle ("where is the database hosted?").
 _ED = re.compile(r"\b[a-z]{2,}ed\b", re.IGNORECASE)
@@ -128,7 +131,7 @@ def newer_first(
     said = [{_text.stem(t) for t in _text.terms(r.content[:2000])} for r in head]
 
     shallow = min(len(head), HEAD)
-    cue = [bool(CHANGE.search(r.content[:2000])) for r in head]
+    cue = [len(r.content) <= CUE_CHARS and bool(CHANGE.search(r.content)) for r in head]
 
     def same(i: int, j: int) -> bool:
         close = sims[i, j] >= SAME_SUBJECT or (sims[i, j] >= SHARED_SUBJECT and said[i] & said[j])
