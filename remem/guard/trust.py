@@ -86,8 +86,8 @@ def cap(origin: str, max_origin: str | None, order: str = DEFAULT_ORDER) -> str:
     return origin
 
 
-# The origin a chat role gives what it says: a speaker named by one of these roles speaks with
-# that origin at most (a tool's output is the tool's, whatever the call claims for it).
+# The origin a chat role gives what it says (``remem.messages``: a message of this role has this
+# origin at most). As a plain speaker name only the tool roles lower an origin (``by_speaker``).
 ROLE_ORIGINS = {
     "user": "user",
     "human": "user",

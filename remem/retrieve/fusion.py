@@ -27,8 +27,13 @@ def rrf(
     for name, ranked in runs.items():
         w = 1.0 if weights is None else weights.get(name, 1.0)
         for doc, rank in _tied_ranks(ranked):
-            fused[doc] = fused.get(doc, 0.0) + w / (k + rank)
+            fused[doc] = fused.get(doc, 0.0) + share(w, rank, k)
     return fused
+
+
+def share(weight: float, rank: int, k: int) -> float:
+    """What a run of ``weight`` gives the document it ranks ``rank`` (1-based) in ``rrf``."""
+    return weight / (k + rank)
 
 
 def _tied_ranks(ranked: Ranked) -> list[tuple[str, int]]:

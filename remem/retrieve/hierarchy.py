@@ -337,7 +337,7 @@ def neighbors(
     if weights.reply and store is not None:
         ids = [d for d, _ in strongest if d in units.unit_of or fix is not None]
         read = store.get_many(ids)
-        questions = {d for d, r in read.items() if _asks(r.content)}
+        questions = {d for d, r in read.items() if updates.asks(r.content)}
         if fix is not None:
             _answers(table, units, store, fix, read, dict(strongest), weights.reply)
     for doc, s in strongest:
@@ -385,7 +385,11 @@ def _answers(
             continue
         table.add(nxt, "reply", weight * strong[doc])
         table.replies.setdefault(nxt, doc)
-        if doc not in table.fixes and not _asks(reply.content) and not _acknowledges(reply.content):
+        if (
+            doc not in table.fixes
+            and not updates.asks(reply.content)
+            and not _acknowledges(reply.content)
+        ):
             table.fixes.setdefault(nxt, doc)  # a reply to a reply is not a problem's answer
 
 
@@ -577,7 +581,7 @@ def features(table: Candidates, query: str, weights: Weights, now: Callable[[], 
         for doc, r in records.items():
             rank = table.rows[doc].ranks.get("fact")
             if rank is not None and len(r.content) >= LONG_TURN:
-                table.add(doc, "line", weights.line / (table.rrf_k + rank) / table.scale)
+                table.add(doc, "line", fusion.share(weights.line, rank, table.rrf_k) / table.scale)
     kind = answertype.asked(query) if weights.answer else None
     if kind is not None:
         exclude = frozenset(_text.words(query)) | {
@@ -588,7 +592,7 @@ def features(table: Candidates, query: str, weights: Weights, now: Callable[[], 
                 table.add(doc, "answer", weights.answer)
     if weights.asks:
         for doc, r in records.items():
-            if _asks(r.content):
+            if updates.asks(r.content):
                 table.rows[doc].parts["asks"] = -weights.asks
     if weights.time:
         span = timeexpr.query_range(query, now=now())
@@ -612,11 +616,6 @@ _ACK_TERMS = 6
 def _acknowledges(content: str) -> bool:
     """Whether a turn is a short acknowledgement ("Thanks, that worked!")."""
     return _ACK.match(content) is not None and len(_text.terms(content[:600])) <= _ACK_TERMS
-
-
-def _asks(content: str) -> bool:
-    """Whether a turn is a question (it ends with one)."""
-    return content.rstrip().endswith("?")
 
 
 @functools.lru_cache(maxsize=256)

@@ -150,7 +150,7 @@ def newer_first(
             and same(i, j)
             and rel[j] >= AS_RELEVANT * rel[i]
             and sims[i, j] * rel[j] >= JOINT * rel[i]
-            and not _asks(head[j])
+            and not asks(head[j].content)
             and _later(earlier, head[j])
             and (strong is None or head[j].id in strong)
             and not (named & said[i]) - said[j]
@@ -161,9 +161,10 @@ def newer_first(
     return {}
 
 
-def _asks(record: Record) -> bool:
-    """Whether ``record`` is a question ("When's the wedding?"): it asks, it states no value."""
-    return record.content.rstrip().endswith("?")
+def asks(content: str) -> bool:
+    """Whether a turn is a question (it ends with one: "When's the wedding?"): it asks, it
+    states no value (``hierarchy`` weighs question turns by this too)."""
+    return content.rstrip().endswith("?")
 
 
 def _later(earlier: Record, later: Record) -> bool:
