@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,53 @@ def run(index: int, root: Path, *, dated: bool = True, **settings: Any) -> Outco
             past_old=where(past, old),
             as_of_old=where(present, old, as_of=BETWEEN),
         )
+
+
+def chat_background(turns: int) -> list[dict[str, Any]]:
+    """A long chat of ``turns`` turns that says nothing of the scenarios' subjects: the benign
+    corpus of ``remem bench guard`` (technical and everyday turns), as sessions of 20 turns a
+    day apart, user and assistant taking turns."""
+    from remem.bench.guard import BENIGN_FILE
+
+    lines = BENIGN_FILE.read_text(encoding="utf-8").splitlines()
+    texts = [json.loads(line)["content"] for line in lines if line.strip()][:turns]
+    return [
+        {
+            "content": text,
+            "speaker": "user" if n % 2 == 0 else "assistant",
+            "session_id": f"c{n // 20}",
+            "occurred_at": f"2024-{1 + n // 20 // 28:02d}-{1 + n // 20 % 28:02d}T10:{n % 20:02d}:00",
+        }
+        for n, text in enumerate(texts)
+    ]
+
+
+def run_in_chat(indices: list[int], root: Path, *, turns: int = 200) -> list[Outcome]:
+    """Scenarios ``indices``, each written into its own copy of a long chat (its own user): the
+    older statement inside the chat's second session, the newer inside its second-to-last,
+    each said by the user at that point of the chat; then the present-tense question."""
+    chat = chat_background(turns)
+    sessions = len(chat) // 20
+    outcomes = []
+    with Memory(root / "chat.db") as memory:
+        for index in indices:
+            _domain, old, new, present, _past = SCENARIOS[index]
+            uid = f"u{index}"
+            items = [{**t, "user_id": uid} for t in chat]
+            for text, session, pos in ((new, sessions - 2, 12), (old, 1, 6)):
+                at = items[session * 20 + pos]
+                items.insert(session * 20 + pos, {**at, "content": text, "speaker": "user"})
+            memory.add_many(items)
+            ranked = [h.record.content for h in memory.search(present, user_id=uid)]
+            outcomes.append(
+                Outcome(
+                    present_new=ranked.index(new) if new in ranked else None,
+                    present_old=ranked.index(old) if old in ranked else None,
+                    past_old=None,
+                    as_of_old=None,
+                )
+            )
+    return outcomes
 
 
 def main() -> None:

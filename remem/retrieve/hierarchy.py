@@ -461,13 +461,17 @@ def latest(table: Candidates, store: Store, query_vector: Vector, named: set[str
     names a code (``named``) only the older has."""
     rows = {d: r for d, r in table.rows.items() if r.record is not None}
     order = sorted(rows, key=lambda d: (-rows[d].score, d))
-    head = [rows[d].record for d in order[: updates.DEEP]]
-    vectors = store.vectors(order[: updates.DEEP])
     strong = {
         d
-        for d in order[: updates.DEEP]
+        for d in order
         if min(rows[d].ranks.values(), default=updates.STRONG_RANK + 1) <= updates.STRONG_RANK
     }
+    # The head, and below it every record a retriever ranks among its first STRONG_RANK: a newer
+    # statement in another session of a long chat matches the query as well as the older, but
+    # the older's session lifts every turn around it, and the newer sat 10-40 deep.
+    ids = order[: updates.DEEP] + [d for d in order[updates.DEEP :] if d in strong]
+    head = [rows[d].record for d in ids]
+    vectors = store.vectors(ids)
     replaced = updates.newer_first(head, vectors, query_vector, strong, named)  # type: ignore[arg-type]
     for doc, older in replaced.items():
         table.newer[doc] = older

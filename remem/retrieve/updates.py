@@ -54,7 +54,8 @@ CHANGE = re.compile(
     r"since\s+(?:the|then|last|my|our)|switched|changed|moved|relocated|transferred|replaced|"
     r"upgraded|downgraded|migrated|sold|bought|quit|dropped|gave\s+up|given\s+up|got\s+rid|"
     r"retired|rewrote|raised|lowered|increased|decreased|doubled|halved|rescheduled|slipped|"
-    r"broke\s+up|grew\s+out|grown\s+out)\b",
+    r"broke\s+up|grew\s+out|grown\s+out|down\s+to|passed\s+away|died|closed|cancell?ed|started|"
+    r"joined|adopted)\b",
     re.IGNORECASE,
 )
 # ... in a statement this short (characters): a long answer that says "now" or "instead" somewhere
@@ -103,8 +104,9 @@ def newer_first(
     strong: set[str] | None = None,
     named: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> dict[str, str]:
-    """Among ``records`` (best first): the best-ranked record that a newer record of the same
-    subject (as relevant to ``query``, within ``AS_RELEVANT``) replaces, as {newer id: older
+    """Among ``records`` (the first ``DEEP`` of the ranking, best first, then every other record
+    a retriever ranks among its first ``STRONG_RANK``): the record closest to the query that a
+    newer record of the same subject (as relevant to ``query``, within ``AS_RELEVANT``) replaces, as {newer id: older
     id} — whether the newer is already above it or not. One pair per query (the subject the
     query is most about), so a remark that happens to be newer and a little similar cannot
     climb a chain of them.
@@ -114,13 +116,13 @@ def newer_first(
     nearest by ``MARGIN`` among the first ``HEAD`` — in a chat where every turn is about the same
     few things (all close), two of them being close says nothing — unless the newer says that
     something changed (``CHANGE``: "we moved", "I switched to", "now"), which is looked for among
-    the first ``DEEP``. The newer must match the query on its own (among the
+    all of ``records``. The newer must match the query on its own (among the
     first ``STRONG_RANK`` of a retriever, when ``strong`` names those), and be close enough to
     the older and relevant enough to the query together (``JOINT``). A question replaces
     nothing: it states no value. A query that names a code
     (``named``, see ``codes``) the older has and the newer lacks looks the older up: it stays.
     """
-    head = [r for r in records[:DEEP] if r.id in vectors]
+    head = [r for r in records if r.id in vectors]
     if len(head) < 2:
         return {}
     mat = np.stack([np.asarray(vectors[r.id], dtype=np.float32) for r in head])
@@ -142,7 +144,11 @@ def newer_first(
         others = [sims[i, k] for k in range(shallow) if k not in (i, j)]
         return bool(close and sims[i, j] - max(others, default=0.0) >= MARGIN)
 
-    for i, earlier in enumerate(head[:shallow]):
+    # The older looked at first is the head's record closest to the query in meaning: in a long
+    # chat, the turns of the older's session are lifted around it, and one of them, less about
+    # the query, may rank above it.
+    for i in sorted(range(shallow), key=lambda i: (-rel[i], i)):
+        earlier = head[i]
         later = [
             j
             for j in range(len(head))
