@@ -145,7 +145,9 @@ _IMPERATIVE = re.compile(
     r"|summari[sz]e|translate|add|run|pin|prefix|suffix|document|comment|test|lint|squash"
     r"|rebase|commit|address|refer\s+to|omit|skip|drop|leave\s+out|stop|quit|send|email|text"
     r"|remind|notify|schedule|book|recommend|suggest|assume|treat|round|convert|measure|list"
-    r"|double-check|make\s+sure|make|ensure|be)\b)"
+    r"|double-check|make\s+sure|make|ensure|be"
+    # a standing instruction changed: "switch to 4-space indentation", "go back to pip"
+    r"|switch\s+(?:over\s+|back\s+)?to|change\s+to|move\s+to|go\s+back\s+to|revert\s+to)\b)"
 )
 _NEGATIVE = re.compile(
     r"^(?:please\s+)?(?:(?:don'?t|do\s+not|never|no\s+more|stop|quit|avoid|skip|omit)\b"
@@ -404,6 +406,14 @@ def _clause_kind(s: str, original: str) -> str | None:
     if re.match(
         r"^(?:i|we)(?:'d|\s+would)\s+(?:much\s+)?rather\b.*\bthan\b", s
     ) and not _ONE_OFF.search(s):
+        return PREFERENCE
+    # "I'd rather have meetings in the afternoon", "we'd rather use pnpm": what is done for them.
+    rather = re.match(
+        r"^(?:i|we)(?:'d|\s+would)\s+(?:much\s+)?rather\s+(?:have|get|use|see|receive|keep"
+        r"|go\s+with|stick\s+with)\s+",
+        s,
+    )
+    if rather and _TARGET.search(s[rather.end() :]) and not _ONE_OFF.search(s):
         return PREFERENCE
     if _CONTACT.search(s) and (
         re.match(r"^(?:please\s+)?(?:don'?t|do\s+not|never|only)", s)

@@ -130,6 +130,11 @@ def test_an_instruction_said_again_is_the_latest(mem: Memory) -> None:
         ("Use tabs for indentation.", "Use spaces for indentation, not tabs."),
         ("We use npm for packages.", "Use pnpm, not npm."),
         ("Call me Sam.", "Please address me as Dr. Lee."),
+        # said as a change (stop 24: neither was detected as standing before)
+        (
+            "Please use 2-space indentation in JavaScript.",
+            "Switch to 4-space indentation for JavaScript, please.",
+        ),
     ],
 )
 def test_a_newer_value_replaces_an_older_one(mem: Memory, older: str, newer: str) -> None:

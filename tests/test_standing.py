@@ -157,6 +157,12 @@ POSITIVE = [
     "Remind me about birthdays a week ahead.",
     "Always suggest a vegetarian option for me.",
     "Use my work email for anything related to the job.",
+    # a standing instruction changed (stop 24)
+    "Switch to 4-space indentation for JavaScript, please.",
+    "Go back to pip for installs.",
+    "I'd rather have meetings in the afternoon now.",
+    "We'd rather use pnpm for the monorepo.",
+    "I'd rather have short answers.",
 ]
 
 NEGATIVE = [
@@ -299,6 +305,13 @@ NEGATIVE = [
     "Please send me the recipe!",
     "Stop by anytime!",
     "Avoid the 5pm traffic if you can.",
+    # changes and wishes that are no instruction to the assistant (stop 24)
+    "Switch to the new branch.",
+    "Move to Berlin.",
+    "Switch to decaf.",
+    "I switched to tabs.",
+    "I'd rather have pizza tonight.",
+    "I'd rather go to the beach.",
 ]
 
 
