@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from remem import Memory, __version__
@@ -91,3 +92,30 @@ def test_bench_scale_recall_db_is_checked_before_any_work(tmp_path: Path) -> Non
     )
     assert isinstance(absent.exception, InvalidInput)
     assert "no such file" in str(absent.exception)
+
+
+def test_bench_scale_recall_refuses_queries_of_another_embedder(tmp_path: Path) -> None:
+    # A store written by the hashing embedder asked with MiniLM queries measured HNSW recall on
+    # queries from another space (0.43 where the store's own give 0.9+): refused, naming both.
+    from remem.bench import scale
+    from remem.errors import EmbedderMismatch
+
+    data = tmp_path / "locomo.json"
+    sample = {
+        "sample_id": "conv-1",
+        "conversation": {
+            "speaker_a": "Ana",
+            "speaker_b": "Bo",
+            "session_1_date_time": "1:56 pm on 8 May, 2023",
+            "session_1": [{"speaker": "Ana", "dia_id": "D1:1", "text": "I adopted a cat"}],
+        },
+        "qa": [{"question": "What pet?", "answer": "cat", "evidence": ["D1:1"], "category": 4}],
+    }
+    data.write_text(json.dumps([sample]), encoding="utf-8")
+    db = tmp_path / "h.db"
+    with Memory(db, embedder="hashing") as m:
+        m.add_many([{"content": f"turn {i} about cats", "user_id": scale.USER} for i in range(20)])
+    with pytest.raises(EmbedderMismatch, match="hashing.*pass the store's own embedder"):
+        scale.ann_recall_store(db, data, embedder="minilm", queries=1)
+    rows = scale.ann_recall_store(db, data, embedder="hashing", queries=1)
+    assert rows and rows[0]["level"] == "record" and 0.0 <= rows[0]["recall_at_10"] <= 1.0

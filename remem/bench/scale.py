@@ -314,13 +314,18 @@ def ann_recall_store(
     of one level at a time, as retrieval asks them."""
     import sqlite3
 
+    from remem.embed.base import describe, identity
+    from remem.errors import EmbedderMismatch
     from remem.memory import Memory
-    from remem.store import ann
+    from remem.store import _embedder, ann
 
     say = progress or (lambda _line: None)
     _, questions = corpus(data)
     conn = sqlite3.connect(f"file:{Path(db)}?mode=ro", uri=True)
     try:
+        meta = conn.execute(
+            "SELECT value FROM remem_meta WHERE key = ?", (_embedder.KEY,)
+        ).fetchone()
         rows = conn.execute(
             "SELECT rowid, id, embedding, level FROM memories WHERE user_id = ? AND embedding "
             "IS NOT NULL AND valid_to IS NULL",
@@ -336,6 +341,18 @@ def ann_recall_store(
     )
     memory = Memory(":memory:", embedder=embedder)
     try:
+        # Queries from another embedder than the one that wrote the store are out of its
+        # vectors' distribution: HNSW recall on them says nothing (a hashing-written store
+        # asked with MiniLM queries gave 0.43 where its own queries give 0.9+).
+        stored = _embedder.load(meta[0]) if meta else None
+        given = identity(memory.embedder)
+        if stored is not None and stored != given:
+            raise EmbedderMismatch(
+                f"{db} was written by embedder {describe(stored)}; --embedder gives "
+                f"{describe(given)}: pass the store's own embedder",
+                stored=stored,
+                given=given,
+            )
         asked = memory.embedder.embed_batch(questions[:queries])
     finally:
         memory.close()
