@@ -49,13 +49,14 @@ _PAST = re.compile(
 # Words of a statement that says something changed ("we moved", "I switched to", "now", "no longer",
 # "since the move"): a newer record that says so replaces an older one of the same subject even
 # where the chat around them is as close to the older (no ``MARGIN``), and from deeper (``DEEP``).
+# Words that add ("started", "joined", "adopted") are not among them: "I joined a beach volleyball
+# league" adds a sport to the ones asked for by "What sports does Priya do?", it replaces none.
 CHANGE = re.compile(
     r"\b(?:now|these\s+days|nowadays|lately|currently|anymore|any\s+more|no\s+longer|instead|"
     r"since\s+(?:the|then|last|my|our)|switched|changed|moved|relocated|transferred|replaced|"
     r"upgraded|downgraded|migrated|sold|bought|quit|dropped|gave\s+up|given\s+up|got\s+rid|"
     r"retired|rewrote|raised|lowered|increased|decreased|doubled|halved|rescheduled|slipped|"
-    r"broke\s+up|grew\s+out|grown\s+out|down\s+to|passed\s+away|died|closed|cancell?ed|started|"
-    r"joined|adopted)\b",
+    r"broke\s+up|grew\s+out|grown\s+out|down\s+to|passed\s+away|died|closed|cancell?ed)\b",
     re.IGNORECASE,
 )
 # ... in a statement this short (characters): a long answer that says "now" or "instead" somewhere
