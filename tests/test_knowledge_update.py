@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from remem.retrieve.updates import asks_present
-from tests.data.updates import SCENARIOS
-from tests.updates_runner import Outcome, run, run_in_chat
+from tests.data.updates import SCENARIOS, TECH
+from tests.updates_runner import Outcome, run, run_in_chat, run_in_tech_chat
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,16 @@ def test_the_newer_wins_inside_a_long_chat(tmp_path: Path) -> None:
     found = run_in_chat(indices, tmp_path)
     misses = [SCENARIOS[i][3] for i, o in zip(indices, found, strict=True) if not o.newer_first]
     assert len(indices) - len(misses) >= 14, misses
+
+
+def test_the_newer_wins_in_a_long_technical_chat(tmp_path: Path) -> None:
+    # Project facts that change ("Renamed master to main across all repos."), each in its own
+    # copy of a 64-turn coding chat whose assistant answers are 1-3 KB with code. 3 of 12 newer
+    # first at the start of stop 24, 9 after (change words "bumped", "renamed", "since this",
+    # and the rule looking below the first ten).
+    found = run_in_tech_chat(tmp_path)
+    misses = [TECH[k][2] for k, o in enumerate(found) if not o.newer_first]
+    assert len(TECH) - len(misses) >= 8, misses
 
 
 def test_the_older_stays_findable_for_past_questions_and_as_of(outcomes: list[Outcome]) -> None:

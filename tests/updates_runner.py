@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from remem import Memory
-from tests.data.updates import DISTRACTORS, SCENARIOS
+from tests.data.updates import DISTRACTORS, SCENARIOS, TECH
 
 OLD_AT = "2024-01-10T10:00:00"
 BETWEEN = "2024-03-01T00:00:00"
@@ -109,6 +109,55 @@ def run_in_chat(indices: list[int], root: Path, *, turns: int = 200) -> list[Out
             for text, session, pos in ((new, sessions - 2, 12), (old, 1, 6)):
                 at = items[session * 20 + pos]
                 items.insert(session * 20 + pos, {**at, "content": text, "speaker": "user"})
+            memory.add_many(items)
+            ranked = [h.record.content for h in memory.search(present, user_id=uid)]
+            outcomes.append(
+                Outcome(
+                    present_new=ranked.index(new) if new in ranked else None,
+                    present_old=ranked.index(old) if old in ranked else None,
+                    past_old=None,
+                    as_of_old=None,
+                )
+            )
+    return outcomes
+
+
+def run_in_tech_chat(root: Path) -> list[Outcome]:
+    """Each ``TECH`` update in its own copy of a long technical chat (its own user): the 32
+    questions and long assistant answers of ``tests/data/long_turns.py``, one session a day, the
+    older fact said in the third session and the newer in the third-to-last; then the
+    present-tense question."""
+    from datetime import datetime, timedelta
+
+    from tests.data import long_turns
+
+    start = datetime(2024, 3, 1, 10, 0)
+    chat: list[dict[str, Any]] = []
+    for i, (_topic, _code, _line, question) in enumerate(long_turns.CASES):
+        day = start + timedelta(days=i)
+        chat.append(
+            {"content": question, "speaker": "user", "session_id": f"s{i}", "occurred_at": day}
+        )
+        chat.append(
+            {
+                "content": long_turns.turn(i),
+                "speaker": "assistant",
+                "session_id": f"s{i}",
+                "occurred_at": day + timedelta(minutes=1),
+            }
+        )
+    days = len(long_turns.CASES)
+    outcomes = []
+    with Memory(root / "tech.db") as memory:
+        for k, (old, new, present) in enumerate(TECH):
+            uid = f"t{k}"
+            items = [
+                {**t, "user_id": uid, "occurred_at": t["occurred_at"].isoformat()} for t in chat
+            ]
+            for text, day in ((new, days - 3), (old, 2)):
+                at = (start + timedelta(days=day, minutes=2)).isoformat()
+                turn = {"content": text, "speaker": "user", "session_id": f"s{day}"}
+                items.insert(2 * day + 2, {**turn, "occurred_at": at, "user_id": uid})
             memory.add_many(items)
             ranked = [h.record.content for h in memory.search(present, user_id=uid)]
             outcomes.append(

@@ -53,7 +53,8 @@ _PAST = re.compile(
 # league" adds a sport to the ones asked for by "What sports does Priya do?", it replaces none.
 CHANGE = re.compile(
     r"\b(?:now|these\s+days|nowadays|lately|currently|anymore|any\s+more|no\s+longer|instead|"
-    r"since\s+(?:the|then|last|my|our)|switched|changed|moved|relocated|transferred|replaced|"
+    r"since\s+(?:the|then|last|my|our|this)|switched|changed|moved|relocated|transferred|replaced|"
+    r"renamed|bumped|"
     r"upgraded|downgraded|migrated|sold|bought|quit|dropped|gave\s+up|given\s+up|got\s+rid|"
     r"retired|rewrote|raised|lowered|increased|decreased|doubled|halved|rescheduled|slipped|"
     r"broke\s+up|grew\s+out|grown\s+out|down\s+to|passed\s+away|died|closed|cancell?ed)\b",

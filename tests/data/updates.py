@@ -472,3 +472,69 @@ DISTRACTORS: list[str] = [
     "I need to buy more printer paper.",
     "The new season of that show comes out in October.",
 ]
+
+
+# Facts of a software project that change, said by the user in a long technical chat (issue 14,
+# items 2 and 7): (older, newer, present-tense question). Stop 24.
+TECH: list[tuple[str, str, str]] = [
+    (
+        "We're running Postgres 14 in production.",
+        "Upgraded the prod cluster to Postgres 16 last night.",
+        "Which Postgres version is production on?",
+    ),
+    (
+        "Our frontend is built with webpack.",
+        "We ripped out webpack; the frontend builds with Vite now.",
+        "What builds the frontend?",
+    ),
+    (
+        "Deploys go out every Friday afternoon.",
+        "New rule after the incident: no deploys on Fridays, we ship Tuesdays.",
+        "When do we deploy?",
+    ),
+    (
+        "The API rate limit is 100 requests per minute.",
+        "Bumped the API rate limit to 500/min for paid plans.",
+        "What is the API rate limit?",
+    ),
+    (
+        "Auth uses JWTs signed with HS256.",
+        "Auth tokens are RS256 now, keys rotate monthly.",
+        "How are auth tokens signed?",
+    ),
+    (
+        "Logs are shipped to Papertrail.",
+        "Logging moved off Papertrail to Grafana Loki.",
+        "Where do the logs go?",
+    ),
+    (
+        "The main branch is called master.",
+        "Renamed master to main across all repos.",
+        "What's the main branch called?",
+    ),
+    (
+        "Staging lives at staging.acme.dev.",
+        "Staging moved to stg.acme.io after the domain change.",
+        "What's the staging URL?",
+    ),
+    (
+        "We pin Node 18 in CI.",
+        "CI is on Node 22 since this sprint.",
+        "Which Node version does CI use?",
+    ),
+    (
+        "Code review needs one approval.",
+        "Reviews now require two approvals before merge.",
+        "How many approvals does a PR need?",
+    ),
+    (
+        "Background jobs run on Celery with Redis.",
+        "Replaced Celery with RQ for background jobs.",
+        "What runs our background jobs?",
+    ),
+    (
+        "The on-call rotation is weekly.",
+        "On-call switched to a two-week rotation.",
+        "How long is an on-call shift?",
+    ),
+]
