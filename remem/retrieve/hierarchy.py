@@ -466,10 +466,11 @@ def latest(table: Candidates, store: Store, query_vector: Vector, named: set[str
         for d in order
         if min(rows[d].ranks.values(), default=updates.STRONG_RANK + 1) <= updates.STRONG_RANK
     }
-    # The head, and below it every record a retriever ranks among its first STRONG_RANK: a newer
-    # statement in another session of a long chat matches the query as well as the older, but
-    # the older's session lifts every turn around it, and the newer sat 10-40 deep.
-    ids = order[: updates.DEEP] + [d for d in order[updates.DEEP :] if d in strong]
+    # The head, and below it the records a retriever ranks among its first STRONG_RANK (the best
+    # DEEP of them: a run whose hits tie gives them all one rank): a newer statement in another
+    # session of a long chat matches the query as well as the older, but the older's session
+    # lifts every turn around it, and the newer sat 10-40 deep.
+    ids = order[: updates.DEEP] + [d for d in order[updates.DEEP :] if d in strong][: updates.DEEP]
     head = [rows[d].record for d in ids]
     vectors = store.vectors(ids)
     replaced = updates.newer_first(head, vectors, query_vector, strong, named)  # type: ignore[arg-type]
