@@ -17,9 +17,9 @@ BETWEEN = "2024-03-01T00:00:00"
 NEW_AT = "2024-06-20T18:30:00"
 
 
-def where_in(memory: Memory, query: str, text: str, **kw: Any) -> int | None:
+def where_in(memory: Memory, query: str, text: str, *, user_id: str = "u", **kw: Any) -> int | None:
     """0-based rank of the memory holding ``text`` for ``query`` (None: not in the top 10)."""
-    ranked = [h.record.content for h in memory.search(query, user_id="u", **kw)]
+    ranked = [h.record.content for h in memory.search(query, user_id=user_id, **kw)]
     return ranked.index(text) if text in ranked else None
 
 
@@ -63,16 +63,22 @@ def run(index: int, root: Path, *, dated: bool = True, **settings: Any) -> Outco
                 0,
             )
 
-        def where(query: str, text: str, **kw: Any) -> int | None:
-            ranked = [h.record.content for h in memory.search(query, user_id="u", **kw)]
-            return ranked.index(text) if text in ranked else None
-
         return Outcome(
-            present_new=where(present, new),
-            present_old=where(present, old),
-            past_old=where(past, old),
-            as_of_old=where(present, old, as_of=BETWEEN),
+            present_new=where_in(memory, present, new),
+            present_old=where_in(memory, present, old),
+            past_old=where_in(memory, past, old),
+            as_of_old=where_in(memory, present, old, as_of=BETWEEN),
         )
+
+
+def asked_now(memory: Memory, uid: str, present: str, old: str, new: str) -> Outcome:
+    """Where the older and newer statements rank for the present-tense question alone."""
+    return Outcome(
+        present_new=where_in(memory, present, new, user_id=uid),
+        present_old=where_in(memory, present, old, user_id=uid),
+        past_old=None,
+        as_of_old=None,
+    )
 
 
 def chat_background(turns: int) -> list[dict[str, Any]]:
@@ -110,15 +116,7 @@ def run_in_chat(indices: list[int], root: Path, *, turns: int = 200) -> list[Out
                 at = items[session * 20 + pos]
                 items.insert(session * 20 + pos, {**at, "content": text, "speaker": "user"})
             memory.add_many(items)
-            ranked = [h.record.content for h in memory.search(present, user_id=uid)]
-            outcomes.append(
-                Outcome(
-                    present_new=ranked.index(new) if new in ranked else None,
-                    present_old=ranked.index(old) if old in ranked else None,
-                    past_old=None,
-                    as_of_old=None,
-                )
-            )
+            outcomes.append(asked_now(memory, uid, present, old, new))
     return outcomes
 
 
@@ -159,15 +157,7 @@ def run_in_tech_chat(root: Path) -> list[Outcome]:
                 turn = {"content": text, "speaker": "user", "session_id": f"s{day}"}
                 items.insert(2 * day + 2, {**turn, "occurred_at": at, "user_id": uid})
             memory.add_many(items)
-            ranked = [h.record.content for h in memory.search(present, user_id=uid)]
-            outcomes.append(
-                Outcome(
-                    present_new=ranked.index(new) if new in ranked else None,
-                    present_old=ranked.index(old) if old in ranked else None,
-                    past_old=None,
-                    as_of_old=None,
-                )
-            )
+            outcomes.append(asked_now(memory, uid, present, old, new))
     return outcomes
 
 

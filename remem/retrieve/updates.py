@@ -106,12 +106,12 @@ def newer_first(
     strong: set[str] | None = None,
     named: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> dict[str, str]:
-    """Among ``records`` (the first ``DEEP`` of the ranking, best first, then every other record
-    a retriever ranks among its first ``STRONG_RANK``): the record closest to the query that a
-    newer record of the same subject (as relevant to ``query``, within ``AS_RELEVANT``) replaces, as {newer id: older
-    id} — whether the newer is already above it or not. One pair per query (the subject the
-    query is most about), so a remark that happens to be newer and a little similar cannot
-    climb a chain of them.
+    """Among ``records`` (the first ``DEEP`` of the ranking, best first, then up to ``DEEP``
+    more that a retriever ranks among its first ``STRONG_RANK``): the record of the first
+    ``HEAD`` closest to the query that a newer record of the same subject (as relevant to
+    ``query``, within ``AS_RELEVANT``) replaces, as {newer id: older id} — whether the newer is
+    already above it or not. One pair per query (the subject the query is most about), so a
+    remark that happens to be newer and a little similar cannot climb a chain of them.
 
     Same subject: close in meaning (cosine ``SAME_SUBJECT``), or a little close and naming a
     thing in common ("sold the Civic" after "I drive a red Honda Civic"); and each other's
